@@ -1,0 +1,145 @@
+"""The neural_renderer-compatible API: Renderer, cameras, lighting, and errors on bad input."""
+import math
+
+import pytest
+import torch
+
+import tritonnmr as nr
+
+
+@pytest.fixture(scope="module")
+def teapot():
+    v, f = nr.load_obj(nr.data_path("teapot.obj"))
+    return v[None], f[None]
+
+
+def test_renderer_modes_shapes_and_defaults(teapot, device):
+    v, f = (t.to(device) for t in teapot)
+    r = nr.Renderer(image_size=32, camera_mode="look_at")
+    assert r.camera_mode == "look_at" and r.near == 0.1 and r.far == 100 and r.fill_back
+    assert r.eye == pytest.approx([0, 0, -(1 / math.tan(math.radians(30)) + 1)])
+    tex = torch.ones(1, f.shape[1], 2, 2, 2, 3, device=device)
+    rgb, depth, alpha = r(v, f, tex)
+    assert rgb.shape == (1, 3, 32, 32) and depth.shape == alpha.shape == (1, 32, 32)
+    assert rgb.device.type == device.type
+    assert torch.equal(r(v, f, mode="silhouettes"), alpha)
+    assert torch.allclose(r(v, f, mode="depth"), depth)
+    assert torch.allclose(r(v, f, tex, mode="rgb"), rgb)
+    assert 1 < depth[alpha == 1].min() < depth[alpha == 1].max() < 5
+    assert nr.Renderer().camera_mode == "projection"  # neural_renderer 1.1.3's default
+
+
+def test_eye_is_settable_and_get_points_from_angles(teapot):
+    v, f = teapot
+    r = nr.Renderer(image_size=32, camera_mode="look_at", backend="torch")
+    a = r.render_silhouettes(v, f)
+    r.eye = nr.get_points_from_angles(2.732, 0, 90)
+    assert r.eye == pytest.approx([2.732, 0, 0], abs=1e-6)
+    b = r.render_silhouettes(v, f)
+    assert not torch.equal(a, b) and b.sum() > 0
+    t = nr.get_points_from_angles(torch.tensor([2.0]), torch.tensor([90.0]), torch.tensor([0.0]))
+    assert torch.allclose(t, torch.tensor([[0.0, 2.0, 0.0]]), atol=1e-6)
+
+
+def test_projection_camera_matches_look_at(teapot):
+    """A pinhole K for a 30 degree half-angle reproduces look_at + perspective exactly."""
+    v, f = teapot
+    size = 64
+    eye = nr.get_points_from_angles(2.732, 30, 45)
+    cam = nr.look_at(v, eye)
+    la = nr.Renderer(image_size=size, camera_mode="look_at", backend="torch")
+    la.eye = eye
+    # camera coordinates are R (v - eye) = R v + t with t = -R eye
+    R = nr.look_at((torch.eye(3) + torch.tensor(eye))[None], eye).transpose(1, 2)  # row j: R e_j
+    t = -(R @ torch.tensor(eye)[:, None]).reshape(1, 1, 3)
+    assert torch.allclose(torch.matmul(v, R.transpose(1, 2)) + t, cam, atol=1e-5)
+    fpx = size / 2 / math.tan(math.radians(30))
+    K = torch.tensor([[[fpx, 0, size / 2], [0, -fpx, size / 2], [0, 0, 1]]])  # v = size - row
+    pr = nr.Renderer(image_size=size, camera_mode="projection", K=K, R=R, t=t, orig_size=size, backend="torch")
+    assert torch.equal(la.render_silhouettes(v, f), pr.render_silhouettes(v, f))
+
+
+def test_vertex_colours_through_renderer(teapot):
+    v, f = teapot
+    r = nr.Renderer(image_size=32, camera_mode="look_at", backend="torch",
+                    light_intensity_ambient=1.0, light_intensity_directional=0.0)
+    colours = torch.zeros_like(v)
+    colours[..., 0] = 1.0  # red everywhere
+    rgb, _, alpha = r(v, f, colours)
+    inside = alpha[0] == 1
+    assert torch.allclose(rgb[0, 0][inside], torch.tensor(1.0), atol=1e-5)
+    assert torch.all(rgb[0, 1:, inside] == 0)
+
+
+def test_lighting_does_not_modify_inputs_and_scales_by_normal():
+    faces = torch.tensor([[[[0., 0, 0], [1, 0, 0], [0, 0, 1]]]])  # normal along +y
+    tex = torch.ones(1, 1, 2, 2, 2, 3)
+    lit = nr.lighting(faces, tex, 0.5, 0.5)
+    assert torch.all(tex == 1)
+    assert torch.allclose(lit, torch.ones_like(lit))  # 0.5 + 0.5 * cos 0
+    lit = nr.lighting(faces, tex, 0.5, 0.5, direction=(0, -1, 0))
+    assert torch.allclose(lit, torch.full_like(lit, 0.5))
+
+
+def test_renderer_does_not_modify_textures(teapot):
+    v, f = teapot
+    tex = torch.ones(1, f.shape[1], 2, 2, 2, 3)
+    nr.Renderer(image_size=16, camera_mode="look_at", backend="torch")(v, f, tex)
+    assert torch.all(tex == 1)
+
+
+def test_backend_choice():
+    from tritonnmr import backends
+    assert backends.resolve("auto", "cpu") == "torch"
+    with pytest.raises(ValueError, match="backend must be one of"):
+        backends.resolve("cuda", "cpu")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        nr.Renderer(backend="fast")
+
+
+@pytest.mark.parametrize("vertices,faces,match", [
+    (torch.zeros(4, 3), torch.zeros(1, 1, 3, dtype=torch.int64), "vertices must have 3 dimensions"),
+    (torch.zeros(1, 4, 2), torch.zeros(1, 1, 3, dtype=torch.int64), "vertices must have last dimension 3"),
+    (torch.zeros(1, 4, 3), torch.zeros(1, 1, 3), "faces must be an integer tensor"),
+    (torch.zeros(1, 4, 3), torch.zeros(2, 1, 3, dtype=torch.int64), "batch size"),
+    (torch.zeros(1, 4, 3), torch.tensor([[[0, 1, 4]]]), r"faces indices must be in \[0, 4\)"),
+    (torch.zeros(1, 4, 3), torch.tensor([[[0, -1, 2]]]), r"faces indices must be in \[0, 4\)"),
+    (torch.full((1, 4, 3), float("nan")), torch.tensor([[[0, 1, 2]]]), "vertices contains NaN"),
+    ([[0, 0, 0]], torch.tensor([[[0, 1, 2]]]), "vertices must be a torch.Tensor"),
+])
+def test_bad_mesh_input_names_the_argument(vertices, faces, match):
+    r = nr.Renderer(image_size=8, camera_mode="look_at")
+    with pytest.raises((ValueError, TypeError), match=match):
+        r.render_silhouettes(vertices, faces)
+
+
+def test_bad_textures_and_options():
+    v = torch.rand(1, 3, 3)
+    f = torch.tensor([[[0, 1, 2]]])
+    r = nr.Renderer(image_size=8, camera_mode="look_at")
+    with pytest.raises(ValueError, match="textures must be texture cubes"):
+        r(v, f, torch.ones(1, 1, 2, 2, 3))
+    with pytest.raises(ValueError, match=r"textures must have shape \(B=1, F=1"):
+        r(v, f, torch.ones(1, 2, 2, 2, 2, 3))
+    with pytest.raises(ValueError, match="textures is required"):
+        r(v, f)
+    with pytest.raises(ValueError, match="camera_mode must be one of"):
+        nr.Renderer(camera_mode="orbit")
+    with pytest.raises(ValueError, match="needs K, R and t"):
+        nr.Renderer(image_size=8).render_silhouettes(v, f)
+    with pytest.raises(ValueError, match="image_size must be a positive int"):
+        nr.Renderer(image_size=0)
+    with pytest.raises(ValueError, match="far must be"):
+        nr.Renderer(near=1, far=0.5)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        r(v, f, mode="normals")
+    with pytest.raises(ValueError, match=r"faces must have shape \(B, F, 3, 3\)"):
+        nr.rasterize_silhouettes(torch.zeros(1, 2, 3, 2))
+
+
+def test_empty_mesh_renders_background():
+    r = nr.Renderer(image_size=8, camera_mode="look_at", background_color=(1, 0, 0))
+    v = torch.zeros(1, 0, 3, requires_grad=True)
+    f = torch.zeros(1, 0, 3, dtype=torch.int64)
+    rgb, depth, alpha = r(v, f, torch.zeros(1, 0, 2, 2, 2, 3))
+    assert torch.all(alpha == 0) and torch.all(depth == 100) and torch.all(rgb[:, 0] == 1)

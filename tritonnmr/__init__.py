@@ -1,0 +1,32 @@
+"""tritonnmr: a differentiable mesh renderer (Neural 3D Mesh Renderer) with Triton kernels.
+
+The path from mesh to image: ``io`` (load_obj) -> ``mesh`` (fill_back, vertices_to_faces) ->
+``lights`` -> ``camera`` -> ``rasterize`` (fragments, shading, blurred-edge gradient; backends
+in ``reference`` and ``kernels``) -> images. ``Renderer`` composes them.
+"""
+import os
+
+from .camera import get_points_from_angles, look, look_at, perspective, projection
+from .io import load_obj, save_obj
+from .lights import face_light, lighting
+from .mesh import fill_back, vertices_to_faces
+from .rasterize import (edge_gradient, rasterize, rasterize_depth, rasterize_fragments, rasterize_rgbad,
+                        rasterize_silhouettes)
+from .renderer import Renderer
+from .shading import Fragments, Shader, TextureCubeShader, VertexColorShader
+
+__version__ = "0.1.0"
+DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
+
+
+def data_path(name):
+    """Path of a bundled data file (teapot.obj, example2_ref.png, ...)."""
+    return os.path.join(DATA_DIR, name)
+
+
+__all__ = [
+    "Renderer", "Fragments", "Shader", "TextureCubeShader", "VertexColorShader",
+    "rasterize", "rasterize_rgbad", "rasterize_silhouettes", "rasterize_depth", "rasterize_fragments",
+    "edge_gradient", "look_at", "look", "perspective", "projection", "get_points_from_angles",
+    "lighting", "face_light", "vertices_to_faces", "fill_back", "load_obj", "save_obj", "data_path",
+]
