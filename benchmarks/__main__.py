@@ -1,0 +1,6 @@
+"""``python -m benchmarks`` is ``tritonnmr bench``."""
+import sys
+
+from tritonnmr.cli import main
+
+sys.exit(main(["bench"] + sys.argv[1:]))

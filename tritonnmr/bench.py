@@ -1,0 +1,246 @@
+"""Benchmark cases and their runner, shared by ``tritonnmr bench`` and the pytest-benchmark suites.
+
+A case renders a mesh (the teapot, or a generated UV sphere with about N faces) with a look_at
+camera, anti-aliasing on, for one backend, forward only or forward + backward, as silhouettes or
+textured RGB. Times are medians of several runs (CUDA-synchronised); memory is the peak CUDA
+allocation, or on CPU the peak resident-set growth sampled every few milliseconds.
+"""
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+import tritonnmr as nr
+
+BACKENDS_GPU = ("torch", "triton", "triton-pixel-loop")
+
+
+@dataclass(frozen=True)
+class Case:
+    mesh: str          # "teapot" or "sphere"
+    faces: int         # target face count (spheres)
+    image_size: int
+    batch: int
+    mode: str          # "silhouettes" | "rgb"
+    backend: str       # "torch" | "triton" | "triton-pixel-loop" (forward only)
+    passes: str        # "forward" | "forward+backward"
+
+
+def uv_sphere(num_faces):
+    """A closed UV sphere with about ``num_faces`` triangles: vertices (V, 3), faces (F, 3) int64."""
+    n = max(3, int(round(math.sqrt(num_faces / 2))))  # rings = segments = n -> 2 n (n - 1) faces
+    lat = torch.linspace(0, math.pi, n + 1)[1:-1]
+    lon = torch.linspace(0, 2 * math.pi, n + 1)[:-1]
+    la, lo = torch.meshgrid(lat, lon, indexing="ij")
+    ring = torch.stack([torch.sin(la) * torch.cos(lo), torch.cos(la), torch.sin(la) * torch.sin(lo)], -1)
+    vertices = torch.cat([torch.tensor([[0.0, 1, 0]]), ring.reshape(-1, 3), torch.tensor([[0.0, -1, 0]])])
+    idx = torch.arange(n)
+    nxt = (idx + 1) % n
+    faces = [torch.stack([torch.zeros(n, dtype=torch.long), 1 + nxt, 1 + idx], 1)]  # top cap
+    for r in range(n - 2):
+        a, b = 1 + r * n + idx, 1 + r * n + nxt
+        c, d = a + n, b + n
+        faces += [torch.stack([a, b, d], 1), torch.stack([a, d, c], 1)]
+    last = len(vertices) - 1
+    base = 1 + (n - 2) * n
+    faces.append(torch.stack([torch.full((n,), last), base + idx, base + nxt], 1))  # bottom cap
+    return vertices, torch.cat(faces)
+
+
+def _mesh(case, device):
+    if case.mesh == "teapot":
+        v, f = nr.load_obj(nr.data_path("teapot.obj"))
+    else:
+        v, f = uv_sphere(case.faces)
+        v = v * 0.9
+    v = v[None].repeat(case.batch, 1, 1).to(device)
+    f = f[None].repeat(case.batch, 1, 1).to(device)
+    return v, f
+
+
+def make_step(case, device):
+    """A function that runs the case once (and the number of faces it renders)."""
+    v, f = _mesh(case, device)
+    backend = "triton" if case.backend.startswith("triton") else case.backend
+    renderer = nr.Renderer(image_size=case.image_size, camera_mode="look_at", backend=backend)
+    renderer.eye = nr.get_points_from_angles(2.732, 30, 45)
+    tex = torch.rand(case.batch, f.shape[1], 2, 2, 2, 3, device=device)
+    backward = case.passes == "forward+backward"
+    v = v.requires_grad_(backward)
+    if case.backend == "triton-pixel-loop":
+        from tritonnmr.kernels.baseline import rasterize_fragments_pixel_loop
+        screen = nr.vertices_to_faces(renderer.transform(v), nr.fill_back(f)[0]).detach().contiguous()
+        return (lambda: rasterize_fragments_pixel_loop(screen, case.image_size * 2, 0.1, 100.0)), f.shape[1]
+
+    def step():
+        if case.mode == "silhouettes":
+            out = renderer(v, f, mode="silhouettes")
+        else:
+            out = renderer(v, f, tex)[0]
+        if backward:
+            out.sum().backward()
+            v.grad = None
+        return out
+    return step, f.shape[1]
+
+
+class _PeakRSS:
+    """Samples the process's resident set size in a thread; ``peak`` is the growth over the start."""
+
+    def __enter__(self):
+        self.base = self.peak_rss = self._rss()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    @staticmethod
+    def _rss():
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _run(self):
+        while not self._stop:
+            self.peak_rss = max(self.peak_rss, self._rss())
+            time.sleep(0.002)
+
+    def __exit__(self, *exc):
+        self._stop = True
+        self._thread.join()
+        self.peak = self.peak_rss - self.base
+
+
+def run_case(case, device, repeats=5, warmup=1):
+    """{"median_ms", "ms_per_1k_faces", "peak_mb", ...} for one case."""
+    step, num_faces = make_step(case, device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        step()
+    sync()
+    times = []
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    with _PeakRSS() as rss:
+        for _ in range(repeats):
+            t = time.perf_counter()
+            step()
+            sync()
+            times.append((time.perf_counter() - t) * 1000)
+    peak = (torch.cuda.max_memory_allocated() - base) if device.type == "cuda" else rss.peak
+    median = statistics.median(times)
+    return dict(asdict(case), faces=num_faces, median_ms=median, ms_per_1k_faces=median / (num_faces / 1000),
+                peak_mb=peak / 2 ** 20, repeats=repeats)
+
+
+def grid(quick, device):
+    """The cases of a run: ``quick`` is a few seconds on a CPU; the full grid is meant for a GPU."""
+    backends = ("torch",) if device.type == "cpu" else ("torch", "triton")
+    cases = []
+    passes = ("forward", "forward+backward")
+    if quick:
+        for s in (64, 128, 256):
+            cases += [Case("teapot", 2464, s, 1, m, b, p) for b in backends for m in ("silhouettes", "rgb") for p in passes]
+        cases += [Case("sphere", 10000, 128, 1, "silhouettes", b, p) for b in backends for p in passes]
+        cases += [Case("teapot", 2464, 128, 8, "silhouettes", b, p) for b in backends for p in passes]
+        return cases
+    for s in (64, 128, 256, 512, 1024):
+        cases += [Case("teapot", 2464, s, 1, m, b, p) for b in backends for m in ("silhouettes", "rgb") for p in passes]
+    for n in (10_000, 100_000, 1_000_000):
+        for b in backends:
+            if b == "torch" and n > 100_000 and device.type == "cpu":
+                continue
+            cases += [Case("sphere", n, 256, 1, "silhouettes", b, p) for p in passes]
+    cases.append(Case("sphere", 1_000_000, 1024, 1, "silhouettes", "triton", "forward+backward"))
+    for batch in (1, 8, 32):
+        cases += [Case("teapot", 2464, 256, batch, m, b, p) for b in backends for m in ("silhouettes", "rgb")
+                  for p in passes]
+    if device.type == "cuda":
+        cases += [Case("teapot", 2464, s, 1, "silhouettes", "triton-pixel-loop", "forward") for s in (64, 256)]
+        cases += [Case("sphere", 10_000, 256, 1, "silhouettes", "triton-pixel-loop", "forward")]
+    return cases
+
+
+def add_speedups(rows):
+    """Speed-up of each row over the torch backend's row for the same case, measured in this run."""
+    key = lambda r: (r["mesh"], r["faces"], r["image_size"], r["batch"], r["mode"], r["passes"])  # noqa: E731
+    ref = {key(r): r["median_ms"] for r in rows if r["backend"] == "torch"}
+    for r in rows:
+        base = ref.get(key(r))
+        r["speedup_vs_torch"] = base / r["median_ms"] if base else None
+    return rows
+
+
+def to_markdown(rows, meta):
+    head = ("| mesh | faces | size | batch | mode | passes | backend | median ms | ms / 1k faces | "
+            "x torch | peak MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+    lines = [f"| {r['mesh']} | {r['faces']} | {r['image_size']} | {r['batch']} | {r['mode']} | {r['passes']} | "
+             f"{r['backend']} | {r['median_ms']:.1f} | {r['ms_per_1k_faces']:.2f} | "
+             f"{'-' if r['speedup_vs_torch'] is None else format(r['speedup_vs_torch'], '.1f')} | "
+             f"{r['peak_mb']:.0f} |" for r in rows]
+    return (f"Device: {meta['device']}; torch {meta['torch']}; commit {meta['commit']}; {meta['date']}\n\n"
+            + head + "\n".join(lines) + "\n")
+
+
+def plot(rows, path):
+    """time vs faces and vs resolution (log-log), one line per backend and passes."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    series = sorted({(r["backend"], r["passes"]) for r in rows})
+    for backend, passes in series:
+        sel = [r for r in rows if r["backend"] == backend and r["passes"] == passes
+               and r["mode"] == "silhouettes" and r["batch"] == 1]
+        sizes = [r["image_size"] for r in sel if r["mesh"] == "sphere"]
+        face_size = max(set(sizes), key=sizes.count) if sizes else None
+        by_faces = sorted((r["faces"], r["median_ms"]) for r in sel if r["image_size"] == face_size)
+        by_size = sorted((r["image_size"], r["median_ms"]) for r in sel if r["mesh"] == "teapot")
+        label = f"{backend}, {passes}"
+        if len(by_faces) > 1:
+            axes[0].plot(*zip(*by_faces), "o-", label=label)
+        if len(by_size) > 1:
+            axes[1].plot(*zip(*by_size), "o-", label=label)
+    for ax, xlabel in zip(axes, ("faces", "image size (pixels per side)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("median ms")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_title("silhouettes, batch 1: time vs faces")
+    axes[1].set_title("teapot silhouettes, batch 1: time vs resolution")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def metadata(device):
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=os.path.dirname(__file__)).stdout.strip() or "unknown"
+    except OSError:
+        commit = "unknown"
+    name = torch.cuda.get_device_name() if device.type == "cuda" else \
+        f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return dict(device=name, torch=torch.__version__, commit=commit, date=time.strftime("%Y-%m-%d"))
+
+
+def write(rows, meta, out):
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.json"), "w") as fh:
+        json.dump({"meta": meta, "rows": rows}, fh, indent=2)
+    with open(os.path.join(out, "results.md"), "w") as fh:
+        fh.write(to_markdown(rows, meta))
+    return plot(rows, os.path.join(out, "results.png"))
