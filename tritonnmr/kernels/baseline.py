@@ -5,7 +5,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .geometry import barycentric, front_facing, inside, pixel_centre
+from .geometry import barycentric, front_facing, gather_faces, inside, pixel_centre
 from .raster import EMPTY, resolve_kernel
 
 
@@ -19,16 +19,7 @@ def pixel_loop_kernel(faces_ptr, zbuf_ptr, F, S, total, near, far, BLOCK: tl.con
     yp = pixel_centre((offs // S) % S, Sf)
     best = tl.full([BLOCK], EMPTY, tl.int64)
     for f in range(0, F):
-        base = faces_ptr + (b * F + f) * 9
-        x0 = tl.load(base + 0, mask=valid, other=0.0)
-        y0 = tl.load(base + 1, mask=valid, other=0.0)
-        z0 = tl.load(base + 2, mask=valid, other=1.0)
-        x1 = tl.load(base + 3, mask=valid, other=0.0)
-        y1 = tl.load(base + 4, mask=valid, other=0.0)
-        z1 = tl.load(base + 5, mask=valid, other=1.0)
-        x2 = tl.load(base + 6, mask=valid, other=0.0)
-        y2 = tl.load(base + 7, mask=valid, other=0.0)
-        z2 = tl.load(base + 8, mask=valid, other=1.0)
+        x0, y0, z0, x1, y1, z1, x2, y2, z2 = gather_faces(faces_ptr + (b * F + f) * 9, valid)
         w0, w1, w2 = barycentric(x0, y0, x1, y1, x2, y2, xp, yp)
         z = 1.0 / (w0 / z0 + w1 / z1 + w2 / z2)
         keep = front_facing(x0, y0, x1, y1, x2, y2) & inside(x0, y0, x1, y1, x2, y2, xp, yp) \

@@ -12,6 +12,17 @@ def load_face(ptr):
 
 
 @triton.jit
+def gather_faces(ptr, mask):
+    """Per lane, the 9 floats of the face at ``ptr`` (a block of pointers); masked lanes get a
+    harmless unit right triangle at depth 1."""
+    return (tl.load(ptr + 0, mask=mask, other=0.0), tl.load(ptr + 1, mask=mask, other=0.0),
+            tl.load(ptr + 2, mask=mask, other=1.0), tl.load(ptr + 3, mask=mask, other=1.0),
+            tl.load(ptr + 4, mask=mask, other=0.0), tl.load(ptr + 5, mask=mask, other=1.0),
+            tl.load(ptr + 6, mask=mask, other=0.0), tl.load(ptr + 7, mask=mask, other=1.0),
+            tl.load(ptr + 8, mask=mask, other=1.0))
+
+
+@triton.jit
 def front_facing(x0, y0, x1, y1, x2, y2):
     """Counter-clockwise with non-zero area: (y2 - y0)(x1 - x0) > (y1 - y0)(x2 - x0)."""
     return (y2 - y0) * (x1 - x0) > (y1 - y0) * (x2 - x0)

@@ -2,7 +2,7 @@
 import triton
 import triton.language as tl
 
-from .geometry import barycentric, bbox, front_facing, inside, load_face, pixel_centre
+from .geometry import barycentric, bbox, front_facing, gather_faces, inside, load_face, pixel_centre
 
 EMPTY = 0x7FFFFFFFFFFFFFFF  # key of a pixel no face covers
 
@@ -51,12 +51,7 @@ def resolve_kernel(zbuf_ptr, faces_ptr, index_ptr, weights_ptr, depth_ptr, F, S,
     Sf = S.to(tl.float32)
     base = faces_ptr + (b * F + face) * 9
     m = valid & hit
-    x0 = tl.load(base + 0, mask=m, other=0.0)
-    y0 = tl.load(base + 1, mask=m, other=0.0)
-    x1 = tl.load(base + 3, mask=m, other=1.0)
-    y1 = tl.load(base + 4, mask=m, other=0.0)
-    x2 = tl.load(base + 6, mask=m, other=0.0)
-    y2 = tl.load(base + 7, mask=m, other=1.0)
+    x0, y0, _z0, x1, y1, _z1, x2, y2, _z2 = gather_faces(base, m)
     w0, w1, w2 = barycentric(x0, y0, x1, y1, x2, y2, pixel_centre(px, Sf), pixel_centre(py, Sf))
     tl.store(index_ptr + offs, tl.where(hit, face, -1), mask=valid)
     tl.store(depth_ptr + offs, tl.where(hit, z, far), mask=valid)
