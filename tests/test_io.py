@@ -1,5 +1,4 @@
 """OBJ/MTL loading and saving."""
-import numpy as np
 import pytest
 import torch
 

@@ -79,7 +79,6 @@ def _write_fit(out, result, extra_metrics=None):
 
 
 def cmd_fit(args):
-    import torch
     import tritonnmr as nr
     from . import fitting
     from .media import save_gif, turntable

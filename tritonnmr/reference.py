@@ -11,7 +11,6 @@ int64, ``-1`` where no face covers the pixel.
 Memory stays bounded: faces are expanded to (face, pixel) pairs and edges to scanlines in chunks
 of at most ``CHUNK`` elements, so the teapot at 1024^2 needs a few hundred MB, not pixels x faces.
 """
-import math
 
 import torch
 
@@ -104,7 +103,7 @@ def rasterize_fragments(faces, image_size, near, far):
     S = image_size
     dev = faces.device
     flat = faces.reshape(B * F, 3, 3)
-    xs, ys, zs = flat[..., 0], flat[..., 1], flat[..., 2]
+    xs, ys = flat[..., 0], flat[..., 1]
     valid = front_facing(faces).reshape(-1) & torch.isfinite(flat).all(dim=(1, 2))
     # Bounding box in pixel indices (one pixel of slack; the inside test is exact).
     lo_x = (0.5 * (xs.min(1).values * S + S - 1)).floor().clamp(0, S - 1)
