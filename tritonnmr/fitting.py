@@ -58,34 +58,41 @@ def _renderer(image_size, backend, **kw):
     return Renderer(image_size=image_size, camera_mode="look_at", backend=backend, **kw)
 
 
+def _fit_silhouette(silhouette, target, parameters, iterations, lr, frame_every, progress, desc,
+                    stop_below=None):
+    """Shared by the silhouette fits: Adam on the squared silhouette difference, overlay frames
+    (yellow: fitted, blue: target) and the silhouette metrics. -> (metrics, frames, losses, interrupted)."""
+    def step():
+        return ((silhouette() - target) ** 2).sum()
+
+    def frame():
+        with torch.no_grad():
+            s = silhouette()
+        return to_uint8(torch.stack([s, s, target]))
+
+    with torch.no_grad():
+        initial = silhouette()
+    start = time.time()
+    losses, frames, interrupted = _optimize(step, parameters, iterations, lr, frame, frame_every, progress, desc,
+                                            stop_below=stop_below)
+    with torch.no_grad():
+        final = silhouette()
+    metrics = dict(iterations=len(losses), loss_initial=losses[0] if losses else None,
+                   loss_final=((final - target) ** 2).sum().item(), iou_initial=silhouette_iou(initial, target),
+                   iou_final=silhouette_iou(final, target), seconds=time.time() - start)
+    return metrics, frames, losses, interrupted
+
+
 def fit_shape(target, vertices, faces, iterations=300, lr=0.001, image_size=256, backend="auto",
               azimuth=90.0, frame_every=10, progress=True):
     """Deform ``vertices`` (1, V, 3) so the silhouette seen from ``azimuth`` matches ``target``
     (S, S) in [0, 1]; loss = sum of squared silhouette differences (the paper's example 2)."""
-    device = vertices.device
-    target = target.to(device)
     vertices = torch.nn.Parameter(vertices.clone())
     renderer = _renderer(image_size, backend)
     renderer.eye = get_points_from_angles(DISTANCE, 0, azimuth)
-
-    def step():
-        return ((renderer(vertices, faces, mode="silhouettes")[0] - target) ** 2).sum()
-
-    def frame():
-        with torch.no_grad():
-            sil = renderer(vertices, faces, mode="silhouettes")[0]
-        return to_uint8(torch.stack([sil, sil, target]))  # yellow: fitted, blue: target
-
-    with torch.no_grad():
-        initial = renderer(vertices, faces, mode="silhouettes")[0]
-    start = time.time()
-    losses, frames, interrupted = _optimize(step, [vertices], iterations, lr, frame, frame_every, progress,
-                                            "fit shape")
-    with torch.no_grad():
-        final = renderer(vertices, faces, mode="silhouettes")[0]
-    metrics = dict(iterations=len(losses), loss_initial=losses[0] if losses else None,
-                   loss_final=((final - target) ** 2).sum().item(), iou_initial=silhouette_iou(initial, target),
-                   iou_final=silhouette_iou(final, target), seconds=time.time() - start)
+    metrics, frames, losses, interrupted = _fit_silhouette(
+        lambda: renderer(vertices, faces, mode="silhouettes")[0], target.to(vertices.device), [vertices],
+        iterations, lr, frame_every, progress, "fit shape")
     return FitResult(metrics, frames, losses, interrupted, vertices=vertices.detach())
 
 
@@ -138,35 +145,15 @@ def fit_texture(target, vertices, faces, iterations=300, lr=0.1, image_size=256,
 def fit_camera(target, vertices, faces, iterations=300, lr=0.1, image_size=256, backend="auto",
                start=(6.0, 10.0, -14.0), true_eye=None, frame_every=10, progress=True):
     """Move the camera (its eye, looking at the origin) until the silhouette matches ``target``
-    (S, S) (the paper's example 4). With ``true_eye`` the metrics give the error in distance."""
-    device = vertices.device
-    target = target.to(device)
-    eye = torch.nn.Parameter(torch.tensor(start, dtype=torch.float32, device=device))
+    (S, S) (the paper's example 4). With ``true_eye`` the metrics give the error in distance.
+    The fit stops early once the loss is below 70 pixels' worth at 256 px (scaled to the size)."""
+    eye = torch.nn.Parameter(torch.tensor(start, dtype=torch.float32, device=vertices.device))
     renderer = _renderer(image_size, backend)
     renderer.eye = eye
-
-    def silhouette():
-        return renderer(vertices, faces, mode="silhouettes")[0]
-
-    def step():
-        return ((silhouette() - target) ** 2).sum()
-
-    def frame():
-        with torch.no_grad():
-            s = silhouette()
-        return to_uint8(torch.stack([s, s, target]))
-
-    with torch.no_grad():
-        initial = silhouette()
-    t0 = time.time()
-    losses, frames, interrupted = _optimize(step, [eye], iterations, lr, frame, frame_every, progress,
-                                            "fit camera", stop_below=70 * (image_size / 256) ** 2)
-    with torch.no_grad():
-        final = silhouette()
-    metrics = dict(iterations=len(losses), loss_initial=losses[0] if losses else None,
-                   loss_final=((final - target) ** 2).sum().item(), iou_initial=silhouette_iou(initial, target),
-                   iou_final=silhouette_iou(final, target), eye=eye.detach().cpu().tolist(),
-                   seconds=time.time() - t0)
+    metrics, frames, losses, interrupted = _fit_silhouette(
+        lambda: renderer(vertices, faces, mode="silhouettes")[0], target.to(vertices.device), [eye],
+        iterations, lr, frame_every, progress, "fit camera", stop_below=70 * (image_size / 256) ** 2)
+    metrics["eye"] = eye.detach().cpu().tolist()
     if true_eye is not None:
         true_eye = torch.tensor(true_eye, dtype=torch.float32)
         metrics["eye_error_relative"] = (eye.detach().cpu() - true_eye).norm().item() / true_eye.norm().item()
