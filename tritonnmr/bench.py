@@ -147,7 +147,8 @@ def grid(quick, device):
     passes = ("forward", "forward+backward")
     if quick:
         for s in (64, 128, 256):
-            cases += [Case("teapot", 2464, s, 1, m, b, p) for b in backends for m in ("silhouettes", "rgb") for p in passes]
+            cases += [Case("teapot", 2464, s, 1, m, b, p)
+                      for b in backends for m in ("silhouettes", "rgb") for p in passes]
         cases += [Case("sphere", 10000, 128, 1, "silhouettes", b, p) for b in backends for p in passes]
         cases += [Case("teapot", 2464, 128, 8, "silhouettes", b, p) for b in backends for p in passes]
         return cases

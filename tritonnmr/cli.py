@@ -1,4 +1,4 @@
-"""The ``tritonnmr`` command: render, fit shape|texture|camera, demo, bench.
+"""The ``tritonnmr`` command: render, fit shape|texture|camera, demo, bench, reconstruct.
 
 Errors the user can fix (missing files, bad images, unwritable folders) print one line and exit
 with status 2.
@@ -202,6 +202,9 @@ def build_parser():
     b.add_argument("--backend", choices=["auto", "torch", "triton"], default="auto",
                    help="limit the columns (the torch baseline always runs)")
     b.set_defaults(func=cmd_bench)
+
+    from .reconstruction.commands import add_parser as add_reconstruct
+    add_reconstruct(sub)
     return p
 
 
