@@ -1,4 +1,4 @@
-"""The ``tritonnmr`` command: render, fit shape|texture|camera, demo, bench, reconstruct.
+"""The ``tritonnmr`` command: render, fit shape|texture|camera, demo, bench, style, dream, reconstruct.
 
 Errors the user can fix (missing files, bad images, unwritable folders) print one line and exit
 with status 2.
@@ -203,7 +203,9 @@ def build_parser():
                    help="limit the columns (the torch baseline always runs)")
     b.set_defaults(func=cmd_bench)
 
+    from .editing.commands import add_parsers as add_editing
     from .reconstruction.commands import add_parser as add_reconstruct
+    add_editing(sub)
     add_reconstruct(sub)
     return p
 

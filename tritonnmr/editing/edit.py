@@ -1,0 +1,145 @@
+"""2D-to-3D style transfer and 3D DeepDream: optimise a mesh's vertices and textures through the
+renderer so its images, seen from random viewpoints, match a style image's Gram matrices or excite
+a feature layer (the paper's section 4.2). Both share :func:`edit_mesh`.
+"""
+import math
+import time
+
+import torch
+
+from .. import Renderer, get_points_from_angles
+from ..fitting import FitResult, _optimize
+from ..media import to_uint8
+from . import objectives
+from .features import resize
+
+# Layers whose Gram matrices define a style ("rgb": the pixels' own colour moments) and the layer
+# DeepDream excites. Random filters only make sense near the pixels: deeper random layers add noise.
+STYLE_LAYERS = {True: ("rgb", "relu1_2", "relu2_2", "relu3_3", "relu4_3"), False: ("rgb", "relu1_2", "relu2_2")}
+DREAM_LAYER = {True: "relu4_3", False: "relu3_3"}
+DISTANCE = 2.732
+
+
+def _views(count, generator, elevation_range):
+    """Eyes (count, 3) at random azimuths and elevations in ``elevation_range`` (degrees)."""
+    azimuth = torch.rand(count, generator=generator) * 360
+    lo, hi = elevation_range
+    elevation = lo + torch.rand(count, generator=generator) * (hi - lo)
+    return get_points_from_angles(torch.full((count,), DISTANCE), elevation, azimuth)
+
+
+FIXED_VIEWS = get_points_from_angles(torch.full((4,), DISTANCE), torch.full((4,), 30.0),
+                                     torch.tensor([0.0, 90.0, 180.0, 270.0]))
+
+
+def edit_mesh(objective, vertices, faces, iterations=200, image_size=128, texture_size=4,
+              lambda_content=2.0, lambda_tv=10.0, lr_vertices=0.002, lr_textures=0.1, views=2,
+              elevation_range=(0.0, 40.0), frame_every=5, background=(1.0, 1.0, 1.0), backend="auto",
+              seed=0, progress=True, desc="edit"):
+    """Optimise vertex displacements and per-face texture cubes (texture_size^3, through a sigmoid,
+    starting grey) to minimise ``objective(rgb, alpha)`` + lambda_content * content +
+    lambda_tv * total variation, on ``views`` random viewpoints per step.
+
+    objective(rgb, alpha) -> scalar, rgb (B, 3, S, S), alpha (B, S, S).
+    vertices (1, V, 3), faces (1, F, 3).
+    The metrics' loss_initial / loss_final are the objective on four fixed views (azimuths 0, 90,
+    180, 270 at elevation 30) before and after."""
+    device = vertices.device
+    original = vertices.detach()
+    displacement = torch.nn.Parameter(torch.zeros_like(original))
+    raw = torch.nn.Parameter(torch.zeros(1, faces.shape[1], *(texture_size,) * 3, 3, device=device))
+    renderer = Renderer(image_size=image_size, camera_mode="look_at", anti_aliasing=False,
+                        background_color=list(background), backend=backend)
+    generator = torch.Generator().manual_seed(seed)
+
+    def render(eyes):
+        renderer.eye = eyes.to(device)
+        b = eyes.shape[0]
+        v = (original + displacement).expand(b, -1, -1)
+        rgb, _, alpha = renderer(v, faces.expand(b, -1, -1), torch.sigmoid(raw).expand(b, *raw.shape[1:]))
+        return rgb, alpha
+
+    parts = {}
+
+    def step():
+        rgb, alpha = render(_views(views, generator, elevation_range))
+        main = objective(rgb, alpha)
+        content = objectives.content_loss(original + displacement, original)
+        tv = objectives.tv_loss(rgb)
+        parts.update(content=content.item(), tv=tv.item())
+        return main + lambda_content * content + lambda_tv * tv
+
+    shown = []
+
+    def frame():  # the camera turns 6 degrees between frames
+        shown.append(len(shown))
+        eye = torch.tensor(get_points_from_angles(DISTANCE, 30.0, 6.0 * shown[-1])).view(1, 3)
+        with torch.no_grad():
+            return to_uint8(render(eye)[0][0])
+
+    with torch.no_grad():
+        initial = objective(*render(FIXED_VIEWS)).item()
+    start = time.time()
+    groups = [{"params": [displacement], "lr": lr_vertices}, {"params": [raw], "lr": lr_textures}]
+    losses, frames, interrupted = _optimize(step, groups, iterations, lr_textures, frame, frame_every, progress, desc)
+    with torch.no_grad():
+        final = objective(*render(FIXED_VIEWS)).item()
+    vertices_out = (original + displacement).detach()
+    metrics = {"iterations": len(losses), "loss_initial": initial, "loss_final": final,
+               "total_loss_first": losses[0] if losses else None, "total_loss_last": losses[-1] if losses else None,
+               "content_final": parts.get("content"), "tv_final": parts.get("tv"),
+               "max_displacement": displacement.detach().norm(dim=-1).max().item(), "seconds": time.time() - start}
+    return FitResult(metrics, frames, losses, interrupted, vertices=vertices_out, textures=torch.sigmoid(raw).detach())
+
+
+def style_transfer(vertices, faces, style_image, extractor, layers=None, lambda_style=1.0,
+                   feature_size=None, **options):
+    """Match the Gram matrices of ``style_image`` (3, H, W) in [0, 1] over ``layers`` (default:
+    ``STYLE_LAYERS[extractor.pretrained]``); the objective is lambda_style * the style loss, its Gram
+    matrices taken over the mesh's pixels only (weighted by alpha). The background is the style
+    image's mean colour (unless given). Other options as :func:`edit_mesh`. -> FitResult."""
+    device = vertices.device
+    layers = layers or STYLE_LAYERS[extractor.pretrained]
+    options.setdefault("background", tuple(style_image.reshape(3, -1).mean(1).tolist()))
+    size = feature_size or options.get("image_size", 128)
+    cnn_layers = [name for name in layers if name != "rgb"]
+
+    def features(images):
+        out = extractor(images, cnn_layers) if cnn_layers else {}
+        if "rgb" in layers:  # the colours' second moments: matches the palette with or without weights
+            out["rgb"] = images
+        return out
+
+    with torch.no_grad():
+        targets = {name: objectives.gram(f) for name, f in
+                   features(resize(style_image[None].to(device), size)).items()}
+
+    def objective(rgb, alpha):  # the rendering's statistics on the mesh only
+        return lambda_style * objectives.style_loss(features(rgb), targets, alpha)
+
+    result = edit_mesh(objective, vertices, faces, desc="style", **options)
+    result.metrics["layers"] = list(layers)
+    return result
+
+
+def deep_dream(vertices, faces, extractor, layer=None, **options):
+    """Maximise the mean squared activation of ``layer`` (default: relu4_3 with pretrained weights,
+    relu3_3 with random ones): the objective is its negation."""
+    layer = layer or DREAM_LAYER[extractor.pretrained]
+    def objective(rgb, alpha):
+        return -objectives.activation_norm(extractor(rgb, [layer]), layer)
+
+    result = edit_mesh(objective, vertices, faces, desc="dream", **options)
+    result.metrics["layer"] = layer
+    return result
+
+
+def strength(metrics):
+    """A one-line summary of a run's metrics."""
+    change = metrics["loss_final"] - metrics["loss_initial"]
+    rel = change / abs(metrics["loss_initial"]) if metrics["loss_initial"] else math.nan
+    return (f"loss {metrics['loss_initial']:.4g} -> {metrics['loss_final']:.4g} ({100 * rel:+.0f}%), "
+            f"{metrics['iterations']} steps, {metrics['seconds']:.0f} s")
+
+
+__all__ = ["DREAM_LAYER", "STYLE_LAYERS", "deep_dream", "edit_mesh", "strength", "style_transfer"]
