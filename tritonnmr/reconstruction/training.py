@@ -31,8 +31,7 @@ class Config:
         return {"width": self.width, "dim": self.dim}
 
 
-QUICK = Config(iterations=400, batch_size=16, lr=1e-3, width=16, dim=128, eval_views=[0, 6, 12, 18],
-               anti_aliasing=False)
+QUICK = Config(iterations=400, batch_size=16, lr=1e-3, width=16, dim=128, eval_views=[0, 6, 12, 18])
 FULL = Config()
 
 
