@@ -242,11 +242,10 @@ def test_cli_train_eval_predict(tiny_data, tmp_path, capsys):
 
 
 def test_voxel_surface_is_closed_and_encloses_the_voxels():
-    from tritonnmr.reconstruction.commands import voxel_surface
     occupancy = torch.zeros(32, 32, 32, dtype=torch.bool)
     occupancy[4:9, 10:12, 3:6] = True
     occupancy[20, 20, 20] = True
-    v, f = voxel_surface(occupancy, voxels.grid_extent())
+    v, f = voxels.voxel_surface(occupancy)
     losses.face_pairs(f)
     t = v[f]
     volume = (t[:, 0] * torch.cross(t[:, 1], t[:, 2], dim=-1)).sum().item() / 6

@@ -37,6 +37,15 @@ def _rotate(vertices, eye, x_axis, y_axis, z_axis):
     return torch.matmul(vertices - eye[:, None, :], r.transpose(1, 2))
 
 
+def look_at_axes(eye, at, up):
+    """The camera axes (each (B, 3)) of look_at cameras, from batched tensors eye, at, up (B or 1, 3):
+    z = unit(at - eye), x = unit(up x z), y = z x x."""
+    z_axis = F.normalize(at - eye, eps=1e-5)
+    x_axis = F.normalize(torch.cross(up.expand_as(z_axis), z_axis, dim=-1), eps=1e-5)
+    y_axis = F.normalize(torch.cross(z_axis, x_axis, dim=-1), eps=1e-5)
+    return x_axis, y_axis, z_axis
+
+
 def look_at(vertices, eye, at=(0, 0, 0), up=(0, 1, 0)):
     """Camera coordinates of ``vertices`` (B, V, 3) for a camera at ``eye`` looking at ``at``.
 
@@ -47,9 +56,7 @@ def look_at(vertices, eye, at=(0, 0, 0), up=(0, 1, 0)):
     eye = _batched_vector(eye, vertices, "eye")
     at = _batched_vector(at, vertices, "at")
     up = _batched_vector(up, vertices, "up")
-    z_axis = F.normalize(at - eye, eps=1e-5)
-    x_axis = F.normalize(torch.cross(up.expand_as(z_axis), z_axis, dim=-1), eps=1e-5)
-    y_axis = F.normalize(torch.cross(z_axis, x_axis, dim=-1), eps=1e-5)
+    x_axis, y_axis, z_axis = look_at_axes(eye, at, up)
     return _rotate(vertices, eye.expand_as(z_axis), x_axis, y_axis, z_axis)
 
 

@@ -48,10 +48,10 @@ def _load_mesh(path, device, texture_size=None):
     return v[None].to(device), f[None].to(device), None
 
 
-def _target(path, image_size):
+def _target(path, image_size, alpha=False):
     from .media import load_image
     try:
-        return load_image(path, image_size, notice=lambda m: print(m, file=sys.stderr))
+        return load_image(path, image_size, notice=lambda m: print(m, file=sys.stderr), alpha=alpha)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
 

@@ -28,8 +28,11 @@ def save_gif(path, frames, fps=12):
     iio.imwrite(path, np.stack(frames), extension=".gif", duration=int(1000 / fps), loop=0)
 
 
-def load_image(path, image_size=None, notice=print):
-    """An image file as a float (3, S, S) tensor in [0, 1], resized (with a notice) to ``image_size``."""
+def load_image(path, image_size=None, notice=print, alpha=False):
+    """An image file as a float (3, S, S) tensor in [0, 1], resized (with a notice) to ``image_size``.
+
+    With ``alpha`` it is (4, S, S): the file's alpha channel or, when it has none, a mask of the
+    pixels that differ from the top-left corner's colour (the background)."""
     import imageio.v3 as iio
     if not os.path.isfile(path):
         raise FileNotFoundError(f"image not found: {path}")
@@ -38,7 +41,10 @@ def load_image(path, image_size=None, notice=print):
     except Exception as e:  # imageio raises many kinds
         raise ValueError(f"cannot read image {path}: {e}") from None
     a = a.astype(np.float32) / (65535.0 if a.dtype == np.uint16 else 255.0)
-    a = np.repeat(a[..., None], 3, -1) if a.ndim == 2 else a[..., :3]
+    a = np.repeat(a[..., None], 3, -1) if a.ndim == 2 else a
+    if alpha and a.shape[-1] < 4:
+        a = np.concatenate([a[..., :3], (np.abs(a[..., :3] - a[0, 0, :3]).sum(-1, keepdims=True) > 0.05)], -1)
+    a = a[..., :4] if alpha else a[..., :3]
     t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
     if image_size is not None and tuple(t.shape[1:]) != (image_size, image_size):
         notice(f"note: resized {os.path.basename(path)} from {t.shape[2]}x{t.shape[1]} to {image_size}x{image_size}")

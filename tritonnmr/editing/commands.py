@@ -43,6 +43,7 @@ def _write(out, result, vertices, faces, args, extra):
 
 
 def cmd_style(args):
+    from ..media import save_png
     from .edit import style_transfer
     from .style_images import STYLES
     device = _device(args.device)
@@ -51,7 +52,6 @@ def cmd_style(args):
     if args.style in STYLES or args.style is None:
         name = args.style or "mosaic"
         style = STYLES[name]()
-        from ..media import save_png
         save_png(os.path.join(out, f"style_{name}.png"), style)
     else:
         name = args.style

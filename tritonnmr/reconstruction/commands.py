@@ -1,12 +1,11 @@
 """``tritonnmr reconstruct make-data | train | eval | predict | run``: the experiment from the command line."""
 import argparse
 import os
-import sys
 from dataclasses import replace
 
 import torch
 
-from ..cli import UserError, _device, _out_dir
+from ..cli import UserError, _device, _out_dir, _target
 
 
 def _config(args):
@@ -80,40 +79,19 @@ def cmd_eval(args):
     print(f"wrote {out}/results.json, results.md, results.png")
 
 
-def _read_input_image(path):
-    import imageio.v3 as iio
-    import numpy as np
-    import torch.nn.functional as F
-    if not os.path.isfile(path):
-        raise UserError(f"image not found: {path}")
-    try:
-        a = np.asarray(iio.imread(path)).astype(np.float32) / 255
-    except Exception as e:  # imageio raises many kinds
-        raise UserError(f"cannot read image {path}: {e}") from None
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, -1)
-    if a.shape[-1] == 3:  # no alpha: the object is whatever differs from the corner colour
-        a = np.concatenate([a, (np.abs(a - a[0, 0]).sum(-1, keepdims=True) > 0.05).astype(np.float32)], -1)
-    t = torch.from_numpy(np.ascontiguousarray(a[..., :4])).permute(2, 0, 1)[None]
-    if t.shape[-2:] != (64, 64):
-        print(f"note: resized {os.path.basename(path)} from {t.shape[-1]}x{t.shape[-2]} to 64x64", file=sys.stderr)
-        t = F.interpolate(t, size=(64, 64), mode="area")
-    return t
-
-
 def cmd_predict(args):
     import tritonnmr as nr
 
     from ..media import save_gif, turntable
     from .training import load_checkpoint, predict_occupancy
-    from .voxels import grid_extent
+    from .voxels import voxel_surface
     device = _device(args.device)
     out = _out_dir(args.out)
     try:
         model, _ = load_checkpoint(args.checkpoint, None, device)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
-    image = _read_input_image(args.image).to(device)
+    image = _target(args.image, 64, alpha=True)[None].to(device)  # RGBA, the dataset's size
     model.eval()
     with torch.no_grad():
         if model.kind == "mesh":
@@ -123,33 +101,11 @@ def cmd_predict(args):
             if not occupancy.any():
                 raise UserError(f"the voxel model predicts no occupied voxel for {args.image} at threshold "
                                 f"{args.threshold}; try a lower --threshold")
-            vertices, faces = voxel_surface(occupancy, grid_extent(32))
+            vertices, faces = voxel_surface(occupancy)
     nr.save_obj(os.path.join(out, "result.obj"), vertices.cpu(), faces.cpu())
     r = nr.Renderer(image_size=128, camera_mode="look_at", viewing_angle=15)
     save_gif(os.path.join(out, "turntable.gif"), turntable(r, vertices[None].cpu(), faces[None].cpu()))
     print(f"wrote {out}/result.obj ({len(vertices)} vertices, {len(faces)} faces) and {out}/turntable.gif")
-
-
-def voxel_surface(occupancy, extent):
-    """The exposed faces of occupied voxels as a closed triangle mesh: vertices (V, 3), faces (F, 3)."""
-    n = occupancy.shape[0]
-    occ = torch.nn.functional.pad(occupancy.bool(), (1, 1, 1, 1, 1, 1))
-    quads = []
-    corners = {0: [(0, 0, 0), (0, 1, 0), (0, 1, 1), (0, 0, 1)], 1: [(0, 0, 0), (0, 0, 1), (1, 0, 1), (1, 0, 0)],
-               2: [(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0)]}
-    for axis in range(3):
-        for step in (-1, 1):
-            exposed = occ & ~torch.roll(occ, -step, axis)
-            idx = exposed.nonzero()[:, :3] - 1
-            idx = idx[((idx >= 0) & (idx < n)).all(1)]
-            base = idx.float() + (step > 0) * torch.eye(3)[axis]
-            c = torch.tensor(corners[axis], dtype=torch.float32)
-            quad = base[:, None, :] + c[None]
-            quads.append(quad if step > 0 else quad.flip(1))
-    corners, index = torch.unique(torch.cat(quads).reshape(-1, 3), dim=0, return_inverse=True)  # shared corners
-    q = index.view(-1, 4)
-    faces = torch.cat([q[:, [0, 1, 2]], q[:, [0, 2, 3]]])
-    return (corners / n - 0.5) * 2 * extent, faces
 
 
 def cmd_run(args):
@@ -225,4 +181,4 @@ def add_parser(sub):
     r.set_defaults(func=cmd_run)
 
 
-__all__ = ["add_parser", "voxel_surface"]
+__all__ = ["add_parser"]

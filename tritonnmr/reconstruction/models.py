@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..camera import look_at_axes
 from .data import VIEWING_ANGLE
 from .shapes import icosphere
 from .voxels import grid_extent
@@ -93,10 +94,7 @@ class VoxelGenerator(nn.Module):
 def camera_rays(eyes, image_size, viewing_angle=VIEWING_ANGLE):
     """Ray origins (B, 3) and directions (B, S, S, 3) through the pixel centres of look_at cameras at
     ``eyes`` (B, 3) looking at the origin, with the renderer's conventions (row 0 at the top)."""
-    z = F.normalize(-eyes, dim=-1)
-    up = torch.tensor([0.0, 1.0, 0.0], device=eyes.device).expand_as(z)
-    x = F.normalize(torch.cross(up, z, dim=-1), dim=-1)
-    y = torch.cross(z, x, dim=-1)
+    x, y, z = look_at_axes(eyes, torch.zeros_like(eyes), eyes.new_tensor([[0.0, 1.0, 0.0]]))
     s = (torch.arange(image_size, device=eyes.device, dtype=torch.float32) * 2 + 1) / image_size - 1
     s = s * math.tan(math.radians(viewing_angle))
     py, px = torch.meshgrid(-s, s, indexing="ij")  # rows go down the image, y goes up

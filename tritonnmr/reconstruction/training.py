@@ -43,8 +43,8 @@ def save_checkpoint(path, model, optimizer, iteration, config, history, class_id
     os.replace(tmp, path)
 
 
-def load_checkpoint(path, kind=None, device="cpu"):
-    """-> (model, checkpoint dict). ``kind`` ('mesh' or 'voxel') checks what the file holds."""
+def read_checkpoint(path, kind=None, device="cpu"):
+    """The checkpoint dict in ``path``, checked; ``kind`` ('mesh' or 'voxel') checks what it holds."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
@@ -55,6 +55,12 @@ def load_checkpoint(path, kind=None, device="cpu"):
         raise ValueError(f"{path}: not a tritonnmr reconstruction checkpoint (expected format {FORMAT})")
     if kind is not None and ckpt["model"] != kind:
         raise ValueError(f"{path} holds a {ckpt['model']} model, expected a {kind} model")
+    return ckpt
+
+
+def load_checkpoint(path, kind=None, device="cpu"):
+    """-> (model, checkpoint dict). ``kind`` ('mesh' or 'voxel') checks what the file holds."""
+    ckpt = read_checkpoint(path, kind, device)
     config = Config(**ckpt["config"])
     model = models.build(ckpt["model"], **config.model_options()).to(device)
     model.load_state_dict(ckpt["state_dict"])
@@ -93,11 +99,11 @@ def train(kind, dataset, path, config=QUICK, device="cpu", resume=True, progress
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
     start, history = 0, {"loss": [], "iou_loss": [], "seconds": 0.0}
     if resume and os.path.isfile(path):
-        loaded, ckpt = load_checkpoint(path, kind, device)
+        ckpt = read_checkpoint(path, kind, device)
         if ckpt["config"]["width"] != config.width or ckpt["config"]["dim"] != config.dim:
             raise ValueError(f"{path} holds a model of another size (width {ckpt['config']['width']}, "
                              f"dim {ckpt['config']['dim']}); pass --restart to train a new one")
-        model.load_state_dict(loaded.state_dict())
+        model.load_state_dict(ckpt["state_dict"])
         optimizer.load_state_dict(ckpt["optimizer"])
         start, history = ckpt["iteration"], ckpt["history"]
     renderer = data.camera(backend=config.backend, anti_aliasing=config.anti_aliasing)

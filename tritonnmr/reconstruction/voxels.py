@@ -95,6 +95,26 @@ def solid_voxels(vertices, faces, resolution=32):
     return (above.abs() > 0.5).reshape(resolution, resolution, resolution)
 
 
+def voxel_surface(occupancy):
+    """The exposed faces of the occupied voxels of (N, N, N) [x, y, z] as a closed triangle mesh in mesh
+    coordinates: vertices (V, 3), faces (F, 3), outward-oriented, corners shared between faces."""
+    n = occupancy.shape[0]
+    occ = torch.nn.functional.pad(occupancy.bool(), (1, 1, 1, 1, 1, 1))  # so every border face is exposed
+    unit_square = {0: [(0, 0, 0), (0, 1, 0), (0, 1, 1), (0, 0, 1)], 1: [(0, 0, 0), (0, 0, 1), (1, 0, 1), (1, 0, 0)],
+                   2: [(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0)]}
+    quads = []
+    for axis in range(3):
+        for step in (-1, 1):  # the voxel's face towards -axis or +axis, exposed when that neighbour is empty
+            exposed = occ & ~torch.roll(occ, -step, axis)
+            base = (exposed.nonzero() - 1).float() + (step > 0) * torch.eye(3)[axis]
+            quad = base[:, None, :] + torch.tensor(unit_square[axis], dtype=torch.float32)[None]
+            quads.append(quad if step > 0 else quad.flip(1))
+    corners, index = torch.unique(torch.cat(quads).reshape(-1, 3), dim=0, return_inverse=True)
+    q = index.view(-1, 4)
+    faces = torch.cat([q[:, [0, 1, 2]], q[:, [0, 2, 3]]])
+    return (corners / n - 0.5) * 2 * grid_extent(n), faces
+
+
 def to_dataset(voxels):
     """[..., x, y, z] -> the files' [..., y, x, -z]."""
     return voxels.transpose(-3, -2).flip(-1)
