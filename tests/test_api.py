@@ -81,6 +81,37 @@ def test_lighting_does_not_modify_inputs_and_scales_by_normal():
     assert torch.allclose(lit, torch.full_like(lit, 0.5))
 
 
+@pytest.mark.parametrize("copies", [1, 3, 100])
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 50.0])
+def test_lighting_is_per_face_and_follows_the_angle_to_the_light(copies, scale):
+    # a face whose normal makes angle theta with the light: light = ambient + directional * cos(theta),
+    # whatever its size and however many faces share the batch
+    theta = torch.tensor([0.0, 30.0, 60.0, 89.0, 120.0]).deg2rad()
+    normal = torch.stack([torch.sin(theta), torch.cos(theta), torch.zeros_like(theta)], -1)  # light (0, 1, 0)
+    # a triangle in the plane orthogonal to ``normal``: cross(v0 - v1, v2 - v1) points along the normal
+    tangent = torch.stack([torch.cos(theta), -torch.sin(theta), torch.zeros_like(theta)], -1)
+    side = torch.tensor([0.0, 0.0, 1.0]).expand_as(tangent)
+    v1 = torch.zeros_like(tangent)
+    faces = torch.stack([v1 + side, v1, v1 + tangent], 1) * scale  # (5, 3, 3)
+    assert torch.allclose(torch.nn.functional.normalize(torch.cross(faces[:, 0] - faces[:, 1],
+                                                                   faces[:, 2] - faces[:, 1], dim=-1), dim=-1),
+                          normal, atol=1e-5)
+    faces = faces.repeat(copies, 1, 1)[None]
+    light = nr.face_light(faces, 0.3, 0.6, direction=(0, 1, 0))
+    expected = (0.3 + 0.6 * torch.cos(theta).clamp(min=0)).repeat(copies)
+    assert torch.allclose(light[0], expected[:, None].expand(-1, 3), atol=1e-5)
+
+
+def test_lit_white_teapot_reaches_full_brightness(teapot):
+    v, f = teapot
+    r = nr.Renderer(image_size=64, camera_mode="look_at", backend="torch", anti_aliasing=False)
+    r.eye = nr.get_points_from_angles(2.732, 30, 45)
+    rgb, _, alpha = r(v, f, torch.ones(1, f.shape[1], 2, 2, 2, 3))
+    lit = rgb[0][:, alpha[0] > 0]
+    assert lit.max() > 0.98  # the lid faces the light (0, 1, 0): 0.5 + 0.5 * cos(~0)
+    assert lit.min() >= 0.5 - 1e-5  # nothing darker than the ambient light
+
+
 def test_renderer_does_not_modify_textures(teapot):
     v, f = teapot
     tex = torch.ones(1, f.shape[1], 2, 2, 2, 3)

@@ -24,8 +24,10 @@ def face_light(faces, intensity_ambient=0.5, intensity_directional=0.5,
 
     light = intensity_ambient * vec(color_ambient, "color_ambient").expand(B, nf, 3)
     if intensity_directional != 0:
+        # unit normal of each face: normalise over x, y, z (the last dimension), not over faces.
+        # eps only guards degenerate faces (neural_renderer's 1e-5 dims faces under ~0.003 wide)
         normals = F.normalize(torch.cross(faces[:, :, 0] - faces[:, :, 1],
-                                          faces[:, :, 2] - faces[:, :, 1], dim=-1), eps=1e-5)
+                                          faces[:, :, 2] - faces[:, :, 1], dim=-1), dim=-1, eps=1e-12)
         cos = torch.relu((normals * vec(direction, "direction")).sum(-1))
         light = light + intensity_directional * vec(color_directional, "color_directional") * cos[..., None]
     return light
