@@ -10,6 +10,11 @@ import torch.nn.functional as F
 
 from . import checks
 
+DEFAULT_VIEWING_ANGLE = 30.0
+# distance of neural_renderer's default eye (0, 0, -(1 / tan(30 deg) + 1)) from the origin: at it, the
+# normalised mesh ([-1, 1]^3) fills the default 30-degree view; the examples and turntables use it
+DEFAULT_DISTANCE = 1.0 / math.tan(math.radians(DEFAULT_VIEWING_ANGLE)) + 1.0
+
 
 def _as_tensor(value, like, name):
     """A float tensor on ``like``'s device from a list, array or tensor."""
@@ -118,7 +123,7 @@ def projection(vertices, K, R, t, dist_coeffs, orig_size, eps=1e-9):
 def get_points_from_angles(distance, elevation, azimuth, degrees=True):
     """Eye position ``(d cos e sin a, d sin e, -d cos e cos a)`` for a camera orbiting the origin.
 
-    Scalars give a list of three floats (usable as ``Renderer.eye``); tensors give (..., 3).
+    Scalars give a tuple of three floats (usable as ``Renderer.eye``); tensors give (..., 3).
     """
     if any(torch.is_tensor(x) for x in (distance, elevation, azimuth)):
         ref = next(x for x in (distance, elevation, azimuth) if torch.is_tensor(x))
@@ -132,6 +137,6 @@ def get_points_from_angles(distance, elevation, azimuth, degrees=True):
             -distance * torch.cos(elevation) * torch.cos(azimuth)), dim=-1)
     if degrees:
         elevation, azimuth = math.radians(elevation), math.radians(azimuth)
-    return [distance * math.cos(elevation) * math.sin(azimuth),
+    return (distance * math.cos(elevation) * math.sin(azimuth),
             distance * math.sin(elevation),
-            -distance * math.cos(elevation) * math.cos(azimuth)]
+            -distance * math.cos(elevation) * math.cos(azimuth))
