@@ -134,9 +134,11 @@ def test_backend_choice():
     (torch.zeros(1, 4, 3), torch.zeros(1, 1, 3), "faces must be an integer tensor"),
     (torch.zeros(1, 4, 3), torch.zeros(2, 1, 3, dtype=torch.int64), "batch size"),
     (torch.zeros(1, 4, 3), torch.tensor([[[0, 1, 4]]]), r"faces indices must be in \[0, 4\)"),
-    (torch.zeros(1, 4, 3), torch.tensor([[[0, -1, 2]]]), r"faces indices must be in \[0, 4\)"),
+    (torch.zeros(1, 4, 3), torch.tensor([[[0, -1, 2]]]), r"padding row must be all -1"),
+    (torch.zeros(1, 4, 3), torch.tensor([[[0, -2, 2]]]), r"faces indices must be in \[0, 4\)"),
     (torch.full((1, 4, 3), float("nan")), torch.tensor([[[0, 1, 2]]]), "vertices contains NaN"),
-    ([[0, 0, 0]], torch.tensor([[[0, 1, 2]]]), "vertices must be a torch.Tensor"),
+    ([[0, 0, 0]], torch.tensor([[[0, 1, 2]]]), "vertices and faces must both be lists"),
+    ([[0, 0, 0]], [[0, 1, 2]], r"vertices\[0\] must be a torch.Tensor"),
 ])
 def test_bad_mesh_input_names_the_argument(vertices, faces, match):
     r = nr.Renderer(image_size=8, camera_mode="look_at")

@@ -1,61 +1,121 @@
-"""Backend choice: "torch" (the reference in reference.py) or "triton" (kernels/), one set of ops.
+"""The backend contract: which ops a backend provides, and which backend runs for which tensors.
 
-Both backends expose the same functions (rasterize_fragments, depth_backward, edge_backward,
-sample_textures[_backward], interpolate[_backward]) with the same arguments and results.
+A backend is a module defining every op of :data:`OPS` with exactly the parameter names of the
+reference (``tritonnmr/reference.py``, the oracle); docs/backend-contract.md gives the conventions.
+
+| backend  | module                | runs on                                                   |
+|----------|-----------------------|-----------------------------------------------------------|
+| "torch"  | tritonnmr.reference   | any device: the readable PyTorch reference                |
+| "triton" | tritonnmr.kernels     | CUDA tensors (CPU tensors in Triton's interpreter, tests) |
+| "numba"  | tritonnmr.cpu         | CPU tensors: the fast CPU path (needs numba)              |
+
+"auto" picks "triton" for CUDA tensors, "numba" for CPU tensors when numba imports, else "torch".
+Shaders may add ops of their own with :func:`register_op`.
 """
+import importlib
 import os
 import warnings
+from typing import NamedTuple
 
 import torch
 
-from . import checks, reference
+from . import checks
 
-BACKENDS = ("auto", "torch", "triton")
-_warned = False
+BACKENDS = ("auto", "torch", "triton", "numba")
+MODULES = {"torch": "tritonnmr.reference", "triton": "tritonnmr.kernels.contract", "numba": "tritonnmr.cpu"}
+
+
+class Op(NamedTuple):
+    name: str
+    arguments: str
+    returns: str
+
+
+OPS = (
+    Op("rasterize_fragments", "faces (B,F,3,3), height, width, near, far",
+       "face_index (B,H,W) int64, weights (B,H,W,3), depth (B,H,W)"),
+    Op("depth_backward", "faces, face_index, weights, depth, grad_depth (B,H,W)", "grad_faces (B,F,3,3)"),
+    Op("edge_backward", "faces, face_index, image (B,H,W,C), grad_image (B,H,W,C), eps", "grad_faces (B,F,3,3)"),
+    Op("sample_cubes", "face_index, bary (B,H,W,3), textures (B,F,T,T,T,C), eps", "(B,H,W,C)"),
+    Op("sample_cubes_backward", "face_index, bary, grad (B,H,W,C), texture_shape, eps", "(B,F,T,T,T,C)"),
+    Op("interpolate", "face_index, bary, attributes (B,F,3,C)", "(B,H,W,C)"),
+    Op("interpolate_backward", "face_index, bary, grad (B,H,W,C), attribute_shape", "(B,F,3,C)"),
+    Op("sample_uv", "face_index, bary, uvs (B,F,3,2), material (B,F) int64, texels (N,C), table (M,3) int64, wrap",
+       "(B,H,W,C)"),
+    Op("sample_uv_backward", "face_index, bary, uvs, material, texels, table, wrap, grad (B,H,W,C)",
+       "grad_texels (N,C), grad_uvs (B,F,3,2)"),
+)
+
+AUTO_NUMBA = False  # TEMPORARY: "auto" picks numba on CPU once that backend is complete and tested
+_extra_ops = {}  # name -> {backend: function}, from register_op
+_warned_interpreter = []  # non-empty once the interpreter warning was shown
 
 
 def interpreter_enabled():
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-def triton_available():
+def available(name):
+    """Whether backend ``name``'s module imports here (triton or numba may be missing)."""
     try:
-        import triton  # noqa: F401
+        importlib.import_module(MODULES[name])
     except ImportError:
         return False
     return True
 
 
 def resolve(backend, device):
-    """The backend name that runs for tensors on ``device``: "torch" or "triton".
+    """The backend that runs for tensors on ``device``: "torch", "triton" or "numba".
 
-    "auto" picks "triton" for CUDA tensors (when triton imports) and "torch" otherwise.
     "triton" with CPU tensors needs TRITON_INTERPRET=1 set before triton is imported (slow: for
-    tests), and says so once in a warning.
+    tests) and says so once in a warning; "numba" needs CPU tensors.
     """
-    global _warned
     checks.choice("backend", backend, BACKENDS)
     device = torch.device(device)
     if backend == "auto":
-        return "triton" if device.type == "cuda" and triton_available() else "torch"
+        if device.type == "cuda" and available("triton"):
+            return "triton"
+        if device.type == "cpu" and AUTO_NUMBA and available("numba"):
+            return "numba"
+        return "torch"
+    if backend == "numba":
+        if device.type != "cpu":
+            raise ValueError(f"backend='numba' runs on CPU tensors, got tensors on {device}; use "
+                             "backend='triton' or 'auto' on a GPU")
+        if not available("numba"):
+            raise ValueError("backend='numba' needs the numba package (pip install numba)")
     if backend == "triton":
-        if not triton_available():
+        if not available("triton"):
             raise ValueError("backend='triton' needs the triton package (pip install triton)")
         if device.type != "cuda":
             if not interpreter_enabled():
                 raise ValueError(f"backend='triton' needs CUDA tensors, got tensors on {device}; use "
-                                 "backend='torch' on the CPU, or set TRITON_INTERPRET=1 before importing "
+                                 "backend='auto' on the CPU, or set TRITON_INTERPRET=1 before importing "
                                  "triton to run the kernels in Triton's (slow) interpreter")
-            if not _warned:
+            if not _warned_interpreter:
                 warnings.warn("backend='triton' on CPU tensors runs in Triton's interpreter: "
                               "correct but slow, meant for tests", RuntimeWarning, stacklevel=3)
-                _warned = True
+                _warned_interpreter.append(True)
     return backend
 
 
-def ops(backend, device):
-    """The module implementing the ops for ``backend`` on ``device``."""
-    if resolve(backend, device) == "triton":
-        from . import kernels
-        return kernels
-    return reference
+def module(name):
+    """The module implementing backend ``name`` ("torch", "triton" or "numba")."""
+    return importlib.import_module(MODULES[name])
+
+
+def op(name, backend, device):
+    """The function implementing op ``name`` (a contract op or a registered one) for ``device``."""
+    which = resolve(backend, device)
+    if name in _extra_ops:
+        table = _extra_ops[name]
+        return table.get(which) or table["torch"]
+    return getattr(module(which), name)
+
+
+def register_op(name, reference, triton=None, numba=None):
+    """Add an op for a shader of your own: ``reference`` (plain torch) runs wherever no faster
+    version is given; ``triton`` / ``numba`` are optional versions with the same signature."""
+    if name in {o.name for o in OPS}:
+        raise ValueError(f"op {name!r} is part of the backend contract and cannot be replaced")
+    _extra_ops[name] = {k: v for k, v in (("torch", reference), ("triton", triton), ("numba", numba)) if v}

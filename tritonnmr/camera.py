@@ -1,7 +1,8 @@
-"""Cameras: world -> camera -> screen. Vertices are (B, V, 3) float tensors throughout.
+"""Cameras: world -> camera -> screen. Points are (B, N, 3) float tensors throughout.
 
-look_at and look give camera coordinates (x right, y up, z forward = depth); perspective divides
-by depth; projection applies an OpenCV-style pinhole camera with distortion and maps pixels to NDC.
+look_at and look give camera coordinates (x right, y up, z forward = depth); perspective divides by
+depth; projection applies an OpenCV-style pinhole camera with distortion and maps pixels to NDC.
+Screen space: x in [-1, 1] spans the image's width, y in [-1, 1] its height, z is the depth.
 """
 import math
 
@@ -14,27 +15,9 @@ DEFAULT_VIEWING_ANGLE = 30.0
 # distance of neural_renderer's default eye (0, 0, -(1 / tan(30 deg) + 1)) from the origin: at it, the
 # normalised mesh ([-1, 1]^3) fills the default 30-degree view; the examples and turntables use it
 DEFAULT_DISTANCE = 1.0 / math.tan(math.radians(DEFAULT_VIEWING_ANGLE)) + 1.0
-
-
-def _as_tensor(value, like, name):
-    """A float tensor on ``like``'s device from a list, array or tensor."""
-    if value is None:
-        return None
-    t = torch.as_tensor(value, dtype=like.dtype, device=like.device) if not torch.is_tensor(value) \
-        else value.to(device=like.device, dtype=like.dtype)
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return t
-
-
-def _batched_vector(value, like, name):
-    """(3,) or (B, 3) -> (B or 1, 3)."""
-    t = _as_tensor(value, like, name)
-    if t.dim() == 1:
-        t = t[None]
-    if t.dim() != 2 or t.shape[-1] != 3:
-        raise ValueError(f"{name} must have shape (3,) or (B, 3), got {tuple(t.shape)}")
-    return t
+# when the view direction is parallel to ``up`` (a camera straight above or below the origin), the up
+# vector falls back to +z: the limit of the azimuth-0 views as the elevation approaches +-90 degrees
+FALLBACK_UP = (0.0, 0.0, 1.0)
 
 
 def _rotate(vertices, eye, x_axis, y_axis, z_axis):
@@ -44,10 +27,19 @@ def _rotate(vertices, eye, x_axis, y_axis, z_axis):
 
 def look_at_axes(eye, at, up):
     """The camera axes (each (B, 3)) of look_at cameras, from batched tensors eye, at, up (B or 1, 3):
-    z = unit(at - eye), x = unit(up x z), y = z x x."""
-    z_axis = F.normalize(at - eye, eps=1e-5)
-    x_axis = F.normalize(torch.cross(up.expand_as(z_axis), z_axis, dim=-1), eps=1e-5)
-    y_axis = F.normalize(torch.cross(z_axis, x_axis, dim=-1), eps=1e-5)
+    z = unit(at - eye), x = unit(up x z), y = z x x. Where ``up`` is parallel to z, up = +z is used
+    instead (see FALLBACK_UP); ``eye == at`` has no direction and raises ValueError."""
+    forward = at - eye
+    length = forward.norm(dim=-1)
+    if bool((length <= 1e-7 * (1 + eye.norm(dim=-1))).any()):
+        raise ValueError("eye and at must differ: a camera at the point it looks at has no direction")
+    z_axis = forward / length[:, None]
+    up = up.expand_as(z_axis)
+    side = torch.cross(up, z_axis, dim=-1)
+    parallel = side.norm(dim=-1, keepdim=True) <= 1e-6 * up.norm(dim=-1, keepdim=True)
+    fallback = torch.cross(z_axis.new_tensor(FALLBACK_UP).expand_as(z_axis), z_axis, dim=-1)
+    x_axis = F.normalize(torch.where(parallel, fallback, side), dim=-1, eps=1e-12)
+    y_axis = torch.cross(z_axis, x_axis, dim=-1)
     return x_axis, y_axis, z_axis
 
 
@@ -58,65 +50,126 @@ def look_at(vertices, eye, at=(0, 0, 0), up=(0, 1, 0)):
     Returns (B, V, 3) on the vertices' device.
     """
     vertices = checks.vertices(vertices)
-    eye = _batched_vector(eye, vertices, "eye")
-    at = _batched_vector(at, vertices, "at")
-    up = _batched_vector(up, vertices, "up")
+    return _look_at(vertices, *_camera_vectors(vertices, eye=eye, at=at, up=up))
+
+
+def _camera_vectors(vertices, **vectors):
+    return [checks.vector3(name, value, vertices, vertices.shape[0]) for name, value in vectors.items()]
+
+
+def _look_at(vertices, eye, at, up):
     x_axis, y_axis, z_axis = look_at_axes(eye, at, up)
     return _rotate(vertices, eye.expand_as(z_axis), x_axis, y_axis, z_axis)
 
 
 def look(vertices, eye, direction=(0, 1, 0), up=(0, 1, 0)):
-    """Camera coordinates for a camera at ``eye`` looking along ``direction`` ((3,) or (B, 3))."""
+    """Camera coordinates for a camera at ``eye`` looking along ``direction`` ((3,) or (B, 3)):
+    the look_at camera whose ``at`` is ``eye + direction``."""
     vertices = checks.vertices(vertices)
-    eye = _batched_vector(eye, vertices, "eye")
-    direction = _batched_vector(direction, vertices, "direction")
-    up = _batched_vector(up, vertices, "up")
-    z_axis = F.normalize(direction, eps=1e-5).expand(max(eye.shape[0], direction.shape[0]), 3)
-    x_axis = F.normalize(torch.cross(up.expand_as(z_axis), z_axis, dim=-1), eps=1e-5)
-    y_axis = F.normalize(torch.cross(z_axis, x_axis, dim=-1), eps=1e-5)
-    return _rotate(vertices, eye.expand_as(z_axis), x_axis, y_axis, z_axis)
+    eye, direction, up = _camera_vectors(vertices, eye=eye, direction=direction, up=up)
+    return _look_at(vertices, eye, eye + direction, up)
 
 
-def perspective(vertices, angle=30.0):
+def perspective(vertices, angle=DEFAULT_VIEWING_ANGLE):
     """Perspective division: x and y divided by ``z * tan(angle)`` (angle in degrees); z kept."""
     vertices = checks.vertices(vertices)
+    return divide(vertices, checks.number("viewing_angle", angle, low=0, high=180, allow_low=False))
+
+
+def divide(points, angle):
+    """Trusted version of :func:`perspective` (points (B, N, 3), angle in degrees in (0, 180))."""
+    if angle >= 180:
+        raise ValueError(f"viewing_angle must be below 180 degrees, got {angle}")
     width = math.tan(math.radians(angle))
-    z = vertices[..., 2]
-    return torch.stack([vertices[..., 0] / (z * width), vertices[..., 1] / (z * width), z], dim=-1)
+    z = points[..., 2]
+    return torch.stack([points[..., 0] / (z * width), points[..., 1] / (z * width), z], dim=-1)
 
 
-def projection(vertices, K, R, t, dist_coeffs, orig_size, eps=1e-9):
+def fit_aspect(points, height, width):
+    """Screen points whose NDC spans a square view -> NDC of an (height, width) image with square
+    pixels: the square view spans the shorter side, the longer side sees more."""
+    short = min(height, width)
+    if height == width:
+        return points
+    scale = points.new_tensor([short / width, short / height, 1.0])
+    return points * scale
+
+
+def orig_size_pair(orig_size, name="orig_size"):
+    """orig_size as (height, width): an int (square) or a pair of positive numbers."""
+    if isinstance(orig_size, (tuple, list)) and len(orig_size) == 2:
+        return tuple(checks.number(name, v, low=0, allow_low=False) for v in orig_size)
+    s = checks.number(name, orig_size, low=0, allow_low=False)
+    return s, s
+
+
+def projection(vertices, K, R, t, dist_coeffs=None, orig_size=1024, eps=1e-9):
     """Pinhole projection with radial (k1, k2, k3) and tangential (p1, p2) distortion.
 
-    K, R: (B, 3, 3); t: (B, 1, 3) or (B, 3); dist_coeffs: (B, 5) as (k1, k2, p1, p2, k3);
-    orig_size: the width of the image K refers to, in pixels. Returns (B, V, 3): u, v in NDC,
-    z the depth in camera space.
+    K, R: (B, 3, 3) or (3, 3); t: (B, 1, 3), (B, 3) or (3,); dist_coeffs: (B, 5) or (5,) as
+    (k1, k2, p1, p2, k3); orig_size: the size in pixels of the image K refers to, an int or
+    (height, width). Returns (B, V, 3): u, v in NDC, z the depth in camera space.
     """
     vertices = checks.vertices(vertices)
-    for name, value in (("K", K), ("R", R), ("t", t)):
+    K, R, t, dist = camera_matrices(vertices, K, R, t, dist_coeffs)
+    return pinhole(to_camera(vertices, R, t), K, dist, orig_size_pair(orig_size), eps)
+
+
+def camera_matrices(vertices, K, R, t, dist_coeffs):
+    """Validated K (B|1, 3, 3), R (B|1, 3, 3), t (B|1, 1, 3), dist (B|1, 5) on the vertices' device."""
+    B = vertices.shape[0]
+
+    def matrix(name, value, shape):
         if value is None:
             raise ValueError(f"{name} is required for camera_mode='projection'")
-    K = _as_tensor(K, vertices, "K")
-    R = _as_tensor(R, vertices, "R")
-    t = _as_tensor(t, vertices, "t")
-    K, R = (m[None] if m.dim() == 2 else m for m in (K, R))
-    if K.shape[-2:] != (3, 3) or R.shape[-2:] != (3, 3):
-        raise ValueError(f"K and R must have shape (B, 3, 3), got {tuple(K.shape)} and {tuple(R.shape)}")
-    t = t.reshape(t.shape[0] if t.dim() > 1 else 1, 1, 3)
+        try:
+            m = value.to(vertices) if torch.is_tensor(value) else torch.as_tensor(value, dtype=vertices.dtype,
+                                                                                  device=vertices.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"{name} must be a tensor or array of numbers, got {type(value).__name__}") from None
+        n = math.prod(shape)
+        if m.dim() == len(shape):
+            m = m[None]
+        if m.dim() == len(shape) + 1 and m.shape[1:] == shape:
+            pass
+        elif len(shape) == 2 and shape[0] == 1 and m.dim() == 2 and m.shape[-1] == n:  # t as (B, 3)
+            m = m[:, None]
+        else:
+            raise ValueError(f"{name} must have shape {shape} or (B, {', '.join(map(str, shape))}), "
+                             f"got {tuple(m.shape)}")
+        if m.shape[0] not in (1, B):
+            raise ValueError(f"{name} has batch size {m.shape[0]} but the vertices have {B}")
+        return checks.finite(name, m)
+
+    K = matrix("K", K, (3, 3))
+    R = matrix("R", R, (3, 3))
+    t = matrix("t", t, (1, 3))
     dist = torch.zeros(1, 5, dtype=vertices.dtype, device=vertices.device) if dist_coeffs is None \
-        else _as_tensor(dist_coeffs, vertices, "dist_coeffs").reshape(-1, 5)
-    v = torch.matmul(vertices, R.transpose(1, 2)) + t
-    x, y, z = v.unbind(-1)
-    x_, y_ = x / (z + eps), y / (z + eps)
+        else matrix("dist_coeffs", dist_coeffs, (5,))
+    return K, R, t, dist
+
+
+def to_camera(points, R, t):
+    """R p + t for points (B, N, 3), R (B|1, 3, 3), t (B|1, 1, 3)."""
+    return torch.matmul(points, R.transpose(1, 2)) + t
+
+
+def pinhole(points, K, dist, orig_size, eps=1e-9):
+    """Camera-space points (B, N, 3) -> NDC (u, v) and depth z: divide by z, distort, apply K, then
+    ``v = height - v`` and both mapped from [0, size] to [-1, 1]. orig_size is (height, width)."""
+    height, width = orig_size
+    x, y, z = points.unbind(-1)
+    safe = torch.where(z.abs() < eps, torch.full_like(z, eps), z)  # z = 0 has no image; keep it finite
+    x_, y_ = x / safe, y / safe
     k1, k2, p1, p2, k3 = (dist[:, i:i + 1] for i in range(5))
     r2 = x_ * x_ + y_ * y_
     radial = 1 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3
     x__ = x_ * radial + 2 * p1 * x_ * y_ + p2 * (r2 + 2 * x_ * x_)
     y__ = y_ * radial + p1 * (r2 + 2 * y_ * y_) + 2 * p2 * x_ * y_
     uv1 = torch.matmul(torch.stack([x__, y__, torch.ones_like(z)], -1), K.transpose(1, 2))
-    u, v = uv1[..., 0], orig_size - uv1[..., 1]
-    u = 2 * (u - orig_size / 2.0) / orig_size
-    v = 2 * (v - orig_size / 2.0) / orig_size
+    u, v = uv1[..., 0], height - uv1[..., 1]
+    u = 2 * (u - width / 2.0) / width
+    v = 2 * (v - height / 2.0) / height
     return torch.stack([u, v, z], dim=-1)
 
 

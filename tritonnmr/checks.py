@@ -1,14 +1,16 @@
-"""Input validation: every public function checks its arguments here, before any kernel runs.
+"""Input validation, run once at the public entry points, before any kernel.
 
-Each check raises TypeError or ValueError whose message names the argument and what was expected.
+Each check raises TypeError or ValueError whose message names the argument and what was expected;
+inside the package, functions trust what these checks let through.
 """
 import math
+import numbers
 
 import torch
 
 
 def tensor(name, value, dims=None, last=None, floating=True):
-    """Return ``value`` as a contiguous float32 (or integer) tensor after checking its shape."""
+    """Return ``value`` as a contiguous float32 (or int64) tensor after checking its shape."""
     if not torch.is_tensor(value):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if floating and not value.is_floating_point():
@@ -25,7 +27,7 @@ def tensor(name, value, dims=None, last=None, floating=True):
 
 
 def finite(name, value):
-    if not torch.isfinite(value).all():
+    if value.numel() and not torch.isfinite(value).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return value
 
@@ -34,16 +36,24 @@ def vertices(value, name="vertices"):
     return finite(name, tensor(name, value, dims=3, last=3))
 
 
-def faces(value, num_vertices=None, batch=None, name="faces"):
-    """Integer (B, F, 3) face indices, each in [0, num_vertices)."""
+def faces(value, num_vertices=None, batch=None, name="faces", padding=False):
+    """Integer (B, F, 3) face indices, each in [0, num_vertices). With ``padding``, rows of -1 are
+    padding faces (a row is either all -1 or all valid)."""
     value = tensor(name, value, dims=3, last=3, floating=False).long()
     if batch is not None and value.shape[0] != batch:
         raise ValueError(f"{name} has batch size {value.shape[0]} but vertices has {batch}")
     if num_vertices is not None and value.numel():
-        lo, hi = int(value.min()), int(value.max())
-        if lo < 0 or hi >= num_vertices:
-            raise ValueError(f"{name} indices must be in [0, {num_vertices}) (the number of vertices), "
-                             f"got values from {lo} to {hi}")
+        real = value
+        if padding:
+            pad = (value == -1).all(-1)
+            if bool(((value == -1).any(-1) & ~pad).any()):
+                raise ValueError(f"{name}: a padding row must be all -1, got a row mixing -1 and vertex indices")
+            real = value[~pad]
+        if real.numel():
+            lo, hi = int(real.min()), int(real.max())
+            if lo < 0 or hi >= num_vertices:
+                raise ValueError(f"{name} indices must be in [0, {num_vertices}) (the number of vertices)"
+                                 + (" or rows of -1 (padding)" if padding else "") + f", got values from {lo} to {hi}")
     return value
 
 
@@ -56,26 +66,70 @@ def screen_faces(value, name="faces"):
 
 
 def textures(value, batch, num_faces, name="textures"):
-    """Texture cubes (B, F, T, T, T, 3)."""
-    value = tensor(name, value, dims=6, last=3)
+    """Texture cubes (B, F, T, T, T, C)."""
+    value = tensor(name, value, dims=6)
     B, F, T = value.shape[:3]
-    if (B, F) != (batch, num_faces) or value.shape[3:5] != (T, T):
-        raise ValueError(f"{name} must have shape (B={batch}, F={num_faces}, T, T, T, 3), "
+    if (B, F) != (batch, num_faces) or value.shape[3:5] != (T, T) or T < 1 or value.shape[-1] < 1:
+        raise ValueError(f"{name} must have shape (B={batch}, F={num_faces}, T, T, T, C) with T, C >= 1, "
                          f"got {tuple(value.shape)}")
     return finite(name, value)
 
 
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        return None
+    return int(value)
+
+
 def image_size(value, name="image_size"):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
+    """An int S (square) or a (height, width) pair of positive ints -> (height, width)."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        h, w = (_positive_int(name, v) for v in value)
+        if h is not None and w is not None:
+            return h, w
+    elif torch.is_tensor(value) and value.numel() == 1 and not value.is_floating_point():
+        return image_size(int(value), name)
+    else:
+        s = _positive_int(name, value)
+        if s is not None:
+            return s, s
+    raise ValueError(f"{name} must be a positive int or a (height, width) pair of positive ints, got {value!r}")
+
+
+def number(name, value, low=None, high=None, allow_low=True):
+    """A finite real number (bools refused), optionally bounded."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if low is not None and (value < low or (value == low and not allow_low)):
+        raise ValueError(f"{name} must be {'>=' if allow_low else '>'} {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value!r}")
+    return float(value)
+
+
+def positive_number(name, value, allow_zero=False):
+    return number(name, value, low=0, allow_low=allow_zero)
 
 
 def near_far(near, far):
-    if not (isinstance(near, (int, float)) and math.isfinite(near) and near >= 0):
-        raise ValueError(f"near must be a finite number >= 0, got {near!r}")
-    if not (isinstance(far, (int, float)) and far > near):
-        raise ValueError(f"far must be a number greater than near ({near}), got {far!r}")
+    number("near", near, low=0)
+    number("far", far)
+    if not far > near:
+        raise ValueError(f"far must be greater than near ({near}), got {far!r}")
+
+
+def background(value, channels=None, name="background_color"):
+    """Background colour: a sequence or tensor of finite numbers, one per channel (or one for all)."""
+    try:
+        t = torch.as_tensor(value, dtype=torch.float32).flatten() if not torch.is_tensor(value) \
+            else value.detach().float().flatten().cpu()
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a sequence of numbers, got {value!r}") from None
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} contains NaN or infinite values: {value!r}")
+    if channels is not None and t.numel() not in (1, channels):
+        raise ValueError(f"{name} must have {channels} values (one per colour channel), got {t.numel()}")
+    return value
 
 
 def same_device(**named):
@@ -92,13 +146,30 @@ def choice(name, value, options):
 
 
 def texture_like(value, batch, num_faces, num_vertices, name="textures"):
-    """Cubes (B, F, T, T, T, 3), face-vertex attributes (B, F, 3, C) or vertex attributes (B, V, C)."""
+    """Cubes (B, F, T, T, T, C), face-vertex attributes (B, F, 3, C) or vertex attributes (B, V, C)."""
     value = tensor(name, value)
     if value.dim() == 6:
         return textures(value, batch, num_faces, name)
     expected = {3: (batch, num_vertices), 4: (batch, num_faces, 3)}.get(value.dim())
     if expected is None or tuple(value.shape[:-1]) != expected:
-        raise ValueError(f"{name} must be texture cubes (B={batch}, F={num_faces}, T, T, T, 3), per-vertex "
+        raise ValueError(f"{name} must be texture cubes (B={batch}, F={num_faces}, T, T, T, C), per-vertex "
                          f"colours (B, V={num_vertices}, C) or per face-vertex colours (B, F, 3, C); "
                          f"got shape {tuple(value.shape)}")
     return finite(name, value)
+
+
+def vector3(name, value, like, batch=None):
+    """A (3,) or (B, 3) vector (list, array or tensor) as a finite float tensor (B or 1, 3) on
+    ``like``'s device; ``batch``, if given, must match B when B > 1."""
+    try:
+        t = value.to(device=like.device, dtype=like.dtype) if torch.is_tensor(value) else \
+            torch.as_tensor(value, dtype=like.dtype, device=like.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be 3 numbers or a (B, 3) array, got {value!r}") from None
+    if t.dim() == 1:
+        t = t[None]
+    if t.dim() != 2 or t.shape[-1] != 3:
+        raise ValueError(f"{name} must have shape (3,) or (B, 3), got {tuple(t.shape)}")
+    if batch is not None and t.shape[0] not in (1, batch):
+        raise ValueError(f"{name} has batch size {t.shape[0]} but the vertices have {batch}")
+    return finite(name, t)

@@ -10,26 +10,25 @@ def face_light(faces, intensity_ambient=0.5, intensity_directional=0.5,
     """Light (B, F, 3) per face: ``ambient * colour_a + directional * colour_d * max(0, n . d)``.
 
     faces: (B, F, 3, 3) world-space faces; n is the unit normal of cross(v0 - v1, v2 - v1);
-    colours and direction are (3,) or (B, 3).
+    colours and direction are (3,) or (B, 3) (the direction is used as given, not normalised, as in
+    neural_renderer); intensities are numbers.
     """
     faces = checks.screen_faces(faces)
     B, nf = faces.shape[:2]
+    ambient = checks.number("light_intensity_ambient", intensity_ambient)
+    directional = checks.number("light_intensity_directional", intensity_directional)
 
     def vec(value, name):
-        t = torch.as_tensor(value, dtype=faces.dtype, device=faces.device) if not torch.is_tensor(value) \
-            else value.to(faces)
-        if t.shape[-1] != 3 or t.dim() > 2:
-            raise ValueError(f"{name} must have shape (3,) or (B, 3), got {tuple(t.shape)}")
-        return t.reshape(-1, 1, 3)
+        return checks.vector3(name, value, faces, B)[:, None, :]  # (B or 1, 1, 3)
 
-    light = intensity_ambient * vec(color_ambient, "color_ambient").expand(B, nf, 3)
-    if intensity_directional != 0:
+    light = ambient * vec(color_ambient, "light_color_ambient").expand(B, nf, 3)
+    if directional != 0:
         # unit normal of each face: normalise over x, y, z (the last dimension), not over faces.
         # eps only guards degenerate faces (neural_renderer's 1e-5 dims faces under ~0.003 wide)
         normals = F.normalize(torch.cross(faces[:, :, 0] - faces[:, :, 1],
                                           faces[:, :, 2] - faces[:, :, 1], dim=-1), dim=-1, eps=1e-12)
-        cos = torch.relu((normals * vec(direction, "direction")).sum(-1))
-        light = light + intensity_directional * vec(color_directional, "color_directional") * cos[..., None]
+        cos = torch.relu((normals * vec(direction, "light_direction")).sum(-1))
+        light = light + directional * vec(color_directional, "light_color_directional") * cos[..., None]
     return light
 
 
@@ -37,7 +36,7 @@ def lighting(faces, textures, intensity_ambient=0.5, intensity_directional=0.5,
              color_ambient=(1, 1, 1), color_directional=(1, 1, 1), direction=(0, 1, 0)):
     """Lit texture cubes (B, F, T, T, T, 3): ``textures`` times :func:`face_light`.
 
-    Returns a new tensor; the caller's textures are not modified.
+    Returns a new tensor; the caller's textures are not modified (neural_renderer's are).
     """
     light = face_light(faces, intensity_ambient, intensity_directional,
                        color_ambient, color_directional, direction)

@@ -1,27 +1,89 @@
-"""Mesh bookkeeping: gather vertices into faces, add back faces."""
+"""Mesh bookkeeping: batches of meshes of different sizes, gathering vertices into faces, back faces.
+
+A batch is held padded: vertices (B, V, 3) and faces (B, F, 3) int64 where a face row of -1 is
+padding (drawn nowhere, zero gradient); padding vertices are ignored. :func:`batch` makes this form
+from lists of per-mesh tensors, padded tensors or unbatched (V, 3) / (F, 3) tensors.
+"""
 import torch
 
 from . import checks
 
 
+def _stack_padded(tensors, fill):
+    """Stack tensors (n_i, ...) into (B, max n_i, ...), filling the tail with ``fill`` (differentiable)."""
+    size = max((t.shape[0] for t in tensors), default=0)
+    rows = [torch.cat([t, t.new_full((size - t.shape[0],) + t.shape[1:], fill)]) if t.shape[0] < size else t
+            for t in tensors]
+    return torch.stack(rows)
+
+
+def batch(vertices, faces, textures=None):
+    """Padded (vertices (B, V, 3) float32, faces (B, F, 3) int64 with -1 padding rows, textures).
+
+    Accepts lists of per-mesh tensors (vertices [(V_i, 3)], faces [(F_i, 3)], textures [per-mesh]),
+    batched tensors (faces may hold -1 padding rows), or one unbatched mesh ((V, 3), (F, 3)).
+    Texture lists are padded like the faces (cubes, face-vertex colours) or the vertices (vertex
+    colours); other texture objects (UV maps) pass through. Checks everything once.
+    """
+    if isinstance(vertices, (list, tuple)) or isinstance(faces, (list, tuple)):
+        if not isinstance(vertices, (list, tuple)) or not isinstance(faces, (list, tuple)):
+            raise TypeError("vertices and faces must both be lists (one tensor per mesh) or both tensors")
+        if len(vertices) != len(faces):
+            raise ValueError(f"vertices and faces must list the same number of meshes, got {len(vertices)} "
+                             f"and {len(faces)}")
+        vs = [checks.vertices(checks.tensor(f"vertices[{i}]", v, dims=2, last=3)[None], f"vertices[{i}]")[0]
+              for i, v in enumerate(vertices)]
+        fs = [checks.faces(checks.tensor(f"faces[{i}]", f, dims=2, last=3, floating=False)[None],
+                           vs[i].shape[0], name=f"faces[{i}]")[0] for i, f in enumerate(faces)]
+        if textures is not None and isinstance(textures, (list, tuple)) and textures and torch.is_tensor(textures[0]):
+            if len(textures) != len(vs):
+                raise ValueError(f"textures must list one tensor per mesh ({len(vs)}), got {len(textures)}")
+            textures = _stack_padded([checks.tensor(f"textures[{i}]", t) for i, t in enumerate(textures)], 0.0)
+        if not vs:
+            return torch.zeros(0, 0, 3), torch.zeros(0, 0, 3, dtype=torch.long), textures
+        checks.same_device(**{f"vertices[{i}]": v for i, v in enumerate(vs)},
+                           **{f"faces[{i}]": f for i, f in enumerate(fs)})
+        return _stack_padded(vs, 0.0), _stack_padded(fs, -1), textures
+    if torch.is_tensor(vertices) and vertices.dim() == 2 and torch.is_tensor(faces) and faces.dim() == 2:
+        vertices, faces = vertices[None], faces[None]
+        if torch.is_tensor(textures) and textures.dim() in (2, 3, 5):
+            textures = textures[None]
+    vertices = checks.vertices(vertices)
+    faces = checks.faces(faces, vertices.shape[1], vertices.shape[0], padding=True)
+    return vertices, faces, textures
+
+
+def padding(faces):
+    """(B, F) bool: the face row is padding (all -1)."""
+    return (faces < 0).all(-1)
+
+
+def gather(values, faces):
+    """(B, F, 3, C) per face-vertex values from (B, V, C) and trusted faces (B, F, 3) (-1 padding
+    rows give zeros, with zero gradient)."""
+    B, V = values.shape[:2]
+    pad = padding(faces)[..., None, None]
+    offset = (torch.arange(B, device=faces.device) * V)[:, None, None]
+    out = values.reshape(B * V, values.shape[-1])[faces.clamp(min=0) + offset]
+    return torch.where(pad, 0.0, out)
+
+
 def vertices_to_faces(vertices, faces):
     """(B, F, 3, 3) per-face vertex positions from vertices (B, V, 3) and faces (B, F, 3) int.
 
-    Also works for any per-vertex attribute (B, V, C) -> (B, F, 3, C).
+    Also works for any per-vertex attribute (B, V, C) -> (B, F, 3, C). Padding rows (-1) give zeros.
     """
     if not torch.is_tensor(vertices) or vertices.dim() != 3:
         raise ValueError(f"vertices must be a (B, V, C) tensor, got "
                          f"{tuple(vertices.shape) if torch.is_tensor(vertices) else type(vertices).__name__}")
-    faces = checks.faces(faces, vertices.shape[1], vertices.shape[0])
-    B, V = vertices.shape[:2]
-    offset = (torch.arange(B, device=faces.device) * V)[:, None, None]
-    return vertices.reshape(B * V, vertices.shape[-1])[faces + offset]
+    faces = checks.faces(faces, vertices.shape[1], vertices.shape[0], padding=True)
+    return gather(vertices, faces)
 
 
 def fill_back(faces, textures=None):
     """Append every face with reversed winding, so both sides render.
 
-    faces: (B, F, 3) int -> (B, 2F, 3); textures (B, F, T, T, T, 3) get their cube axes reversed to
+    faces: (B, F, 3) int -> (B, 2F, 3); textures (B, F, T, T, T, C) get their cube axes reversed to
     match (permutation (0, 1, 4, 3, 2, 5)), per face-vertex attributes (B, F, 3, C) their vertex
     order; per-vertex attributes (B, V, C) need nothing.
     """

@@ -4,8 +4,11 @@
 2. a shader (:mod:`tritonnmr.shading`) -- colours from fragments; backward: to its attributes.
 3. :func:`edge_gradient` -- identity forward; backward: the paper's blurred-edge gradient to faces.
 
-All maps inside are pre-flip (row 0 at y = -1); the rasterize_* functions flip them so that row 0
-of what they return is the top of the picture, and average-pool 2x2 when anti-aliasing.
+:func:`render_faces` composes them (the Renderer and the rasterize_* functions both call it). All
+maps inside are pre-flip (row 0 at y = -1); what the public functions return is flipped so that
+row 0 is the top of the picture, and average-pooled 2x2 when anti-aliasing. Images may be
+non-square: ``image_size`` is an int or ``(height, width)``; NDC x in [-1, 1] spans the width and y
+in [-1, 1] the height.
 """
 import torch
 import torch.nn.functional as F
@@ -23,8 +26,8 @@ DEFAULT_BACKGROUND_COLOR = (0, 0, 0)
 
 class _RasterizeFragments(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, faces, image_size, near, far, ops):
-        face_index, weights, depth = ops.rasterize_fragments(faces, image_size, near, far)
+    def forward(ctx, faces, height, width, near, far, ops):
+        face_index, weights, depth = ops.rasterize_fragments(faces, height, width, near, far)
         ctx.save_for_backward(faces, face_index, weights, depth)
         ctx.ops = ops
         ctx.mark_non_differentiable(face_index, weights)
@@ -33,7 +36,7 @@ class _RasterizeFragments(torch.autograd.Function):
     @staticmethod
     def backward(ctx, _grad_index, _grad_weights, grad_depth):
         grad = ctx.ops.depth_backward(*ctx.saved_tensors, grad_depth.contiguous())
-        return grad, None, None, None, None
+        return grad, None, None, None, None, None
 
 
 class _EdgeGradient(torch.autograd.Function):
@@ -46,109 +49,174 @@ class _EdgeGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_image):
         image, faces, face_index = ctx.saved_tensors
-        grad_image = grad_image.contiguous()
-        grad_faces = ctx.ops.edge_backward(faces, face_index, image, grad_image, ctx.eps)
+        grad_faces = ctx.ops.edge_backward(faces, face_index, image, grad_image.contiguous(), ctx.eps)
         return grad_image, grad_faces, None, None, None
 
 
-def rasterize_fragments(faces, image_size=DEFAULT_IMAGE_SIZE, near=DEFAULT_NEAR, far=DEFAULT_FAR,
+def perspective_barycentrics(faces, face_index, weights, depth):
+    """(B, H, W, 3) perspective-correct barycentrics ``w_k z / z_k`` of each pixel in its face
+    (they sum to 1); 0 where empty. Not differentiable (like neural_renderer's weights)."""
+    with torch.no_grad():
+        B, Fn = faces.shape[:2]
+        hit = face_index >= 0
+        zk = faces[..., 2].reshape(B * Fn, 3)
+        flat = (torch.arange(B, device=faces.device)[:, None, None] * Fn + face_index.clamp(min=0))
+        zk = zk[flat] if B * Fn else torch.ones(face_index.shape + (3,), device=faces.device)
+        zk = torch.where(hit[..., None], zk, 1.0)
+        return torch.where(hit[..., None], weights * depth[..., None] / zk, 0.0)
+
+
+def _fragments(faces, height, width, near, far, backend):
+    """Fragments of trusted faces (B, F, 3, 3) at (height, width): the raster op, then bary."""
+    ops = backends.module(backends.resolve(backend, faces.device))
+    face_index, weights, depth = _RasterizeFragments.apply(faces, height, width, float(near), float(far), ops)
+    bary = perspective_barycentrics(faces, face_index, weights, depth)
+    return Fragments(face_index, weights, depth, faces, bary)
+
+
+def rasterize_fragments(faces, image_size=DEFAULT_IMAGE_SIZE, near=DEFAULT_NEAR, far=DEFAULT_FAR, *,
                         backend="auto"):
     """Z-buffered rasterization of screen-space ``faces`` (B, F, 3, 3) float32, x and y in NDC.
 
-    Returns :class:`Fragments` of pre-flip maps (row r at NDC y = (2r + 1 - S) / S):
-    face_index (B, S, S) int64 (-1: empty), weights (B, S, S, 3) (no gradient), depth (B, S, S)
-    (``far`` where empty; differentiable with respect to faces), and the faces themselves.
-    Back faces are culled, the nearest face wins, ties go to the lower face index.
+    image_size: int or (height, width). Returns :class:`Fragments` of pre-flip maps (row r at NDC
+    y = (2r + 1 - H) / H): face_index (B, H, W) int64 (-1: empty), weights (B, H, W, 3) (no
+    gradient), depth (B, H, W) (``far`` where empty; differentiable with respect to faces), the faces,
+    and bary (B, H, W, 3), the perspective-correct barycentrics. Back faces are culled, the nearest
+    face wins, ties go to the lower face index. On the device of ``faces``.
     """
-    faces = checks.screen_faces(faces)
-    image_size = checks.image_size(image_size)
+    faces = checks.finite("faces", checks.screen_faces(faces))
+    height, width = checks.image_size(image_size)
     checks.near_far(near, far)
-    ops = backends.ops(backend, faces.device)
-    face_index, weights, depth = _RasterizeFragments.apply(faces, image_size, float(near), float(far), ops)
-    return Fragments(face_index, weights, depth, faces)
+    return _fragments(faces, height, width, near, far, backend)
 
 
-def edge_gradient(image, fragments, eps=DEFAULT_EPS, backend="auto"):
-    """Identity on ``image`` (B, S, S, C) pre-flip; its backward adds the blurred-edge gradient
+def edge_gradient(image, fragments, eps=DEFAULT_EPS, *, backend="auto"):
+    """Identity on ``image`` (B, H, W, C) pre-flip; its backward adds the blurred-edge gradient
     from the image's gradient to ``fragments.faces``. Apply it once to all channels that depend on
     coverage (e.g. rgb and alpha stacked): whether a move lowers the loss is decided on their sum.
     """
     if image.shape[:3] != fragments.face_index.shape:
-        raise ValueError(f"image must have shape (B, S, S, C) = {tuple(fragments.face_index.shape)} + (C,), "
+        raise ValueError(f"image must have shape (B, H, W, C) = {tuple(fragments.face_index.shape)} + (C,), "
                          f"got {tuple(image.shape)}")
-    ops = backends.ops(backend, image.device)
+    ops = backends.module(backends.resolve(backend, image.device))
     return _EdgeGradient.apply(image.contiguous(), fragments.faces, fragments.face_index, float(eps), ops)
 
 
 def _finish(image, anti_aliasing):
-    """Pre-flip (B, S, S, C) -> flipped (B, C, S', S'), pooled 2x2 when anti-aliasing."""
+    """Pre-flip (B, H, W, C) -> flipped (B, C, H', W'), pooled 2x2 when anti-aliasing."""
     image = image.flip(1).permute(0, 3, 1, 2)
     return F.avg_pool2d(image, kernel_size=2, stride=2) if anti_aliasing else image
+
+
+def _for_shader(frags, parent):
+    """Fragments in terms of the mesh's own faces when the near plane clipped some of them:
+    ``parent`` = (parent face (B, F'), barycentric matrix (B, F', 3, 3)) from ``clip.near_plane``."""
+    if parent is None:
+        return frags
+    parent_face, matrix = parent
+    B = frags.face_index.shape[0]
+    hit = frags.face_index >= 0
+    index = frags.face_index.clamp(min=0)
+    b = torch.arange(B, device=index.device)[:, None, None]
+    face_index = torch.where(hit, parent_face[b, index], -1)
+    bary = torch.einsum("bhwj,bhwjk->bhwk", frags.bary, matrix[b, index])
+    return frags._replace(face_index=face_index, bary=torch.where(hit[..., None], bary, 0.0))
+
+
+def render_faces(faces, attributes=None, *, shader=None, image_size=DEFAULT_IMAGE_SIZE,
+                 anti_aliasing=DEFAULT_ANTI_ALIASING, near=DEFAULT_NEAR, far=DEFAULT_FAR, eps=DEFAULT_EPS,
+                 background_color=DEFAULT_BACKGROUND_COLOR, outputs=("rgb", "depth", "alpha"), backend="auto",
+                 light=None, parent=None):
+    """Render trusted screen-space faces: a dict with 'rgb' (B, C, H, W), 'depth' (B, H, W) and
+    'alpha' (B, H, W), each present when named in ``outputs``.
+
+    Inputs are not validated here (the public functions do it once). ``attributes`` are the
+    shader's, already checked; ``light`` (B, F, 3) multiplies a lit shader's colours by face;
+    ``parent`` maps clipped faces back to the mesh's faces (see :func:`_for_shader`).
+    """
+    height, width = checks.image_size(image_size)
+    scale = 2 if anti_aliasing else 1
+    frags = _fragments(faces, height * scale, width * scale, near, far, backend)
+    covered = (frags.face_index >= 0)[..., None]
+    channels = []
+    if "rgb" in outputs:
+        shaded = _for_shader(frags, parent)
+        rgb = shader.shade(shaded, attributes, backend)
+        if light is not None and light.shape[1] and getattr(shader, "lit", False):
+            b = torch.arange(rgb.shape[0], device=rgb.device)[:, None, None]
+            rgb = rgb * light[b, shaded.face_index.clamp(min=0)]
+        bg = torch.as_tensor(background_color, dtype=rgb.dtype, device=rgb.device).flatten()
+        channels.append(torch.where(covered, rgb, bg))
+    if "alpha" in outputs:
+        channels.append(covered.to(faces.dtype))
+    out = {}
+    if channels:
+        image = edge_gradient(torch.cat(channels, -1), frags, eps, backend=backend)
+        if "rgb" in outputs:
+            out["rgb"] = _finish(image[..., :-1] if "alpha" in outputs else image, anti_aliasing)
+        if "alpha" in outputs:
+            out["alpha"] = _finish(image[..., -1:], anti_aliasing)[:, 0]
+    if "depth" in outputs:
+        out["depth"] = _finish(frags.depth[..., None], anti_aliasing)[:, 0]
+    return out
+
+
+def _check_shader(shader):
+    if not isinstance(shader, Shader) and not hasattr(shader, "shade"):
+        raise TypeError("shader must have a shade(fragments, attributes, backend) method")
+    return shader
 
 
 def rasterize_rgbad(faces, textures=None, image_size=DEFAULT_IMAGE_SIZE, anti_aliasing=DEFAULT_ANTI_ALIASING,
                     near=DEFAULT_NEAR, far=DEFAULT_FAR, eps=DEFAULT_EPS,
                     background_color=DEFAULT_BACKGROUND_COLOR, return_rgb=True, return_alpha=True,
-                    return_depth=True, backend="auto", shader=None):
-    """Render screen-space ``faces`` (B, F, 3, 3) to a dict with 'rgb' (B, C, S, S), 'alpha'
-    (B, S, S) and 'depth' (B, S, S) (None for what was not asked for).
+                    return_depth=True, *, backend="auto", shader=None):
+    """Render screen-space ``faces`` (B, F, 3, 3) to a dict with 'rgb' (B, C, H, W), 'alpha'
+    (B, H, W) and 'depth' (B, H, W) (None for what was not asked for).
 
-    textures: per-face cubes (B, F, T, T, T, 3), or per face-vertex colours (B, F, 3, C) (Gouraud);
-    ``shader`` overrides the choice (see :mod:`tritonnmr.shading`). With anti_aliasing the image is
-    rendered at 2S and average-pooled. Row 0 of every output is the top of the picture (y = +1).
-    Gradients: rgb and alpha to faces by the blurred-edge rule and rgb to textures; depth exactly.
+    textures: per-face cubes (B, F, T, T, T, C), per face-vertex colours (B, F, 3, C) (Gouraud), or UV
+    maps (see :class:`tritonnmr.UVTextureShader`); ``shader`` overrides the choice. image_size: int or
+    (height, width). With anti_aliasing the image is rendered at twice the size and average-pooled.
+    Row 0 of every output is the top of the picture (y = +1). Gradients: rgb and alpha to faces by
+    the blurred-edge rule and rgb to the textures; depth exactly. No lighting (see Renderer).
     """
-    faces = checks.screen_faces(faces)
+    faces = checks.finite("faces", checks.screen_faces(faces))
     B, nf = faces.shape[:2]
-    size = checks.image_size(image_size) * (2 if anti_aliasing else 1)
+    size = checks.image_size(image_size)
+    checks.near_far(near, far)
+    checks.positive_number("eps", eps, allow_zero=True)
+    outputs = tuple(n for n, on in (("rgb", return_rgb), ("depth", return_depth), ("alpha", return_alpha)) if on)
     if return_rgb:
         if textures is None:
             raise ValueError("textures is required when return_rgb=True")
-        shader = shader or default_shader(textures, eps)
-        if not isinstance(shader, Shader) and not hasattr(shader, "shade"):
-            raise TypeError("shader must have a shade(fragments, attributes, backend) method")
+        shader = _check_shader(shader or default_shader(textures, eps))
         textures = shader.check(textures, B, nf)
-        checks.same_device(faces=faces, textures=textures)
-    frags = rasterize_fragments(faces, size, near, far, backend)
-    covered = (frags.face_index >= 0)[..., None]
-    channels = []
-    if return_rgb:
-        rgb = shader.shade(frags, textures, backend)
-        bg = torch.as_tensor(background_color, dtype=rgb.dtype, device=rgb.device).flatten()
-        if bg.numel() != rgb.shape[-1]:
-            raise ValueError(f"background_color must have {rgb.shape[-1]} values, got {bg.numel()}")
-        channels.append(torch.where(covered, rgb, bg))
-    if return_alpha:
-        channels.append(covered.to(faces.dtype))
-    out = {"rgb": None, "alpha": None, "depth": None}
-    if channels:
-        image = edge_gradient(torch.cat(channels, -1), frags, eps, backend)
-        if return_rgb:
-            out["rgb"] = _finish(image[..., :-1] if return_alpha else image, anti_aliasing)
-        if return_alpha:
-            out["alpha"] = _finish(image[..., -1:], anti_aliasing)[:, 0]
-    if return_depth:
-        out["depth"] = _finish(frags.depth[..., None], anti_aliasing)[:, 0]
-    return out
+        checks.same_device(faces=faces, textures=textures if torch.is_tensor(textures) else None)
+        channels = textures.shape[-1] if torch.is_tensor(textures) else None
+        background_color = checks.background(background_color, channels)
+    out = render_faces(faces, textures, shader=shader, image_size=size, anti_aliasing=anti_aliasing, near=near,
+                       far=far, eps=eps, background_color=background_color, outputs=outputs, backend=backend)
+    return {"rgb": out.get("rgb"), "alpha": out.get("alpha"), "depth": out.get("depth")}
 
 
 def rasterize(faces, textures, image_size=DEFAULT_IMAGE_SIZE, anti_aliasing=DEFAULT_ANTI_ALIASING,
               near=DEFAULT_NEAR, far=DEFAULT_FAR, eps=DEFAULT_EPS, background_color=DEFAULT_BACKGROUND_COLOR,
-              backend="auto", shader=None):
-    """RGB image (B, 3, S, S) of screen-space faces (B, F, 3, 3) with textures (B, F, T, T, T, 3)."""
+              *, backend="auto", shader=None):
+    """RGB image (B, C, H, W) of screen-space faces (B, F, 3, 3) with textures (see rasterize_rgbad)."""
     return rasterize_rgbad(faces, textures, image_size, anti_aliasing, near, far, eps, background_color,
-                           True, False, False, backend, shader)["rgb"]
+                           return_rgb=True, return_alpha=False, return_depth=False, backend=backend,
+                           shader=shader)["rgb"]
 
 
 def rasterize_silhouettes(faces, image_size=DEFAULT_IMAGE_SIZE, anti_aliasing=DEFAULT_ANTI_ALIASING,
-                          near=DEFAULT_NEAR, far=DEFAULT_FAR, eps=DEFAULT_EPS, backend="auto"):
-    """Alpha (B, S, S): 1 where a face covers the pixel. Differentiable by the blurred-edge rule."""
-    return rasterize_rgbad(faces, None, image_size, anti_aliasing, near, far, eps, None,
-                           False, True, False, backend)["alpha"]
+                          near=DEFAULT_NEAR, far=DEFAULT_FAR, eps=DEFAULT_EPS, *, backend="auto"):
+    """Alpha (B, H, W): 1 where a face covers the pixel. Differentiable by the blurred-edge rule."""
+    return rasterize_rgbad(faces, None, image_size, anti_aliasing, near, far, eps, return_rgb=False,
+                           return_alpha=True, return_depth=False, backend=backend)["alpha"]
 
 
 def rasterize_depth(faces, image_size=DEFAULT_IMAGE_SIZE, anti_aliasing=DEFAULT_ANTI_ALIASING,
-                    near=DEFAULT_NEAR, far=DEFAULT_FAR, backend="auto"):
-    """Depth (B, S, S) of the nearest face, ``far`` where empty; exact gradient to faces."""
-    return rasterize_rgbad(faces, None, image_size, anti_aliasing, near, far, DEFAULT_EPS, None,
-                           False, False, True, backend)["depth"]
+                    near=DEFAULT_NEAR, far=DEFAULT_FAR, *, backend="auto"):
+    """Depth (B, H, W) of the nearest face, ``far`` where empty; exact gradient to faces."""
+    return rasterize_rgbad(faces, None, image_size, anti_aliasing, near, far, return_rgb=False,
+                           return_alpha=False, return_depth=True, backend=backend)["depth"]

@@ -1,40 +1,48 @@
-"""The naive PyTorch rasterizer: the same maths as the Triton kernels, written to be read.
+"""The naive PyTorch rasterizer: the backend contract's ops written to be read (the oracle).
 
-It is the test oracle, the CPU path and the benchmark baseline. Every function works on
-pre-flip maps: row ``r`` of a map is the pixel row whose centre is at NDC ``y = (2r + 1 - S) / S``
-(so row 0 is the bottom of the picture; the public functions flip at the very end).
+It is the test oracle, the CPU fallback and the benchmark baseline; the Triton kernels
+(``kernels/``) and the numba CPU backend (``cpu/``) implement the same functions with the same
+arguments (the list is ``backends.OPS``; the conventions are in docs/backend-contract.md).
 
-Screen-space faces are ``(B, F, 3, 3)`` float32 tensors: ``faces[b, f, k] = (x, y, z)`` of vertex
-``k`` with x, y in NDC ([-1, 1] spans the image) and z the depth. Face indices in the maps are
-int64, ``-1`` where no face covers the pixel.
+Maps are pre-flip: row ``r`` of a (B, H, W) map is the pixel row whose centre is at NDC
+``y = (2r + 1 - H) / H`` (row 0 is the bottom of the picture), column ``c`` is at
+``x = (2c + 1 - W) / W``. Screen-space faces are (B, F, 3, 3) float32: ``faces[b, f, k] = (x, y, z)``,
+x and y in NDC, z the depth. Face index maps are int64, -1 where no face covers the pixel.
 
-Memory stays bounded: faces are expanded to (face, pixel) pairs and edges to scanlines in chunks
-of at most ``CHUNK`` elements, so the teapot at 1024^2 needs a few hundred MB, not pixels x faces.
+Memory stays bounded: faces are expanded to (face, pixel) pairs and edges to (scanline, pixel) pairs
+in chunks of about ``CHUNK`` elements.
 """
+from typing import NamedTuple
 
 import torch
 
-CHUNK = 1 << 21  # (face, pixel) pairs or (scanline, pixel) pairs handled at once
-EMPTY_KEY = torch.iinfo(torch.int64).max
+CHUNK = 1 << 21  # (face, pixel) or (scanline, pixel) pairs handled at once
+EMPTY_KEY = torch.iinfo(torch.int64).max  # z-buffer key of a pixel no face covers
+WRAPS = ("REPEAT", "MIRRORED_REPEAT", "CLAMP_TO_EDGE")  # the ``wrap`` codes 0, 1, 2 of sample_uv
 
 
 # ----------------------------------------------------------------------------------------------
 # Geometry shared by the forward and backward passes
 # ----------------------------------------------------------------------------------------------
-def front_facing(faces):
-    """(B, F) bool: the face is counter-clockwise on screen and has non-zero area.
+def drawn(faces):
+    """(B, F) bool: the face is counter-clockwise on screen with non-zero area, and finite.
 
-    A face is culled when ``(y2 - y0)(x1 - x0) < (y1 - y0)(x2 - x0)``; with equality it has no area.
+    A face is culled when ``(y2 - y0)(x1 - x0) <= (y1 - y0)(x2 - x0)`` (back-facing, or no area).
     """
     x, y = faces[..., 0], faces[..., 1]
     lhs = (y[..., 2] - y[..., 0]) * (x[..., 1] - x[..., 0])
     rhs = (y[..., 1] - y[..., 0]) * (x[..., 2] - x[..., 0])
-    return lhs > rhs
+    return (lhs > rhs) & torch.isfinite(faces).all(dim=(-2, -1))
 
 
 def pixel_centre(index, size):
     """NDC coordinate of the centre of pixel ``index`` along an axis of ``size`` pixels."""
     return (2.0 * index + 1.0 - size) / size
+
+
+def to_pixels(ndc, size):
+    """Pixel coordinate of an NDC coordinate along an axis of ``size`` pixels: 0.5 (v S + S - 1)."""
+    return 0.5 * (ndc * size + size - 1)
 
 
 def inside(xs, ys, xp, yp):
@@ -67,8 +75,8 @@ def perspective_depth(ws, zs):
     return 1.0 / (ws[0] / zs[0] + ws[1] / zs[1] + ws[2] / zs[2])
 
 
-def _unbind_face(face_rows):
-    """(N, 3, 3) -> three tuples (x0, x1, x2), (y0, y1, y2), (z0, z1, z2) of (N,) tensors."""
+def _columns(face_rows):
+    """(N, 3, 3) face rows -> ((x0, x1, x2), (y0, y1, y2), (z0, z1, z2)), each entry (N,)."""
     return tuple(tuple(face_rows[:, k, d] for k in range(3)) for d in range(3))
 
 
@@ -82,81 +90,80 @@ def _expand_ranges(starts, counts):
 
 def _chunks_by_cost(costs, limit=CHUNK):
     """Split items into consecutive groups of summed cost about ``limit`` (at most limit + one item)."""
+    if len(costs) == 0:
+        return []
     group = torch.div(torch.cumsum(costs, 0) - costs, limit, rounding_mode="floor")
     edges = torch.nonzero(group[1:] != group[:-1]).flatten() + 1
     bounds = [0] + edges.tolist() + [len(costs)]
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
+def _pixel_box(coords, size):
+    """First and last pixel index (float) of a face's bounding box along one axis, clipped."""
+    lo = to_pixels(coords.min(1).values, size).floor().clamp(0, size - 1)
+    hi = to_pixels(coords.max(1).values, size).ceil().clamp(0, size - 1)
+    return lo, hi
+
+
 # ----------------------------------------------------------------------------------------------
 # Forward: z-buffered face index, weights and depth
 # ----------------------------------------------------------------------------------------------
-def rasterize_fragments(faces, image_size, near, far):
-    """Face index (B, S, S) int64, weights (B, S, S, 3) and depth (B, S, S) maps of ``faces``.
+def rasterize_fragments(faces, height, width, near, far):
+    """Face index (B, H, W) int64, weights (B, H, W, 3) and depth (B, H, W) maps of ``faces``.
 
-    Face-parallel: every front-facing face is expanded into the pixels of its clipped bounding
-    box; covered pixels with ``near < z < far`` compete through a 64-bit key (depth bits above
-    the face index), so the nearest face wins and ties go to the lower index.
-    Empty pixels have face index -1, weights 0 and depth ``far``.
+    Face-parallel: every drawn face is expanded into the pixels of its clipped bounding box;
+    covered pixels with ``near < z < far`` compete through a 64-bit key (the float bits of z above
+    the face index; z > 0 so the bits order like the floats): the nearest face wins, ties go to
+    the lower index. Empty pixels have face index -1, weights 0 and depth ``far``.
     """
     B, F = faces.shape[:2]
-    S = image_size
-    dev = faces.device
+    H, W = height, width
     flat = faces.reshape(B * F, 3, 3)
-    xs, ys = flat[..., 0], flat[..., 1]
-    valid = front_facing(faces).reshape(-1) & torch.isfinite(flat).all(dim=(1, 2))
-    # Bounding box in pixel indices (one pixel of slack; the inside test is exact).
-    lo_x = (0.5 * (xs.min(1).values * S + S - 1)).floor().clamp(0, S - 1)
-    hi_x = (0.5 * (xs.max(1).values * S + S - 1)).ceil().clamp(0, S - 1)
-    lo_y = (0.5 * (ys.min(1).values * S + S - 1)).floor().clamp(0, S - 1)
-    hi_y = (0.5 * (ys.max(1).values * S + S - 1)).ceil().clamp(0, S - 1)
-    width = torch.where(valid, hi_x - lo_x + 1, 0).long()
-    height = torch.where(valid, hi_y - lo_y + 1, 0).long()
+    valid = drawn(faces).reshape(-1)
+    lo_x, hi_x = _pixel_box(flat[..., 0], W)
+    lo_y, hi_y = _pixel_box(flat[..., 1], H)
+    box_w = torch.where(valid, hi_x - lo_x + 1, 0).long()
+    box_h = torch.where(valid, hi_y - lo_y + 1, 0).long()
     ids = torch.nonzero(valid).flatten()
-    zbuf = torch.full((B * S * S,), EMPTY_KEY, dtype=torch.int64, device=dev)
-    area = (width * height)[ids]
+    area = (box_w * box_h)[ids]
+    zbuf = torch.full((B * H * W,), EMPTY_KEY, dtype=torch.int64, device=faces.device)
     for start, stop in _chunks_by_cost(area):
         face_id = ids[start:stop]
         owner, offset = _expand_ranges(torch.zeros_like(face_id), area[start:stop])
         fid = face_id[owner]
-        w = width[fid]
-        px = lo_x[fid].long() + offset % w
-        py = lo_y[fid].long() + torch.div(offset, w, rounding_mode="floor")
-        xp, yp = pixel_centre(px.float(), S), pixel_centre(py.float(), S)
-        fx, fy, fz = (tuple(c[fid] for c in t) for t in _unbind_face(flat))
-        cover = inside(fx, fy, xp, yp)
+        px = lo_x[fid].long() + offset % box_w[fid]
+        py = lo_y[fid].long() + torch.div(offset, box_w[fid], rounding_mode="floor")
+        xp, yp = pixel_centre(px.float(), W), pixel_centre(py.float(), H)
+        fx, fy, fz = (tuple(c[fid] for c in t) for t in _columns(flat))
         z = perspective_depth(barycentric(fx, fy, xp, yp), fz)
-        cover &= (z > near) & (z < far)
+        cover = inside(fx, fy, xp, yp) & (z > near) & (z < far)
         key = (z[cover].view(torch.int32).long() << 32) | (fid[cover] % F)
-        pix = (fid[cover] // F) * S * S + py[cover] * S + px[cover]
-        zbuf.scatter_reduce_(0, pix, key, reduce="amin")
-    return resolve(zbuf.view(B, S, S), faces, far)
+        pixel = (fid[cover] // F) * H * W + py[cover] * W + px[cover]
+        zbuf.scatter_reduce_(0, pixel, key, reduce="amin")
+    return _decode(zbuf.view(B, H, W), faces, far)
 
 
-def resolve(zbuf, faces, far):
-    """Decode a key map into face index, weights and depth (depth straight from the key bits)."""
-    B, S, _ = zbuf.shape
+def _decode(zbuf, faces, far):
+    """Key map -> face index, weights (recomputed at the pixel centres) and depth (the key's bits)."""
+    B, H, W = zbuf.shape
     F = faces.shape[1]
     hit = zbuf != EMPTY_KEY
     face_index = torch.where(hit, zbuf & 0xFFFFFFFF, -1)
-    depth = torch.full((B, S, S), float(far), dtype=faces.dtype, device=faces.device)
+    depth = torch.full((B, H, W), float(far), dtype=faces.dtype, device=faces.device)
     depth[hit] = (zbuf[hit] >> 32).int().view(torch.float32)
-    weights = torch.zeros((B, S, S, 3), dtype=faces.dtype, device=faces.device)
+    weights = torch.zeros((B, H, W, 3), dtype=faces.dtype, device=faces.device)
     b, py, px = torch.nonzero(hit, as_tuple=True)
-    rows = faces.reshape(B * F, 3, 3)[b * F + face_index[hit]]
-    fx, fy, _ = _unbind_face(rows)
-    ws = barycentric(fx, fy, pixel_centre(px.to(faces.dtype), S), pixel_centre(py.to(faces.dtype), S))
+    fx, fy, _ = _columns(faces.reshape(B * F, 3, 3)[b * F + face_index[hit]])
+    ws = barycentric(fx, fy, pixel_centre(px.to(faces.dtype), W), pixel_centre(py.to(faces.dtype), H))
     weights[hit] = torch.stack(ws, dim=-1)
     return face_index, weights, depth
 
 
-def _covered_rows(faces, face_index, *maps):
-    """Batch, face and (x, y, z) rows of every covered pixel, plus ``maps`` at those pixels."""
-    B, F = faces.shape[:2]
+def _covered(face_index, *maps):
+    """Mask of covered pixels, the (batch, face) of each, and ``maps`` at those pixels."""
     hit = face_index >= 0
-    b = torch.nonzero(hit, as_tuple=True)[0]
-    flat_face = b * F + face_index[hit]
-    return (hit, flat_face, faces.reshape(B * F, 3, 3)[flat_face]) + tuple(m[hit] for m in maps)
+    batch = torch.nonzero(hit, as_tuple=True)[0]
+    return (hit, batch, face_index[hit]) + tuple(m[hit] for m in maps)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,45 +172,39 @@ def _covered_rows(faces, face_index, *maps):
 def depth_backward(faces, face_index, weights, depth, grad_depth):
     """Gradient (B, F, 3, 3) of the loss with respect to the screen-space faces, through depth.
 
-    With ``q = sum_m w_m / z_m``:  dz/dz_k = z^2 w_k / z_k^2, and since moving vertex k by delta
-    changes every weight by ``-w_k grad_p(w_m) . delta``, dz/d(x_k, y_k) = z^2 w_k sum_m grad_p(w_m) / z_m.
+    With ``q = sum_m w_m / z_m`` and ``z = 1 / q``: dz/dz_k = z^2 w_k / z_k^2, and since moving
+    vertex k by delta changes every weight by ``-w_k grad_p(w_m) . delta``,
+    dz/d(x_k, y_k) = z^2 w_k sum_m grad_p(w_m) / z_m with grad_p(w_m) = (A_m, B_m) / det.
+    Only covered pixels contribute, and a face covers pixels only when det != 0 and z_k != 0.
     """
     B, F = faces.shape[:2]
-    hit, flat_face, rows, w, z, g = _covered_rows(faces, face_index, weights, depth, grad_depth)
-    (x0, x1, x2), (y0, y1, y2), zk = _unbind_face(rows)
+    _, batch, face, w, z, g = _covered(face_index, weights, depth, grad_depth)
+    (x0, x1, x2), (y0, y1, y2), zk = _columns(faces[batch, face])
     det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
-    # grad_p(w_m) = (A_m, B_m) / det
-    ax = torch.stack([y1 - y2, y2 - y0, y0 - y1], 1) / det[:, None]
-    by = torch.stack([x2 - x1, x0 - x2, x1 - x0], 1) / det[:, None]
+    grad_w_x = torch.stack([y1 - y2, y2 - y0, y0 - y1], 1) / det[:, None]  # d w_m / d xp
+    grad_w_y = torch.stack([x2 - x1, x0 - x2, x1 - x0], 1) / det[:, None]  # d w_m / d yp
     zk = torch.stack(zk, 1)
-    gz2 = g * z * z
-    sx = (ax / zk).sum(1)
-    sy = (by / zk).sum(1)
-    grad = torch.stack([gz2[:, None] * w * sx[:, None],
-                        gz2[:, None] * w * sy[:, None],
-                        gz2[:, None] * w / (zk * zk)], dim=2)  # (N, 3 vertices, 3 coords)
+    gz2 = (g * z * z)[:, None]
+    sx = (grad_w_x / zk).sum(1, keepdim=True)
+    sy = (grad_w_y / zk).sum(1, keepdim=True)
+    grad = torch.stack([gz2 * w * sx, gz2 * w * sy, gz2 * w / (zk * zk)], dim=2)  # (N, vertex, xyz)
     out = torch.zeros((B * F, 3, 3), dtype=faces.dtype, device=faces.device)
-    out.index_add_(0, flat_face, grad)
+    out.index_add_(0, batch * F + face, grad)
     return out.view(B, F, 3, 3)
 
 
 # ----------------------------------------------------------------------------------------------
-# Texture cubes: trilinear sampling and its gradient
+# Texture cubes: trilinear sampling at t_k = bary_k (T - 1), and its gradient
 # ----------------------------------------------------------------------------------------------
-def texture_coordinates(rows, w, z, size, eps):
-    """Per pixel: lower corner index (N, 3), upper corner index (N, 3) and fraction (N, 3).
-
-    ``t_k = clamp(w_k (T - 1) z / z_k, 0, T - 1 - eps)`` for the three cube axes.
-    """
-    zk = rows[:, :, 2]
-    t = (w * (size - 1) * z[:, None] / zk).clamp(0.0, max(size - 1 - eps, 0.0))
+def cube_corners(bary, size, eps):
+    """The 8 corners around ``t_k = clamp(bary_k (T - 1), 0, T - 1 - eps)``: flat cell offsets
+    (N, 8) into a (T, T, T) cube and trilinear weights (N, 8). Bit k of the corner number picks the
+    upper (1) or lower (0) cell on axis k; the upper index is clamped to T - 1."""
+    t = (bary * (size - 1)).clamp(0.0, max(size - 1 - eps, 0.0))
     lower = t.floor()
-    return lower.long(), (lower.long() + 1).clamp(max=size - 1), t - lower
-
-
-def _texture_corners(rows, w, z, size, eps):
-    """The 8 corners' flat cube offsets (N, 8) and trilinear weights (N, 8)."""
-    lo, hi, frac = texture_coordinates(rows, w, z, size, eps)
+    lo = lower.long()
+    hi = (lo + 1).clamp(max=size - 1)
+    frac = t - lower
     offsets, weights = [], []
     for corner in range(8):
         offset, weight = 0, 1.0
@@ -216,160 +217,239 @@ def _texture_corners(rows, w, z, size, eps):
     return torch.stack(offsets, 1), torch.stack(weights, 1)
 
 
-def sample_textures(faces, face_index, weights, depth, textures, eps):
-    """RGB (B, S, S, 3) sampled from per-face cubes ``textures`` (B, F, T, T, T, 3); 0 where empty."""
+def sample_cubes(face_index, bary, textures, eps):
+    """Colours (B, H, W, C) sampled from per-face cubes ``textures`` (B, F, T, T, T, C); 0 where empty."""
     B, F, T = textures.shape[:3]
-    hit, flat_face, rows, w, z = _covered_rows(faces, face_index, weights, depth)
-    offsets, tw = _texture_corners(rows, w, z, T, eps)
-    cells = textures.reshape(B * F, T ** 3, 3)[flat_face[:, None], offsets]  # (N, 8, 3)
-    rgb = torch.zeros(face_index.shape + (3,), dtype=textures.dtype, device=textures.device)
-    rgb[hit] = (cells * tw[..., None]).sum(1)
-    return rgb
-
-
-def sample_textures_backward(faces, face_index, weights, depth, texture_shape, grad_rgb, eps):
-    """Gradient (B, F, T, T, T, 3) to the cubes: each pixel's gradient goes to its 8 cells."""
-    B, F, T = texture_shape[:3]
-    hit, flat_face, rows, w, z, g = _covered_rows(faces, face_index, weights, depth, grad_rgb)
-    offsets, tw = _texture_corners(rows, w, z, T, eps)
-    grad = torch.zeros((B * F * T ** 3, 3), dtype=grad_rgb.dtype, device=grad_rgb.device)
-    cell = flat_face[:, None] * T ** 3 + offsets
-    grad.index_add_(0, cell.reshape(-1), (tw[..., None] * g[:, None, :]).reshape(-1, 3))
-    return grad.view(texture_shape)
-
-
-# ----------------------------------------------------------------------------------------------
-# Per-vertex attributes: perspective-correct interpolation and its gradient
-# ----------------------------------------------------------------------------------------------
-def interpolate(faces, face_index, weights, depth, attributes):
-    """(B, S, S, C) = z * sum_k w_k a_k / z_k, attributes (B, F, 3, C) per face vertex; 0 where empty."""
-    B, F, _, C = attributes.shape
-    hit, flat_face, rows, w, z = _covered_rows(faces, face_index, weights, depth)
-    pw = w * z[:, None] / rows[:, :, 2]  # perspective-correct weights
-    out = torch.zeros(face_index.shape + (C,), dtype=attributes.dtype, device=attributes.device)
-    out[hit] = (attributes.reshape(B * F, 3, C)[flat_face] * pw[..., None]).sum(1)
+    C = textures.shape[-1]
+    hit, batch, face, b = _covered(face_index, bary)
+    offsets, tw = cube_corners(b, T, eps)
+    cells = textures.reshape(B * F, T ** 3, C)[(batch * F + face)[:, None], offsets]  # (N, 8, C)
+    out = torch.zeros(face_index.shape + (C,), dtype=textures.dtype, device=textures.device)
+    out[hit] = (cells * tw[..., None]).sum(1)
     return out
 
 
-def interpolate_backward(faces, face_index, weights, depth, attribute_shape, grad_out):
+def sample_cubes_backward(face_index, bary, grad, texture_shape, eps):
+    """Gradient (B, F, T, T, T, C) to the cubes: each pixel's gradient goes to its 8 cells."""
+    B, F, T = texture_shape[:3]
+    C = texture_shape[-1]
+    _, batch, face, b, g = _covered(face_index, bary, grad)
+    offsets, tw = cube_corners(b, T, eps)
+    cell = (batch * F + face)[:, None] * T ** 3 + offsets
+    out = torch.zeros((B * F * T ** 3, C), dtype=grad.dtype, device=grad.device)
+    out.index_add_(0, cell.reshape(-1), (tw[..., None] * g[:, None, :]).reshape(-1, C))
+    return out.view(texture_shape)
+
+
+# ----------------------------------------------------------------------------------------------
+# Per face-vertex attributes: sum_k bary_k a_k, and its gradient
+# ----------------------------------------------------------------------------------------------
+def interpolate(face_index, bary, attributes):
+    """(B, H, W, C) = sum_k bary_k a_k for attributes (B, F, 3, C) per face vertex; 0 where empty."""
+    B, F, _, C = attributes.shape
+    hit, batch, face, b = _covered(face_index, bary)
+    out = torch.zeros(face_index.shape + (C,), dtype=attributes.dtype, device=attributes.device)
+    out[hit] = (attributes[batch, face] * b[..., None]).sum(1)
+    return out
+
+
+def interpolate_backward(face_index, bary, grad, attribute_shape):
     """Gradient (B, F, 3, C) to the face-vertex attributes of :func:`interpolate`."""
     B, F, _, C = attribute_shape
-    hit, flat_face, rows, w, z, g = _covered_rows(faces, face_index, weights, depth, grad_out)
-    pw = w * z[:, None] / rows[:, :, 2]
-    grad = torch.zeros((B * F, 3, C), dtype=grad_out.dtype, device=grad_out.device)
-    grad.index_add_(0, flat_face, pw[..., None] * g[:, None, :])
-    return grad.view(attribute_shape)
+    _, batch, face, b, g = _covered(face_index, bary, grad)
+    out = torch.zeros((B * F, 3, C), dtype=grad.dtype, device=grad.device)
+    out.index_add_(0, batch * F + face, b[..., None] * g[:, None, :])
+    return out.view(attribute_shape)
+
+
+# ----------------------------------------------------------------------------------------------
+# UV texture maps: bilinear sampling of a packed texel table, and its gradients
+# ----------------------------------------------------------------------------------------------
+def wrap_index(i, size, wrap):
+    """Texel index ``i`` wrapped into [0, size): 0 REPEAT, 1 MIRRORED_REPEAT, 2 CLAMP_TO_EDGE."""
+    if wrap == 0:
+        return torch.remainder(i, size)
+    if wrap == 1:
+        j = torch.remainder(i, 2 * size)
+        return torch.where(j < size, j, 2 * size - 1 - j)
+    return i.clamp(0, size - 1)
+
+
+def _uv_texels(face_index, bary, uvs, material, table, wrap):
+    """Per covered pixel: the 4 texel rows (N, 4) around its uv point, their bilinear weights
+    (N, 4) in the order (top-left, top-right, bottom-left, bottom-right), the fractions (fx, fy),
+    the texture size (h, w), and the covered mask, batch and face."""
+    hit, batch, face, b = _covered(face_index, bary)
+    uv = (b[..., None] * uvs[batch, face]).sum(1)  # (N, 2)
+    offset, h, w = table[material[batch, face]].unbind(-1)
+    x = uv[:, 0] * w - 0.5  # texel centres at integer x, y; row 0 at v = 1
+    y = (1.0 - uv[:, 1]) * h - 0.5
+    x0, y0 = x.floor(), y.floor()
+    fx, fy = x - x0, y - y0
+    cols = [wrap_index(x0.long() + dx, w, wrap) for dx in (0, 1)]
+    rows = [wrap_index(y0.long() + dy, h, wrap) for dy in (0, 1)]
+    index = torch.stack([offset + rows[dy] * w + cols[dx] for dy in (0, 1) for dx in (0, 1)], 1)
+    weight = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], 1)
+    return index, weight, fx, fy, h, w, hit, batch, face, b
+
+
+def sample_uv(face_index, bary, uvs, material, texels, table, wrap):
+    """Colours (B, H, W, C) of UV-mapped textures: the pixel's uv is ``sum_k bary_k uvs[b, f, k]``,
+    bilinearly sampled from material ``material[b, f]``'s texels; 0 where empty."""
+    index, weight, *_, hit, _, _, _ = _uv_texels(face_index, bary, uvs, material, table, wrap)
+    out = torch.zeros(face_index.shape + (texels.shape[-1],), dtype=texels.dtype, device=texels.device)
+    out[hit] = (texels[index] * weight[..., None]).sum(1)
+    return out
+
+
+def sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, grad):
+    """Gradients (texels (N, C), uvs (B, F, 3, 2)) of :func:`sample_uv`.
+
+    Texels get each pixel's gradient times its bilinear weight. With x = u w - 0.5 and
+    y = (1 - v) h - 0.5, d colour / du = w [(1 - fy)(T01 - T00) + fy (T11 - T10)] and
+    d colour / dv = -h [(1 - fx)(T10 - T00) + fx (T11 - T01)]; a face vertex's uv gets bary_k times that.
+    """
+    B, F = uvs.shape[:2]
+    index, weight, fx, fy, h, w, hit, batch, face, b = _uv_texels(face_index, bary, uvs, material, table, wrap)
+    g = grad[hit]  # (N, C)
+    grad_texels = torch.zeros_like(texels)
+    grad_texels.index_add_(0, index.reshape(-1), (weight[..., None] * g[:, None, :]).reshape(-1, texels.shape[-1]))
+    t00, t01, t10, t11 = texels[index].unbind(1)  # (N, C) each: top-left, top-right, bottom-left, bottom-right
+    du = w * ((1 - fy)[:, None] * (t01 - t00) + fy[:, None] * (t11 - t10))
+    dv = -h * ((1 - fx)[:, None] * (t10 - t00) + fx[:, None] * (t11 - t01))
+    duv = torch.stack([(du * g).sum(-1), (dv * g).sum(-1)], -1)  # (N, 2)
+    grad_uvs = torch.zeros((B * F, 3, 2), dtype=uvs.dtype, device=uvs.device)
+    grad_uvs.index_add_(0, batch * F + face, b[..., None] * duv[:, None, :])
+    return grad_texels, grad_uvs.view(B, F, 3, 2)
 
 
 # ----------------------------------------------------------------------------------------------
 # The blurred-edge backward (Kato et al. 2018, section 3.3)
 # ----------------------------------------------------------------------------------------------
-def _edge_scanlines(faces, visible, S):
-    """Every (face, edge, axis, scanline d0) that the blurred-edge pass visits, as flat tensors.
+class Crossings(NamedTuple):
+    """Every place where an edge (a, b) of a visible face crosses a scanline, for one axis.
 
-    Axis 0 scans columns (u = x, w = y) and moves vertices along y; axis 1 scans rows
-    (u = y, w = x) and moves them along x. Coordinates are in pixels: 0.5 (v S + S - 1).
+    u runs across scanlines (the scanline index d0 is an integer u), w along them; coordinates are
+    in pixels. Axis 0 scans columns (u = x, w = y) and moves vertices along y; axis 1 scans rows
+    (u = y, w = x) and moves them along x. ``c`` is the face's third vertex."""
+    face: torch.Tensor  # flat (batch * F + face) index, (N,)
+    d0: torch.Tensor    # scanline index, (N,) int64
+    ua: torch.Tensor
+    ub: torch.Tensor
+    uc: torch.Tensor
+    wa: torch.Tensor
+    wb: torch.Tensor
+    wc: torch.Tensor
+
+
+def _crossings(pix, edge, axis, lines):
+    """Crossings of edge (edge, edge + 1) of the faces ``pix`` (N, 3, 2) (pixel coordinates) with
+    the ``lines`` scanlines of ``axis``; ``pix`` rows are indexed by ``ids`` in the caller."""
+    a, b, c = edge, (edge + 1) % 3, (edge + 2) % 3
+    u, w = pix[:, :, axis], pix[:, :, 1 - axis]
+    first = torch.minimum(u[:, a], u[:, b]).ceil().clamp(min=0)
+    last = torch.maximum(u[:, a], u[:, b]).floor().clamp(max=lines - 1)
+    count = torch.where(u[:, a] != u[:, b], (last - first + 1).clamp(min=0), 0).long()
+    owner, d0 = _expand_ranges(first.long(), count)
+    return owner, d0, u[owner][:, [a, b, c]].unbind(1), w[owner][:, [a, b, c]].unbind(1)
+
+
+def _move_gradient(delta, use, wx, d1, ua, ub, d0, along, eps):
+    """Sum over pixels of ``-delta / dist`` where ``use & (delta > 0)``, for vertex a and b alone.
+
+    Moving vertex a alone by s along w moves the edge's crossing with scanline d0 by
+    s (ub - d0) / (ub - ua); to reach pixel d1 it must move ``dist_a = (ub - ua) / (ub - d0) (d1 - wx)``
+    pixels, times 2 / along to make NDC. Likewise ``dist_b = (ub - ua) / (d0 - ua) (d1 - wx)``.
+    Each dist is pushed away from zero by eps; a vertex on the scanline (denominator 0) gets nothing.
     """
-    pix = 0.5 * (faces[..., :2] * S + S - 1)  # (B, F, 3, 2)
-    ids = torch.nonzero(visible.reshape(-1)).flatten()
-    pix = pix.reshape(-1, 3, 2)[ids]
-    out = []
-    for edge in range(3):
-        a, b, c = edge, (edge + 1) % 3, (edge + 2) % 3
-        for axis in range(2):
-            u = pix[:, :, axis]
-            w = pix[:, :, 1 - axis]
-            lo = torch.minimum(u[:, a], u[:, b]).ceil().clamp(min=0)
-            hi = torch.maximum(u[:, a], u[:, b]).floor().clamp(max=S - 1)
-            count = torch.where(u[:, a] != u[:, b], hi - lo + 1, 0).clamp(min=0)
-            count = torch.nan_to_num(count, nan=0.0).long()
-            owner, d0 = _expand_ranges(lo.long(), count)
-            take = lambda t, k: t[owner, k]  # noqa: E731
-            out.append(dict(face=ids[owner], a=a, b=b, axis=axis, d0=d0,
-                            ua=take(u, a), ub=take(u, b), uc=take(u, c),
-                            wa=take(w, a), wb=take(w, b), wc=take(w, c)))
-    return out
-
-
-def _edge_contributions(s, d1, delta, mask, S, eps):
-    """Summed ``-delta / dist`` for vertices a and b over the pixels where the move helps."""
-    use = mask & (delta > 0)
-    shift = (d1 - s["wx"][:, None]) * (2.0 / S)
+    use = use & (delta > 0)
+    shift = (d1 - wx[:, None]) * (2.0 / along)
     grads = []
-    for denom in (s["ub"] - s["d0f"], s["d0f"] - s["ua"]):  # vertex a alone, then b alone
-        dist = ((s["ub"] - s["ua"]) / denom)[:, None] * shift
+    for denom in (ub - d0, d0 - ua):  # vertex a alone, then vertex b alone
+        safe = torch.where(denom != 0, denom, 1.0)
+        dist = ((ub - ua) / safe)[:, None] * shift
         dist = torch.where(dist > 0, dist + eps, dist - eps)
-        g = torch.where(use & (denom != 0)[:, None], -delta / dist, 0.0).sum(1)
-        grads.append(g)
+        grads.append(torch.where(use & (denom != 0)[:, None], -delta / dist, 0.0).sum(1))
     return grads
 
 
 def edge_backward(faces, face_index, image, grad_image, eps):
     """Blurred-edge gradient (B, F, 3, 3) to the screen-space faces from an image's gradient.
 
-    ``image`` and ``grad_image`` are (B, S, S, C) pre-flip maps (C channels, e.g. rgb + alpha).
-    For each visible front face, edge and scanline: pixels the edge could cover by moving out
-    ("out") take the in-pixel's colour, pixels of the face it could uncover by moving in ("in")
-    take the out-pixel's colour; ``delta`` is the summed change times the arriving gradient, and a
-    move that lowers the loss (delta > 0) adds ``-delta / dist`` for the distance each vertex
-    must move. Everything else (occluded pixels, moves that raise the loss) contributes nothing.
+    ``image`` and ``grad_image`` are (B, H, W, C) pre-flip maps (C channels, e.g. rgb + alpha).
+    For each visible face (drawn, and covering at least one pixel), edge and scanline: pixels the
+    edge could cover by moving out ("out") would take the in-pixel's colour, pixels of the face it
+    could uncover by moving in ("in") would take the out-pixel's colour; ``delta`` is the summed
+    change times the arriving gradient, and a move that lowers the loss (delta > 0) adds
+    ``-delta / dist`` for the distance each vertex alone must move. Everything else (occluded
+    pixels, moves that raise the loss) contributes nothing. The z column is zero.
     """
     B, F = faces.shape[:2]
-    S = face_index.shape[-1]
+    H, W = face_index.shape[1:]
     grad = torch.zeros((B * F, 3, 3), dtype=faces.dtype, device=faces.device)
     seen = torch.zeros(B * F, dtype=torch.bool, device=faces.device)
-    hit = face_index >= 0
-    bidx = torch.nonzero(hit, as_tuple=True)[0]
-    seen[bidx * F + face_index[hit]] = True
-    visible = front_facing(faces) & seen.view(B, F)
-    # lines[axis][b, d0] is scanline d0 of batch b: a column for axis 0, a row for axis 1
-    lines = [(image.transpose(1, 2), grad_image.transpose(1, 2), face_index.transpose(1, 2)),
-             (image, grad_image, face_index)]
-    for scan in _edge_scanlines(faces, visible, S):
-        axis = scan["axis"]
-        img, gimg, fidx = (t.reshape(B * S, S, -1) if t.dim() == 4 else t.reshape(B * S, S)
-                           for t in lines[axis])
-        n, step = scan["d0"].numel(), max(1, CHUNK // S)
-        for start, stop in ((i, min(i + step, n)) for i in range(0, n, step)):
-            s = {k: (v[start:stop] if torch.is_tensor(v) else v) for k, v in scan.items()}
-            flat_face, d0 = s["face"], s["d0"]
-            bd = (flat_face // F) * S + d0  # which line
-            d0f = d0.to(faces.dtype)
-            s["d0f"] = d0f
-            up = s["ua"] < s["ub"]
-            direction = torch.where(up, -1, 1) if axis == 0 else torch.where(up, 1, -1)
-            wx = (s["wb"] - s["wa"]) / (s["ub"] - s["ua"]) * (d0f - s["ua"]) + s["wa"]
-            s["wx"] = wx
-            d_in = torch.where(direction > 0, wx.floor(), wx.ceil()).long()
-            d_out = d_in + direction
-            ok = (d_in >= 0) & (d_in < S) & (d_out >= 0) & (d_out < S)
-            d_in_c, d_out_c = d_in.clamp(0, S - 1), d_out.clamp(0, S - 1)
-            line, gline, fline = img[bd], gimg[bd], fidx[bd]  # (N, S, C), (N, S, C), (N, S)
-            rows = torch.arange(len(bd), device=faces.device)
-            i_in, i_out = line[rows, d_in_c], line[rows, d_out_c]  # (N, C)
-            face_of_line = flat_face % F
-            d1 = torch.arange(S, device=faces.device)[None, :].expand(len(bd), S)
-            d1f = d1.to(faces.dtype)
-            # out: pixels from d_out to the border, when the in-pixel is this face's
-            in_is_face = fline[rows, d_in_c] == face_of_line
-            beyond = torch.where(direction[:, None] > 0, d1 >= d_out[:, None], d1 <= d_out[:, None])
-            m_out = (ok & in_is_face)[:, None] & beyond
-            delta_out = ((line - i_in[:, None, :]) * gline).sum(-1)
-            # in: this face's pixels from d_in to where the scanline leaves the face
-            between = (d0f - s["ua"]) * (d0f - s["uc"]) < 0
-            via_ac = (s["wc"] - s["wa"]) / (s["uc"] - s["ua"]) * (d0f - s["ua"]) + s["wa"]
-            via_cb = (s["wb"] - s["wc"]) / (s["ub"] - s["uc"]) * (d0f - s["uc"]) + s["wc"]
-            via_cb = torch.where(s["ub"] == s["uc"], s["wc"], via_cb)
-            w_far = torch.where(between, via_ac, via_cb)
-            limit = torch.where(direction > 0, w_far.ceil(), w_far.floor()).long()
-            lo = torch.minimum(d_in, limit).clamp(min=0)
-            hi = torch.maximum(d_in, limit).clamp(max=S - 1)
-            m_in = ok[:, None] & (d1 >= lo[:, None]) & (d1 <= hi[:, None]) \
-                & (fline == face_of_line[:, None])
-            delta_in = ((line - i_out[:, None, :]) * gline).sum(-1)
-            ga_o, gb_o = _edge_contributions(s, d1f, delta_out, m_out, S, eps)
-            ga_i, gb_i = _edge_contributions(s, d1f, delta_in, m_in, S, eps)
-            coord = 1 - axis
-            grad[:, scan["a"], coord].index_add_(0, flat_face, ga_o + ga_i)
-            grad[:, scan["b"], coord].index_add_(0, flat_face, gb_o + gb_i)
+    _, batch, face = _covered(face_index)
+    seen[batch * F + face] = True
+    ids = torch.nonzero(drawn(faces).reshape(-1) & seen).flatten()
+    if ids.numel() == 0:
+        return grad.view(B, F, 3, 3)
+    flat = faces.reshape(B * F, 3, 3)[ids]
+    pix = torch.stack([to_pixels(flat[..., 0], W), to_pixels(flat[..., 1], H)], -1)  # (N, 3, 2)
+    for axis in (0, 1):
+        # scanlines of this axis as rows of a (B * lines, along) table: columns for axis 0, rows for 1
+        lines, along = (W, H) if axis == 0 else (H, W)
+        table = [t.transpose(1, 2) if axis == 0 else t for t in (image, grad_image, face_index)]
+        img, gimg, fidx = (t.reshape(B * lines, along, -1) for t in table)
+        fidx = fidx[..., 0]
+        for edge in range(3):
+            owner, d0, (ua, ub, uc), (wa, wb, wc) = _crossings(pix, edge, axis, lines)
+            step = max(1, CHUNK // along)
+            for s in range(0, d0.numel(), step):
+                sl = slice(s, s + step)
+                cross = Crossings(ids[owner[sl]], d0[sl], ua[sl], ub[sl], uc[sl], wa[sl], wb[sl], wc[sl])
+                ga, gb = _scanline_gradients(cross, axis, lines, along, F, img, gimg, fidx, eps)
+                coord = 1 - axis  # axis 0 moves y, axis 1 moves x
+                grad[:, edge, coord].index_add_(0, cross.face, ga)
+                grad[:, (edge + 1) % 3, coord].index_add_(0, cross.face, gb)
     return grad.view(B, F, 3, 3)
+
+
+def _scanline_gradients(x, axis, lines, along, F, img, gimg, fidx, eps):
+    """Gradients to the w of vertices a and b, one value each per crossing in ``x``."""
+    d0 = x.d0.to(x.ua.dtype)
+    up = x.ua < x.ub
+    # outward along w: for axis 0, -1 when ua < ub; for axis 1, +1 when ua < ub
+    direction = (torch.where(up, -1, 1) if axis == 0 else torch.where(up, 1, -1))
+    wx = x.wa + (x.wb - x.wa) / (x.ub - x.ua) * (d0 - x.ua)  # where the edge crosses the scanline
+    d_in = torch.where(direction > 0, wx.floor(), wx.ceil()).long()  # last pixel inside
+    d_out = d_in + direction  # first pixel outside
+    ok = (d_in >= 0) & (d_in < along) & (d_out >= 0) & (d_out < along)
+    line = (x.face // F) * lines + x.d0  # row of the scanline table: batch entry, then scanline
+    row, grow, frow = img[line], gimg[line], fidx[line]  # (N, along, C), (N, along, C), (N, along)
+    n = torch.arange(len(line), device=line.device)
+    i_in = row[n, d_in.clamp(0, along - 1)]
+    i_out = row[n, d_out.clamp(0, along - 1)]
+    this_face = (x.face % F)[:, None]
+    d1 = torch.arange(along, device=line.device)[None, :]
+    # out: from d_out to the border, when the in-pixel is this face's
+    in_is_face = frow[n, d_in.clamp(0, along - 1)] == this_face[:, 0]
+    beyond = torch.where(direction[:, None] > 0, d1 >= d_out[:, None], d1 <= d_out[:, None])
+    use_out = (ok & in_is_face)[:, None] & beyond
+    delta_out = ((row - i_in[:, None, :]) * grow).sum(-1)
+    # in: this face's pixels from d_in to where the scanline leaves the face through edge a-c
+    # (when d0 lies strictly between ua and uc) or c-b, rounded outward
+    between = (d0 - x.ua) * (d0 - x.uc) < 0
+    via_ac = x.wa + (x.wc - x.wa) / torch.where(x.uc != x.ua, x.uc - x.ua, 1.0) * (d0 - x.ua)
+    via_cb = torch.where(x.ub == x.uc, x.wc,
+                         x.wc + (x.wb - x.wc) / torch.where(x.ub != x.uc, x.ub - x.uc, 1.0) * (d0 - x.uc))
+    w_far = torch.where(between, via_ac, via_cb)
+    limit = torch.where(direction > 0, w_far.ceil(), w_far.floor()).long()
+    lo = torch.minimum(d_in, limit).clamp(min=0)[:, None]
+    hi = torch.maximum(d_in, limit).clamp(max=along - 1)[:, None]
+    use_in = ok[:, None] & (d1 >= lo) & (d1 <= hi) & (frow == this_face)
+    delta_in = ((row - i_out[:, None, :]) * grow).sum(-1)
+    d1f = d1.to(d0.dtype)
+    ga_out, gb_out = _move_gradient(delta_out, use_out, wx, d1f, x.ua, x.ub, d0, along, eps)
+    ga_in, gb_in = _move_gradient(delta_in, use_in, wx, d1f, x.ua, x.ub, d0, along, eps)
+    return ga_out + ga_in, gb_out + gb_in
+

@@ -1,14 +1,22 @@
-"""The Renderer module: neural_renderer's constructor, attributes and methods, plus ``backend``."""
+"""The Renderer module: neural_renderer's constructor, attributes and methods, plus ``backend``.
+
+One path from mesh to image (each step a small function elsewhere in the package):
+meshes -> ``mesh.batch`` (lists / padded / unbatched to one padded batch, checked once) ->
+``fill_back`` -> per-face light in world space (``lights``) -> camera space (``camera``) ->
+face corners -> near-plane clipping (``clip``) -> projection to the screen -> ``render_faces``
+(fragments, shading x light, blurred-edge gradient, flip, anti-aliasing).
+"""
 import math
 
 import torch
 from torch import nn
 
-from . import backends, camera, checks, lights, mesh
-from .rasterize import rasterize_rgbad
+from . import backends, camera, checks, clip, lights, mesh
+from .rasterize import render_faces
 from .shading import default_shader
 
 CAMERA_MODES = ("look_at", "look", "projection", "none")
+_MODES = (None, "rgb", "silhouettes", "depth")
 
 
 class Renderer(nn.Module):
@@ -17,9 +25,15 @@ class Renderer(nn.Module):
     Every argument is also an attribute that can be changed after construction (``renderer.eye =
     ...``, ``renderer.backend = "torch"``). camera_mode: 'look_at' (camera at ``eye`` looking at the
     origin), 'look' (at ``eye`` along ``camera_direction``), 'projection' (K, R, t, dist_coeffs,
-    orig_size, as (B, 3, 3), (B, 3, 3), (B, 1, 3), (B, 5), int), or 'none' (vertices already in
-    screen space: x, y in [-1, 1], z the depth). backend: 'auto' (Triton on CUDA tensors, the
-    PyTorch reference on CPU ones), 'torch' or 'triton'.
+    orig_size, as (B, 3, 3), (B, 3, 3), (B, 1, 3), (B, 5), int or (height, width)), or 'none'
+    (vertices already in screen space: x in [-1, 1] across the width, y in [-1, 1] up the height,
+    z the depth). image_size: int or (height, width); pixels are square: for look_at/look the
+    viewing angle spans the shorter side. backend: 'auto' (Triton on CUDA tensors, the numba CPU
+    backend or the PyTorch reference on CPU tensors), 'torch', 'triton' or 'numba'.
+
+    Meshes: vertices (B, V, 3) and faces (B, F, 3) int (rows of -1 are padding), lists of per-mesh
+    (V_i, 3) / (F_i, 3) tensors, or one unbatched mesh. Faces crossing the near plane are clipped
+    (with perspective) instead of being drawn mirrored.
     """
 
     def __init__(self, image_size=256, anti_aliasing=True, background_color=(0, 0, 0), fill_back=True,
@@ -29,7 +43,8 @@ class Renderer(nn.Module):
                  light_color_ambient=(1, 1, 1), light_color_directional=(1, 1, 1),
                  light_direction=(0, 1, 0), backend="auto"):
         super().__init__()
-        self.image_size = checks.image_size(image_size)
+        checks.image_size(image_size)
+        self.image_size = image_size
         self.anti_aliasing = anti_aliasing
         self.background_color = list(background_color)
         self.fill_back = fill_back
@@ -38,7 +53,7 @@ class Renderer(nn.Module):
         self.dist_coeffs = dist_coeffs
         self.orig_size = orig_size
         self.perspective = perspective
-        self.viewing_angle = viewing_angle
+        self.viewing_angle = checks.number("viewing_angle", viewing_angle, low=0, high=180, allow_low=False)
         self.eye = [0, 0, -(1.0 / math.tan(math.radians(viewing_angle)) + 1)]
         self.camera_direction = list(camera_direction)
         checks.near_far(near, far)
@@ -51,97 +66,149 @@ class Renderer(nn.Module):
         self.rasterizer_eps = 1e-3
         self.backend = checks.choice("backend", backend, backends.BACKENDS)
 
+    # -- settings, checked once per call (they are plain attributes a user may have changed) ------
+    def _options(self):
+        size = checks.image_size(self.image_size)
+        checks.near_far(self.near, self.far)
+        checks.choice("backend", self.backend, backends.BACKENDS)
+        return dict(image_size=size, anti_aliasing=bool(self.anti_aliasing), near=self.near, far=self.far,
+                    backend=self.backend)
+
     # -- the path from mesh to screen ------------------------------------------------------------
-    def _prepare(self, vertices, faces, textures=None):
-        vertices = checks.vertices(vertices)
-        faces = checks.faces(faces, vertices.shape[1], vertices.shape[0])
-        checks.same_device(vertices=vertices, faces=faces, textures=textures)
+    def _prepare(self, vertices, faces, textures=None, shader=None):
+        vertices, faces, textures = mesh.batch(vertices, faces, textures)
+        B, V = vertices.shape[:2]
         if textures is not None:
-            textures = checks.texture_like(textures, *faces.shape[:2], vertices.shape[1])
+            if torch.is_tensor(textures):
+                textures = checks.texture_like(textures, B, faces.shape[1], V)
+                checks.same_device(vertices=vertices, textures=textures)
+                if textures.dim() == 3:  # per-vertex colours -> per face-vertex (B, F, 3, C)
+                    textures = mesh.gather(textures, faces)
+            shader = shader or default_shader(textures, self.rasterizer_eps)
+            textures = shader.check(textures, B, faces.shape[1])
+        checks.same_device(vertices=vertices, faces=faces)
         if self.fill_back:
-            faces, textures = mesh.fill_back(faces, textures)
-        if torch.is_tensor(textures) and textures.dim() == 3:
-            textures = mesh.vertices_to_faces(textures, faces)  # per-vertex colours -> (B, F, 3, C)
-        return vertices, faces, textures
+            faces = torch.cat([faces, faces.flip(-1)], dim=1)
+            if textures is not None:
+                textures = shader.fill_back(textures)
+        return vertices, faces, textures, shader
 
     def transform(self, vertices, K=None, R=None, t=None, dist_coeffs=None, orig_size=None):
-        """World-space vertices (B, V, 3) -> screen space (x, y in NDC, z depth) for the camera."""
+        """World-space vertices (B, V, 3) -> screen space (x, y in NDC, z depth) for the camera
+        (points only: no clipping; the render methods clip faces at the near plane)."""
+        vertices = checks.vertices(vertices)
+        cam = self._camera(vertices, (K, R, t, dist_coeffs, orig_size))
+        height, width = checks.image_size(self.image_size)
+        return self._project(self._to_camera(vertices, cam), cam, height, width)
+
+    def _camera(self, vertices, camera_args):
+        """Validated camera parameters for this call."""
         mode = checks.choice("camera_mode", self.camera_mode, CAMERA_MODES)
+        cam = {"mode": mode}
         if mode in ("look_at", "look"):
-            if mode == "look_at":
-                vertices = camera.look_at(vertices, self.eye)
-            else:
-                vertices = camera.look(vertices, self.eye, self.camera_direction)
+            cam["eye"] = checks.vector3("eye", self.eye, vertices, vertices.shape[0])
+            if mode == "look":
+                cam["direction"] = checks.vector3("camera_direction", self.camera_direction, vertices,
+                                                  vertices.shape[0])
             if self.perspective:
-                vertices = camera.perspective(vertices, angle=self.viewing_angle)
+                cam["angle"] = checks.number("viewing_angle", self.viewing_angle, low=0, high=180, allow_low=False)
         elif mode == "projection":
+            K, R, t, dist_coeffs, orig_size = camera_args
             K, R, t = (self.K if K is None else K), (self.R if R is None else R), (self.t if t is None else t)
             if K is None or R is None or t is None:
                 raise ValueError("camera_mode='projection' needs K, R and t (pass them to the Renderer or "
                                  "to render), or use camera_mode='look_at'")
-            vertices = camera.projection(vertices, K, R, t,
-                                         self.dist_coeffs if dist_coeffs is None else dist_coeffs,
-                                         self.orig_size if orig_size is None else orig_size)
-        return vertices
+            cam["K"], cam["R"], cam["t"], cam["dist"] = camera.camera_matrices(
+                vertices, K, R, t, self.dist_coeffs if dist_coeffs is None else dist_coeffs)
+            cam["orig_size"] = camera.orig_size_pair(self.orig_size if orig_size is None else orig_size)
+        return cam
 
-    def _screen_faces(self, vertices, faces, camera_args):
-        return mesh.vertices_to_faces(self.transform(vertices, *camera_args), faces)
+    def _to_camera(self, points, cam):
+        if cam["mode"] == "look_at":
+            return camera._look_at(points, cam["eye"], torch.zeros_like(cam["eye"]),
+                                   cam["eye"].new_tensor([[0.0, 1.0, 0.0]]))
+        if cam["mode"] == "look":
+            return camera._look_at(points, cam["eye"], cam["eye"] + cam["direction"],
+                                   cam["eye"].new_tensor([[0.0, 1.0, 0.0]]))
+        if cam["mode"] == "projection":
+            return camera.to_camera(points, cam["R"], cam["t"])
+        return points
 
-    def _options(self):
-        return dict(image_size=self.image_size, anti_aliasing=self.anti_aliasing, near=self.near,
-                    far=self.far, backend=self.backend)
+    def _project(self, points, cam, height, width):
+        if cam["mode"] == "projection":
+            return camera.pinhole(points, cam["K"], cam["dist"], cam["orig_size"])
+        if "angle" in cam:
+            return camera.fit_aspect(camera.divide(points, cam["angle"]), height, width)
+        return points
+
+    def _screen_faces(self, vertices, faces, camera_args, height, width):
+        """Screen-space faces (B, F', 3, 3), clipped at the near plane, and the map back to the mesh's
+        faces (None when nothing was clipped)."""
+        cam = self._camera(vertices, camera_args)
+        corners = mesh.gather(self._to_camera(vertices, cam), faces)  # camera space (B, F, 3, 3)
+        pad = mesh.padding(faces)
+        corners = torch.where(pad[..., None, None], corners.new_tensor(clip._NULL), corners)
+        parent = None
+        if "angle" in cam or cam["mode"] == "projection":
+            z_clip = self.near if self.near > 0 else 1e-5
+            if clip.needs_clipping(corners, z_clip, ignore=pad):
+                corners, parent_face, matrix = clip.near_plane(corners, z_clip)
+                parent = (parent_face, matrix)
+        B, nf = corners.shape[:2]
+        screen = self._project(corners.reshape(B, nf * 3, 3), cam, height, width).reshape(B, nf, 3, 3)
+        return screen, parent
+
+    def _render(self, vertices, faces, textures, camera_args, outputs, shader=None):
+        options = self._options()
+        vertices, faces, textures, shader = self._prepare(vertices, faces, textures, shader)
+        height, width = options["image_size"]
+        light, background = None, self.background_color
+        if "rgb" in outputs:
+            channels = textures.texels.shape[-1] if hasattr(textures, "texels") else \
+                textures.shape[-1] if torch.is_tensor(textures) else None
+            background = checks.background(self.background_color, channels)
+            light = lights.face_light(mesh.gather(vertices, faces), self.light_intensity_ambient,
+                                      self.light_intensity_directional, self.light_color_ambient,
+                                      self.light_color_directional, self.light_direction)
+        screen, parent = self._screen_faces(vertices, faces, camera_args, height, width)
+        eps = self.rasterizer_eps if "rgb" in outputs else 1e-4
+        return render_faces(screen, textures, shader=shader, eps=eps, background_color=background,
+                            outputs=outputs, light=light, parent=parent, **options)
 
     # -- public methods --------------------------------------------------------------------------
     def render_silhouettes(self, vertices, faces, K=None, R=None, t=None, dist_coeffs=None, orig_size=None):
-        """Silhouettes (B, S, S) in [0, 1] of meshes vertices (B, V, 3), faces (B, F, 3) int."""
-        vertices, faces, _ = self._prepare(vertices, faces)
-        screen = self._screen_faces(vertices, faces, (K, R, t, dist_coeffs, orig_size))
-        return rasterize_rgbad(screen, eps=1e-4, return_rgb=False, return_depth=False,
-                               **self._options())["alpha"]
+        """Silhouettes (B, H, W) in [0, 1] of meshes vertices (B, V, 3), faces (B, F, 3) int."""
+        return self._render(vertices, faces, None, (K, R, t, dist_coeffs, orig_size), ("alpha",))["alpha"]
 
     def render_depth(self, vertices, faces, K=None, R=None, t=None, dist_coeffs=None, orig_size=None):
-        """Depth maps (B, S, S): camera-space z of the nearest face, ``far`` where empty."""
-        vertices, faces, _ = self._prepare(vertices, faces)
-        screen = self._screen_faces(vertices, faces, (K, R, t, dist_coeffs, orig_size))
-        return rasterize_rgbad(screen, return_rgb=False, return_alpha=False, **self._options())["depth"]
+        """Depth maps (B, H, W): camera-space z of the nearest face, ``far`` where empty."""
+        return self._render(vertices, faces, None, (K, R, t, dist_coeffs, orig_size), ("depth",))["depth"]
 
     def render(self, vertices, faces, textures, K=None, R=None, t=None, dist_coeffs=None, orig_size=None,
                shader=None):
-        """(rgb (B, 3, S, S), depth (B, S, S), alpha (B, S, S)) of lit, textured meshes.
+        """(rgb (B, C, H, W), depth (B, H, W), alpha (B, H, W)) of lit, textured meshes.
 
-        textures: per-face cubes (B, F, T, T, T, 3), or per-vertex colours (B, V, C) (Gouraud
-        shading); ``shader`` plugs in your own (see :mod:`tritonnmr.shading`).
+        textures: per-face cubes (B, F, T, T, T, C), per-vertex colours (B, V, C) (Gouraud shading),
+        UV maps (:class:`tritonnmr.UVMap`, as ``load_obj(..., texture_format="uv")`` gives), or lists
+        of these per mesh; ``shader`` plugs in your own (see :mod:`tritonnmr.shading`).
         """
-        out = self._render(vertices, faces, textures, (K, R, t, dist_coeffs, orig_size), shader, True)
+        if textures is None:
+            raise ValueError("textures is required for render(); use render_silhouettes for masks")
+        out = self._render(vertices, faces, textures, (K, R, t, dist_coeffs, orig_size), ("rgb", "depth", "alpha"),
+                           shader)
         return out["rgb"], out["depth"], out["alpha"]
 
     def render_rgb(self, vertices, faces, textures, K=None, R=None, t=None, dist_coeffs=None,
                    orig_size=None, shader=None):
-        """RGB images (B, 3, S, S) only."""
-        return self._render(vertices, faces, textures, (K, R, t, dist_coeffs, orig_size), shader, False)["rgb"]
-
-    def _render(self, vertices, faces, textures, camera_args, shader, everything):
+        """RGB images (B, C, H, W) only."""
         if textures is None:
-            raise ValueError("textures is required for render(); use render_silhouettes for masks")
-        vertices, faces, textures = self._prepare(vertices, faces, textures)
-        world = mesh.vertices_to_faces(vertices, faces)
-        shader = shader or default_shader(textures, self.rasterizer_eps)
-        textures = shader.check(textures, *faces.shape[:2])
-        light = lights.face_light(world, self.light_intensity_ambient, self.light_intensity_directional,
-                                        self.light_color_ambient, self.light_color_directional,
-                                        self.light_direction)
-        shape = (light.shape[0], light.shape[1]) + (1,) * (textures.dim() - 3) + (3,)
-        if textures.shape[-1] == 3:
-            textures = textures * light.reshape(shape)
-        screen = self._screen_faces(vertices, faces, camera_args)
-        return rasterize_rgbad(screen, textures, eps=self.rasterizer_eps, background_color=self.background_color,
-                               return_alpha=everything, return_depth=everything, shader=shader,
-                               **self._options())
+            raise ValueError("textures is required for render_rgb()")
+        return self._render(vertices, faces, textures, (K, R, t, dist_coeffs, orig_size), ("rgb",), shader)["rgb"]
 
     def forward(self, vertices, faces, textures=None, mode=None, K=None, R=None, t=None, dist_coeffs=None,
                 orig_size=None):
         """mode None: (rgb, depth, alpha); 'rgb', 'silhouettes' or 'depth': that map alone."""
-        checks.choice("mode", mode, (None, "rgb", "silhouettes", "depth"))
+        checks.choice("mode", mode, _MODES)
         cam = dict(K=K, R=R, t=t, dist_coeffs=dist_coeffs, orig_size=orig_size)
         if mode == "silhouettes":
             return self.render_silhouettes(vertices, faces, **cam)

@@ -1,15 +1,16 @@
 """Shading: turning fragments into colours, pluggable without touching the rasterizer.
 
-A shader is any object with ``shade(fragments, attributes, backend) -> image (B, S, S, C)`` that
-is differentiable with respect to its attributes. It receives :class:`Fragments` (pre-flip maps:
-face index (B, S, S) int64, -1 where empty; barycentric weights (B, S, S, 3); depth (B, S, S);
-the screen-space faces (B, F, 3, 3)) and returns colours for the covered pixels (the value at
-empty pixels is replaced by the background). The rasterizer adds the blurred-edge gradient to
-the faces for any shader, so a shader only has to care about its own attributes.
+A shader is an object with ``shade(fragments, attributes, backend) -> (B, H, W, C)`` colours,
+differentiable with respect to its attributes. It receives :class:`Fragments` (pre-flip maps) and
+returns colours for the covered pixels (empty pixels are replaced by the background). The
+rasterizer adds the blurred-edge gradient to the faces for any shader, so a shader only cares
+about its own attributes. ``lit = True`` asks the Renderer to multiply the colours by each face's
+ambient + directional light (the built-in shaders do); a shader of yours is unlit by default.
 
-Two shaders come with kernels in both backends: :class:`TextureCubeShader` (the paper's per-face
-texture cubes) and :class:`VertexColorShader` (perspective-correct interpolation of per-vertex
-attributes). A shader written with plain torch ops needs nothing else: autograd differentiates it.
+Three shaders come with ops in every backend: :class:`TextureCubeShader` (the paper's per-face
+texture cubes), :class:`VertexColorShader` (per face-vertex attributes, interpolated perspective-
+correctly) and :class:`UVTextureShader` (UV-mapped texture images, bilinear). A shader written with
+plain torch ops needs nothing else: autograd differentiates it.
 """
 from collections import namedtuple
 
@@ -17,49 +18,91 @@ import torch
 
 from . import backends, checks
 
-Fragments = namedtuple("Fragments", ["face_index", "weights", "depth", "faces"])
+Fragments = namedtuple("Fragments", ["face_index", "weights", "depth", "faces", "bary"])
+Fragments.__doc__ = """Pre-flip maps of a rasterized image (row 0 at the bottom, y = -1).
+
+face_index (B, H, W) int64: the face seen at each pixel, -1 where empty.
+weights (B, H, W, 3): screen-space barycentric weights in the rasterized face (no gradient).
+depth (B, H, W): depth of the nearest face, ``far`` where empty (differentiable).
+faces (B, F, 3, 3): the screen-space faces that were rasterized.
+bary (B, H, W, 3): perspective-correct barycentrics ``w_k z / z_k`` (they sum to 1; no gradient).
+Through the Renderer, face_index and bary refer to the mesh's own faces even where the near plane
+clipped a face (then ``weights`` and ``faces`` describe the clipped piece).
+"""
+
+PackedUV = namedtuple("PackedUV", ["uvs", "material", "texels", "table", "wrap"])
+PackedUV.__doc__ = """UV textures in the layout of the ``sample_uv`` op: uvs (B, F, 3, 2), material
+(B, F) int64, texels (N, C) (every material's image, row-major, concatenated), table (M, 3) int64
+rows (offset, height, width), wrap 0 REPEAT | 1 MIRRORED_REPEAT | 2 CLAMP_TO_EDGE."""
+WRAPS = ("REPEAT", "MIRRORED_REPEAT", "CLAMP_TO_EDGE")
 
 
-class _KernelOp(torch.autograd.Function):
-    """Runs ``ops.<name>`` forward and ``ops.<name>_backward`` for the gradient to the attributes."""
+class _ShadingOp(torch.autograd.Function):
+    """``forward(face_index, bary, attributes, *extra)``; the backward op gives the attributes' gradient."""
 
     @staticmethod
-    def forward(ctx, ops, name, faces, face_index, weights, depth, attributes, *extra):
-        ctx.save_for_backward(faces, face_index, weights, depth)
-        ctx.ops, ctx.name, ctx.extra, ctx.shape = ops, name, extra, attributes.shape
-        return getattr(ops, name)(faces, face_index, weights, depth, attributes, *extra)
+    def forward(ctx, forward, backward, face_index, bary, attributes, *extra):
+        ctx.save_for_backward(face_index, bary)
+        ctx.backward_op, ctx.extra, ctx.shape = backward, extra, attributes.shape
+        return forward(face_index, bary, attributes, *extra)
 
     @staticmethod
     def backward(ctx, grad):
-        backward = getattr(ctx.ops, ctx.name + "_backward")
-        g = backward(*ctx.saved_tensors, ctx.shape, grad.contiguous(), *ctx.extra)
-        return (None,) * 6 + (g,) + (None,) * len(ctx.extra)
+        face_index, bary = ctx.saved_tensors
+        g = ctx.backward_op(face_index, bary, grad.contiguous(), ctx.shape, *ctx.extra)
+        return (None,) * 4 + (g,) + (None,) * len(ctx.extra)
 
 
-def run_kernel_op(name, fragments, attributes, backend, *extra):
-    """Helper for shaders backed by a pair of ops in both backends (see kernels/ and reference.py)."""
-    ops = backends.ops(backend, attributes.device)
-    f = fragments
-    return _KernelOp.apply(ops, name, f.faces.detach(), f.face_index, f.weights.detach(),
-                           f.depth.detach(), attributes, *extra)
+def run_op(name, fragments, attributes, *extra, backend="auto"):
+    """Run op ``name`` (and ``name + "_backward"`` for the gradient to ``attributes``) of the backend
+    chosen for the attributes' device: ``op(face_index, bary, attributes, *extra)``. Works for the
+    contract's shading ops and for ops added with :func:`tritonnmr.backends.register_op`."""
+    device = attributes.device
+    forward = backends.op(name, backend, device)
+    backward = backends.op(name + "_backward", backend, device)
+    return _ShadingOp.apply(forward, backward, fragments.face_index, fragments.bary.detach(),
+                            attributes.contiguous(), *extra)
+
+
+class _SampleUV(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, ops, face_index, bary, uvs, material, texels, table, wrap):
+        ctx.save_for_backward(face_index, bary, uvs, material, texels, table)
+        ctx.ops, ctx.wrap = ops, wrap
+        return ops.sample_uv(face_index, bary, uvs, material, texels, table, wrap)
+
+    @staticmethod
+    def backward(ctx, grad):
+        face_index, bary, uvs, material, texels, table = ctx.saved_tensors
+        grad_texels, grad_uvs = ctx.ops.sample_uv_backward(face_index, bary, uvs, material, texels, table,
+                                                           ctx.wrap, grad.contiguous())
+        return None, None, None, grad_uvs, None, grad_texels, None, None
 
 
 class Shader:
-    """Base class. Subclasses set ``channels`` and implement ``shade``."""
+    """Base class: implement ``shade``; ``check`` validates attributes (once, at the public entry
+    point) and ``fill_back`` extends them to the reversed faces that ``fill_back=True`` appends."""
 
-    channels = 3
+    lit = False
+
+    def check(self, attributes, batch, num_faces):
+        """Validate ``attributes`` for a batch of ``batch`` meshes of ``num_faces`` faces."""
+        return attributes
+
+    def fill_back(self, attributes):
+        """Attributes for faces + their reversed copies (faces (B, F, 3) -> (B, 2F, 3))."""
+        raise NotImplementedError(f"{type(self).__name__} does not support fill_back=True; "
+                                  "implement fill_back(attributes) or render with fill_back=False")
 
     def shade(self, fragments, attributes, backend="auto"):
         raise NotImplementedError
 
-    def check(self, attributes, batch, num_faces):
-        """Validate ``attributes`` for a mesh of ``num_faces`` faces; return them as float32."""
-        return attributes
-
 
 class TextureCubeShader(Shader):
-    """Per-face texture cubes (B, F, T, T, T, 3), sampled trilinearly at
-    ``t_k = clamp(w_k (T - 1) z / z_k, 0, T - 1 - eps)``."""
+    """Per-face texture cubes (B, F, T, T, T, C), sampled trilinearly at
+    ``t_k = clamp(bary_k (T - 1), 0, T - 1 - eps)`` (the paper's textures)."""
+
+    lit = True
 
     def __init__(self, eps=1e-3):
         self.eps = eps
@@ -67,31 +110,141 @@ class TextureCubeShader(Shader):
     def check(self, attributes, batch, num_faces):
         return checks.textures(attributes, batch, num_faces)
 
+    def fill_back(self, attributes):
+        # the reversed face (v2, v1, v0) sees cell (i, j, k) of its cube at cell (k, j, i) of the original
+        return torch.cat([attributes, attributes.permute(0, 1, 4, 3, 2, 5)], dim=1)
+
     def shade(self, fragments, attributes, backend="auto"):
-        return run_kernel_op("sample_textures", fragments, attributes, backend, self.eps)
+        return run_op("sample_cubes", fragments, attributes, self.eps, backend=backend)
 
 
 class VertexColorShader(Shader):
-    """Gouraud shading: per face-vertex attributes (B, F, 3, C), perspective-correct
-    ``z * sum_k w_k a_k / z_k``. Use :func:`tritonnmr.vertices_to_faces` to turn per-vertex
-    colours (B, V, C) into this layout."""
+    """Gouraud shading: per face-vertex attributes (B, F, 3, C), any C, interpolated as
+    ``sum_k bary_k a_k``. :func:`tritonnmr.vertices_to_faces` turns per-vertex colours (B, V, C) into
+    this layout (the Renderer does it for you)."""
 
-    def __init__(self, channels=3):
-        self.channels = channels
+    lit = True
+
+    def __init__(self, channels=None):
+        self.channels = channels  # None: any number of channels
 
     def check(self, attributes, batch, num_faces):
         attributes = checks.tensor("textures", attributes, dims=4)
-        if attributes.shape[:3] != (batch, num_faces, 3) or attributes.shape[3] != self.channels:
+        if attributes.shape[:3] != (batch, num_faces, 3) or \
+                (self.channels is not None and attributes.shape[3] != self.channels):
             raise ValueError(f"vertex colours must have shape (B={batch}, F={num_faces}, 3, "
-                             f"{self.channels}), got {tuple(attributes.shape)}")
+                             f"{self.channels or 'C'}), got {tuple(attributes.shape)}")
         return checks.finite("textures", attributes)
 
+    def fill_back(self, attributes):
+        return torch.cat([attributes, attributes.flip(2)], dim=1)
+
     def shade(self, fragments, attributes, backend="auto"):
-        return run_kernel_op("interpolate", fragments, attributes, backend)
+        return run_op("interpolate", fragments, attributes, backend=backend)
+
+
+class UVTextureShader(Shader):
+    """UV-mapped textures, bilinearly sampled, with gradients to the texture images and the uvs.
+
+    Attributes: a :class:`tritonnmr.UVMap` (one mesh's uvs (F, 3, 2), per-face material (F,) and a list
+    of images (h, w, C), as ``load_obj(..., texture_format="uv")`` returns; shared by the whole
+    batch), a list of UVMaps (one per mesh), or a pair ``(uvs (B, F, 3, 2), image (B, h, w, C))``
+    (one image per mesh, PyTorch3D's TexturesUV layout). uv (0, 0) is the image's bottom-left
+    corner, texel centres sit at ``(j + 0.5) / w``; ``wrap`` is 'REPEAT', 'MIRRORED_REPEAT' or
+    'CLAMP_TO_EDGE' for the pair form (a UVMap carries its own).
+    """
+
+    lit = True
+
+    def __init__(self, wrap="REPEAT"):
+        self.wrap = checks.choice("wrap", wrap, WRAPS)
+
+    def check(self, attributes, batch, num_faces):
+        if isinstance(attributes, PackedUV):
+            return attributes
+        if isinstance(attributes, tuple) and len(attributes) == 2:
+            return _pack_pair(*attributes, batch, num_faces, self.wrap)
+        maps = attributes if isinstance(attributes, (list, tuple)) else [attributes] * batch
+        if len(maps) != batch:
+            raise ValueError(f"textures: got {len(maps)} UV maps for a batch of {batch} meshes")
+        return _pack_maps(maps, num_faces)
+
+    def fill_back(self, packed):
+        return packed._replace(uvs=torch.cat([packed.uvs, packed.uvs.flip(2)], 1),
+                               material=torch.cat([packed.material, packed.material], 1))
+
+    def shade(self, fragments, packed, backend="auto"):
+        ops = backends.module(backends.resolve(backend, packed.texels.device))
+        return _SampleUV.apply(ops, fragments.face_index, fragments.bary.detach(), packed.uvs, packed.material,
+                               packed.texels, packed.table, packed.wrap)
+
+
+def _pack_pair(uvs, image, batch, num_faces, wrap):
+    uvs = checks.finite("uvs", checks.tensor("uvs", uvs, dims=4, last=2))
+    image = checks.finite("image", checks.tensor("image", image, dims=4))
+    if uvs.shape[:3] != (batch, num_faces, 3):
+        raise ValueError(f"uvs must have shape (B={batch}, F={num_faces}, 3, 2), got {tuple(uvs.shape)}")
+    if image.shape[0] != batch or image.shape[1] < 1 or image.shape[2] < 1 or image.shape[3] < 1:
+        raise ValueError(f"image must have shape (B={batch}, h, w, C) with h, w, C >= 1, got {tuple(image.shape)}")
+    _, h, w, C = image.shape
+    dev = image.device
+    table = torch.stack([torch.arange(batch, device=dev) * h * w, torch.full((batch,), h, device=dev),
+                         torch.full((batch,), w, device=dev)], 1).long()
+    material = torch.arange(batch, device=dev)[:, None].expand(batch, num_faces).contiguous()
+    return PackedUV(uvs, material, image.reshape(-1, C), table, WRAPS.index(wrap))
+
+
+def _pack_maps(maps, num_faces):
+    """Pack a list of UV maps (one per mesh) into one texel table; padding faces get material 0."""
+    uvs, materials, texels, rows, offset, channels = [], [], [], [], 0, None
+    wraps = {m.wrap for m in maps}
+    if len(wraps) != 1:
+        raise ValueError(f"textures: all UV maps of a batch must use one wrap mode, got {sorted(wraps)}")
+    seen = {}
+    for i, m in enumerate(maps):
+        uv = checks.finite(f"textures[{i}].uvs", checks.tensor(f"textures[{i}].uvs", m.uvs, dims=3, last=2))
+        if uv.shape[0] > num_faces or uv.shape[1] != 3:
+            raise ValueError(f"textures[{i}].uvs must have shape (F <= {num_faces}, 3, 2), got {tuple(uv.shape)}")
+        material = checks.tensor(f"textures[{i}].material", m.material, dims=1, floating=False).long()
+        if material.shape[0] != uv.shape[0]:
+            raise ValueError(f"textures[{i}].material must have one entry per face ({uv.shape[0]}), "
+                             f"got {material.shape[0]}")
+        if id(m) not in seen:  # a map shared by several meshes is packed once
+            seen[id(m)] = len(rows)
+            for j, image in enumerate(m.images):
+                image = checks.finite(f"textures[{i}].images[{j}]",
+                                      checks.tensor(f"textures[{i}].images[{j}]", image, dims=3))
+                h, w, c = image.shape
+                if h < 1 or w < 1 or c < 1 or (channels is not None and c != channels):
+                    raise ValueError(f"textures[{i}].images[{j}] must have shape (h, w, C) with h, w >= 1 and "
+                                     f"the same C as the others, got {tuple(image.shape)}")
+                channels = c
+                texels.append(image.reshape(-1, c))
+                rows.append((offset, h, w))
+                offset += h * w
+        first = seen[id(m)]
+        if material.numel() and (int(material.min()) < 0 or int(material.max()) >= len(m.images)):
+            raise ValueError(f"textures[{i}].material must index its {len(m.images)} images")
+        pad = num_faces - uv.shape[0]
+        uvs.append(torch.cat([uv, uv.new_zeros(pad, 3, 2)]))
+        materials.append(torch.cat([material + first, material.new_full((pad,), first)]))
+    if not rows:
+        raise ValueError("textures: a UV map needs at least one image")
+    device = uvs[0].device
+    table = torch.tensor(rows, dtype=torch.int64, device=device)
+    return PackedUV(torch.stack(uvs), torch.stack(materials).to(device), torch.cat(texels).to(device), table,
+                    WRAPS.index(wraps.pop()))
 
 
 def default_shader(textures, eps):
-    """Texture cubes for 6-D textures, vertex colours for 4-D (B, F, 3, C) ones."""
+    """The shader for ``textures``: cubes (6-D), face-vertex colours (4-D), or UV maps."""
     if torch.is_tensor(textures) and textures.dim() == 4:
-        return VertexColorShader(textures.shape[-1])
+        return VertexColorShader()
+    if torch.is_tensor(textures) or textures is None:
+        return TextureCubeShader(eps)
+    if isinstance(textures, PackedUV) or hasattr(textures, "uvs") or (
+            isinstance(textures, (list, tuple)) and textures and hasattr(textures[0], "uvs")):
+        return UVTextureShader(getattr(textures, "wrap", "REPEAT") if hasattr(textures, "wrap") else "REPEAT")
+    if isinstance(textures, tuple) and len(textures) == 2:
+        return UVTextureShader()
     return TextureCubeShader(eps)
