@@ -272,7 +272,7 @@ def wrap_index(i, size, wrap):
     if wrap == 1:
         j = torch.remainder(i, 2 * size)
         return torch.where(j < size, j, 2 * size - 1 - j)
-    return i.clamp(0, size - 1)
+    return torch.minimum(i.clamp(min=0), size - 1)
 
 
 def _uv_texels(face_index, bary, uvs, material, table, wrap):
@@ -315,8 +315,8 @@ def sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, gra
     grad_texels = torch.zeros_like(texels)
     grad_texels.index_add_(0, index.reshape(-1), (weight[..., None] * g[:, None, :]).reshape(-1, texels.shape[-1]))
     t00, t01, t10, t11 = texels[index].unbind(1)  # (N, C) each: top-left, top-right, bottom-left, bottom-right
-    du = w * ((1 - fy)[:, None] * (t01 - t00) + fy[:, None] * (t11 - t10))
-    dv = -h * ((1 - fx)[:, None] * (t10 - t00) + fx[:, None] * (t11 - t01))
+    du = w[:, None] * ((1 - fy)[:, None] * (t01 - t00) + fy[:, None] * (t11 - t10))
+    dv = -h[:, None] * ((1 - fx)[:, None] * (t10 - t00) + fx[:, None] * (t11 - t01))
     duv = torch.stack([(du * g).sum(-1), (dv * g).sum(-1)], -1)  # (N, 2)
     grad_uvs = torch.zeros((B * F, 3, 2), dtype=uvs.dtype, device=uvs.device)
     grad_uvs.index_add_(0, batch * F + face, b[..., None] * duv[:, None, :])

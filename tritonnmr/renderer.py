@@ -13,7 +13,7 @@ from torch import nn
 
 from . import backends, camera, checks, clip, lights, mesh
 from .rasterize import render_faces
-from .shading import default_shader
+from .shading import VertexColorShader, default_shader
 
 CAMERA_MODES = ("look_at", "look", "projection", "none")
 _MODES = (None, "rgb", "silhouettes", "depth")
@@ -79,7 +79,8 @@ class Renderer(nn.Module):
         vertices, faces, textures = mesh.batch(vertices, faces, textures)
         B, V = vertices.shape[:2]
         if textures is not None:
-            if torch.is_tensor(textures):
+            builtin = shader is None or isinstance(shader, VertexColorShader)
+            if torch.is_tensor(textures) and builtin:
                 textures = checks.texture_like(textures, B, faces.shape[1], V)
                 checks.same_device(vertices=vertices, textures=textures)
                 if textures.dim() == 3:  # per-vertex colours -> per face-vertex (B, F, 3, C)
