@@ -1,0 +1,434 @@
+"""The numba CPU backend (tritonnmr/cpu) against the PyTorch reference, op by op and end to end."""
+import inspect
+import itertools
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+numba = pytest.importorskip("numba")
+
+import tritonnmr as nr  # noqa: E402
+from tritonnmr import backends, cpu  # noqa: E402
+from tritonnmr import reference as ref  # noqa: E402
+from conftest import random_faces  # noqa: E402
+
+SIZES = [(21, 21), (16, 9), (9, 16), (1, 1), (1, 7), (7, 1)]  # (height, width): odd, non-square, lines
+
+
+def _close(a, b, rel=1e-4):
+    """allclose with an absolute tolerance relative to the largest magnitude (gradients span decades)."""
+    scale = max(a.abs().max().item(), 1e-12) if a.numel() else 1.0
+    return torch.allclose(a, b, rtol=rel, atol=rel * scale)
+
+
+def _random_image(shape, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(shape, generator=g), torch.randn(shape, generator=g)
+
+
+def _random_bary(face_index, seed, exact_corners=True):
+    """Barycentrics that sum to 1 at covered pixels (some exactly on a vertex or an edge), 0 elsewhere."""
+    g = torch.Generator().manual_seed(seed)
+    b = torch.rand(face_index.shape + (3,), generator=g)
+    if exact_corners:
+        b.view(-1, 3)[::5] = torch.tensor([1.0, 0.0, 0.0])
+        b.view(-1, 3)[1::7] = torch.tensor([0.0, 0.5, 0.5])
+    b = b / b.sum(-1, keepdim=True)
+    return torch.where((face_index >= 0)[..., None], b, 0.0)
+
+
+def _random_index(B, H, W, F, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(-1, max(F, 1), (B, H, W), generator=g) if F else torch.full((B, H, W), -1)
+
+
+# ----------------------------------------------------------------------------------------------
+# The contract
+# ----------------------------------------------------------------------------------------------
+def test_every_contract_op_has_the_reference_signature():
+    for op in backends.OPS:
+        mine = inspect.signature(getattr(cpu, op.name)).parameters
+        theirs = inspect.signature(getattr(ref, op.name)).parameters
+        assert list(mine) == list(theirs), op.name
+
+
+def test_numba_backend_is_this_package():
+    assert backends.resolve("numba", "cpu") == "numba"
+    assert backends.module("numba") is cpu
+
+
+def test_import_without_numba_falls_back_to_the_reference():
+    code = ("import sys; sys.modules['numba'] = None\n"
+            "import tritonnmr\nfrom tritonnmr import backends\n"
+            "assert backends.resolve('auto', 'cpu') == 'torch'\n"
+            "try:\n    backends.resolve('numba', 'cpu')\nexcept ValueError as e:\n    print('error:', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.dirname(__file__)), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "numba" in out.stdout
+
+
+# ----------------------------------------------------------------------------------------------
+# Rasterization and the geometric gradients
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("height,width", SIZES)
+def test_fragments_equal_reference_bit_for_bit(height, width):
+    faces = random_faces(3, 120, seed=height * 31 + width)  # overlapping, back faces, off-image, across near
+    a = ref.rasterize_fragments(faces, height, width, 0.1, 100.0)
+    b = cpu.rasterize_fragments(faces, height, width, 0.1, 100.0)
+    if height * width > 100:
+        assert (a[0] >= 0).sum() > height * width and len(a[0].unique()) > 40  # a third of 3 images
+        assert (a[0] == -1).any()
+    for x, y in zip(a, b):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        assert torch.equal(x, y)
+
+
+def test_fragments_on_a_teapot_view_equal_reference():
+    v, f = nr.load_obj(nr.data_path("teapot.obj"))
+    r = nr.Renderer(image_size=(40, 56), camera_mode="look_at", anti_aliasing=False)
+    r.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 30, 45)
+    faces = nr.vertices_to_faces(r.transform(v[None]), nr.fill_back(f[None])[0]).contiguous()
+    a = ref.rasterize_fragments(faces, 40, 56, 0.1, 100.0)
+    b = cpu.rasterize_fragments(faces, 40, 56, 0.1, 100.0)
+    assert (a[0] >= 0).sum() > 150
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+
+
+def test_ties_go_to_the_lower_face_index():
+    tri = [[-0.9, -0.9, 2.0], [0.9, -0.9, 2.0], [0.0, 0.9, 2.0]]
+    other = [[-0.5, -0.5, 3.0], [0.5, -0.5, 3.0], [0.0, 0.5, 3.0]]
+    faces = torch.tensor([[other, tri, other, tri]])  # faces 1 and 3 identical and nearest
+    a = ref.rasterize_fragments(faces, 11, 13, 0.1, 100.0)
+    b = cpu.rasterize_fragments(faces, 11, 13, 0.1, 100.0)
+    assert set(b[0].unique().tolist()) == {-1, 1}
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize("height,width", SIZES)
+@pytest.mark.parametrize("channels", [1, 4])
+def test_depth_and_edge_gradients_match_reference(height, width, channels):
+    faces = random_faces(2, 30, seed=7 + height + width)
+    face_index, weights, depth = ref.rasterize_fragments(faces, height, width, 0.1, 100.0)
+    image, grad = _random_image((2, height, width, channels), seed=height * width + channels)
+    g_depth = torch.randn(2, height, width, generator=torch.Generator().manual_seed(3))
+    a = ref.depth_backward(faces, face_index, weights, depth, g_depth)
+    b = cpu.depth_backward(faces, face_index, weights, depth, g_depth)
+    assert _close(a, b, 1e-5)
+    a = ref.edge_backward(faces, face_index, image, grad, 1e-3)
+    b = cpu.edge_backward(faces, face_index, image, grad, 1e-3)
+    if height * width > 100:
+        assert (a[..., :2] != 0).sum() > 20
+    assert torch.equal(b[..., 2], torch.zeros_like(b[..., 2]))
+    assert _close(a, b)
+
+
+def test_edge_gradient_on_an_anti_aliased_teapot_matches_reference():
+    """The benchmark's own scene at a small size: many faces, occlusion, shared edges."""
+    v, f = nr.load_obj(nr.data_path("teapot.obj"))
+    faces = None
+    r = nr.Renderer(image_size=(24, 32), camera_mode="look_at")
+    r.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 30, 45)
+    faces = nr.vertices_to_faces(r.transform(v[None]), nr.fill_back(f[None])[0]).contiguous()
+    face_index = ref.rasterize_fragments(faces, 48, 64, 0.1, 100.0)[0]
+    covered = (face_index >= 0).float()[..., None]
+    image = torch.cat([covered * torch.tensor([0.2, 0.5, 0.9]), covered], -1)
+    _, grad = _random_image(image.shape, seed=5)
+    a = ref.edge_backward(faces, face_index, image, grad, 1e-4)
+    b = cpu.edge_backward(faces, face_index, image, grad, 1e-4)
+    assert (a != 0).sum() > 200
+    assert _close(a, b)
+
+
+def _right_edge_face(width):
+    """A face whose right edge is vertical at pixel x = 1.5 from pixel y = -2 to 10 (vertex 0 at
+    the bottom, vertex 1 at the top), its third vertex far left (x = -20 px, off the image, so
+    no other edge crosses a row inside the image); counter-clockwise on screen."""
+    def ndc(p, n):
+        return (2 * p + 1 - n) / n
+    pix = [(1.5, -2.0), (1.5, 10.0), (-20.0, 4.0)]
+    face = torch.tensor([[[[ndc(x, width), ndc(y, 8), 2.0] for x, y in pix]]])
+    assert ref.drawn(face).all()
+    return face
+
+
+@pytest.mark.parametrize("column,sign", [(5, -1.0), (1, 1.0)])
+def test_blurred_edge_by_hand(column, sign):
+    """One loss pixel on row 4, 8 x 8 silhouette. Outside the face (column 5) with dL/dI = -1: the
+    edge moving right to cover it lowers the loss, delta = (0 - 1)(-1) = 1. Inside (column 1) with
+    dL/dI = +1: moving left to uncover it, delta = (1 - 0)(1) = 1. The crossing is at w_x = 1.5,
+    each vertex alone must move (ub - ua) / (ub - d0) (d1 - 1.5) pixels (= 12/6 and 12/6 for row 4),
+    times 2 / 8 for NDC, pushed away from 0 by eps: grad_x = -delta / dist for vertices 0 and 1."""
+    eps = 1e-3
+    faces = _right_edge_face(8)
+    face_index = cpu.rasterize_fragments(faces, 8, 8, 0.1, 100.0)[0]
+    assert face_index[0, 4, :2].tolist() == [0, 0] and face_index[0, 4, 2] == -1
+    image = (face_index >= 0).float()[..., None]
+    grad = torch.zeros_like(image)
+    grad[0, 4, column, 0] = sign
+    dist = 2.0 * (column - 1.5) * 2 / 8
+    dist = dist + eps if dist > 0 else dist - eps
+    expected = torch.tensor([-1.0 / dist, -1.0 / dist, 0.0])
+    for backend in (ref, cpu):
+        g = backend.edge_backward(faces, face_index, image, grad, eps)
+        assert torch.allclose(g[0, 0, :, 0], expected, rtol=1e-6), backend.__name__
+        assert torch.sign(g[0, 0, 0, 0]) == sign
+        assert torch.equal(g[0, 0, :, 2], torch.zeros(3))
+
+
+def test_blurred_edge_ignores_moves_that_raise_the_loss_and_occluded_pixels():
+    faces = _right_edge_face(8)
+    face_index = cpu.rasterize_fragments(faces, 8, 8, 0.1, 100.0)[0]
+    image = (face_index >= 0).float()[..., None]
+    grad = torch.zeros_like(image)
+    grad[0, 4, 5, 0] = 1.0  # covering pixel 5 would raise the loss: delta = -1
+    assert torch.equal(cpu.edge_backward(faces, face_index, image, grad, 1e-3), torch.zeros(1, 1, 3, 3))
+    # a nearer face covering row 4 entirely hides the edge there: the hidden face gets nothing
+    front = torch.tensor([[[[-2.0, -0.3, 1.0], [2.0, -0.3, 1.0], [0.0, 2.0, 1.0]]]])
+    both = torch.cat([faces, front], 1)
+    face_index = cpu.rasterize_fragments(both, 8, 8, 0.1, 100.0)[0]
+    assert (face_index[0, 4] == 1).all()
+    image = (face_index >= 0).float()[..., None]
+    grad = torch.zeros_like(image)
+    grad[0, 4, 5, 0] = -1.0
+    for backend in (ref, cpu):
+        g = backend.edge_backward(both, face_index, image, grad, 1e-3)
+        assert torch.equal(g[0, 0], torch.zeros(3, 3)), backend.__name__
+
+
+# ----------------------------------------------------------------------------------------------
+# Shading ops
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("size", [1, 2, 3])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_sample_cubes_and_gradient_match_reference(size, channels):
+    B, F, H, W = 2, 7, 9, 6
+    face_index = _random_index(B, H, W, F, seed=size)
+    bary = _random_bary(face_index, seed=channels)
+    g = torch.Generator().manual_seed(size * 10 + channels)
+    textures = torch.rand(B, F, size, size, size, channels, generator=g)
+    grad = torch.randn(B, H, W, channels, generator=g)
+    a = ref.sample_cubes(face_index, bary, textures, 1e-3)
+    b = cpu.sample_cubes(face_index, bary, textures, 1e-3)
+    assert torch.allclose(a, b, atol=1e-6) and (a != 0).any()
+    a = ref.sample_cubes_backward(face_index, bary, grad, textures.shape, 1e-3)
+    b = cpu.sample_cubes_backward(face_index, bary, grad, textures.shape, 1e-3)
+    assert b.shape == textures.shape and _close(a, b, 1e-5)
+
+
+@pytest.mark.parametrize("channels", [1, 5])
+def test_interpolate_and_gradient_match_reference(channels):
+    B, F, H, W = 2, 5, 7, 10
+    face_index = _random_index(B, H, W, F, seed=channels)
+    bary = _random_bary(face_index, seed=1)
+    g = torch.Generator().manual_seed(channels)
+    attributes = torch.randn(B, F, 3, channels, generator=g)
+    grad = torch.randn(B, H, W, channels, generator=g)
+    assert torch.allclose(ref.interpolate(face_index, bary, attributes),
+                          cpu.interpolate(face_index, bary, attributes), atol=1e-6)
+    assert _close(ref.interpolate_backward(face_index, bary, grad, attributes.shape),
+                  cpu.interpolate_backward(face_index, bary, grad, attributes.shape), 1e-5)
+
+
+def _wrap(i, size, wrap):
+    if wrap == 0:
+        return i % size
+    if wrap == 1:
+        p = i % (2 * size)
+        return p if p < size else 2 * size - 1 - p
+    return min(max(i, 0), size - 1)
+
+
+def _uv_by_hand(face_index, bary, uvs, material, texels, table, wrap):
+    """sample_uv from the contract's words, one pixel at a time, differentiable in texels and uvs."""
+    B, H, W = face_index.shape
+    out = []
+    for b, r, c in itertools.product(range(B), range(H), range(W)):
+        f = int(face_index[b, r, c])
+        if f < 0:
+            out.append(torch.zeros(texels.shape[1]))
+            continue
+        u, v = (bary[b, r, c, :, None] * uvs[b, f]).sum(0)
+        offset, h, w = table[material[b, f]].tolist()
+        x, y = u * w - 0.5, (1.0 - v) * h - 0.5  # texel centres at integers, row 0 at v = 1
+        x0, y0 = math.floor(x.item()), math.floor(y.item())
+        fx, fy = x - x0, y - y0
+
+        def tap(i, j):
+            return texels[offset + _wrap(i, h, wrap) * w + _wrap(j, w, wrap)]
+        out.append((1 - fx) * (1 - fy) * tap(y0, x0) + fx * (1 - fy) * tap(y0, x0 + 1)
+                   + (1 - fx) * fy * tap(y0 + 1, x0) + fx * fy * tap(y0 + 1, x0 + 1))
+    return torch.stack(out).view(B, H, W, -1)
+
+
+@pytest.mark.parametrize("wrap", [0, 1, 2])
+def test_sample_uv_and_gradients_match_the_formulas(wrap):
+    """Forward against the contract's formulas; backward against autograd through them (the uv
+    derivative inside the texel cell, since floor has none)."""
+    B, F, H, W = 2, 6, 8, 5
+    face_index = _random_index(B, H, W, F, seed=wrap)
+    bary = _random_bary(face_index, seed=wrap + 1)
+    g = torch.Generator().manual_seed(wrap)
+    uvs = torch.rand(B, F, 3, 2, generator=g) * 3 - 1  # outside [0, 1]: every wrap mode matters
+    material = torch.randint(0, 2, (B, F), generator=g)
+    table = torch.tensor([[0, 3, 4], [12, 5, 2]])  # (offset, h, w): 3 x 4 and 5 x 2 texels
+    texels = torch.rand(22, 3, generator=g)
+    grad = torch.randn(B, H, W, 3, generator=g)
+    t, u = texels.clone().requires_grad_(), uvs.clone().requires_grad_()
+    expected = _uv_by_hand(face_index, bary, u, material, t, table, wrap)
+    (expected * grad).sum().backward()
+    out = cpu.sample_uv(face_index, bary, uvs, material, texels, table, wrap)
+    assert torch.allclose(out, expected.detach(), atol=1e-5) and (out != 0).any()
+    grad_texels, grad_uvs = cpu.sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, grad)
+    assert grad_texels.shape == texels.shape and grad_uvs.shape == uvs.shape
+    assert _close(grad_texels, t.grad, 1e-5) and _close(grad_uvs, u.grad, 1e-4)
+
+
+# ----------------------------------------------------------------------------------------------
+# End to end through the public functions
+# ----------------------------------------------------------------------------------------------
+def _render_and_grads(backend, faces, textures, size, anti_aliasing, seed):
+    g = torch.Generator().manual_seed(seed)
+    B = faces.shape[0]
+    H, W = (size, size) if isinstance(size, int) else size
+    w_rgb, w_alpha = torch.randn(B, textures.shape[-1], H, W, generator=g), torch.randn(B, H, W, generator=g)
+    w_depth = torch.randn(B, H, W, generator=g) * 0.1
+    f = faces.clone().requires_grad_()
+    t = textures.clone().requires_grad_()
+    out = nr.rasterize_rgbad(f, t, size, anti_aliasing, eps=1e-3, background_color=(0.1,) * textures.shape[-1],
+                             backend=backend)
+    loss = (out["rgb"] * w_rgb).sum() + (out["alpha"] * w_alpha).sum() + (out["depth"] * w_depth).sum()
+    loss.backward()
+    return out["rgb"], out["alpha"], out["depth"], f.grad, t.grad
+
+
+@pytest.mark.parametrize("size,anti_aliasing", [(16, False), ((10, 13), True)])
+@pytest.mark.parametrize("kind", ["cubes", "vertex colours"])
+def test_rendering_and_gradients_match_reference(size, anti_aliasing, kind):
+    faces = random_faces(2, 16, seed=11)
+    g = torch.Generator().manual_seed(12)
+    textures = (torch.rand(2, 16, 3, 3, 3, 3, generator=g) if kind == "cubes"
+                else torch.rand(2, 16, 3, 4, generator=g))
+    a = _render_and_grads("torch", faces, textures, size, anti_aliasing, seed=13)
+    b = _render_and_grads("numba", faces, textures, size, anti_aliasing, seed=13)
+    assert a[1].sum() > 10 and a[3].abs().sum() > 0 and a[4].abs().sum() > 0
+    for x, y in zip(a[:3], b[:3]):
+        assert torch.allclose(x, y, atol=1e-5)
+    assert _close(a[3], b[3]) and _close(a[4], b[4], 1e-5)
+
+
+def test_renderer_teapot_silhouette_gradient_matches_reference():
+    v, f = nr.load_obj(nr.data_path("teapot.obj"))
+    target = torch.zeros(1, 24, 24)
+    target[:, 6:18, 4:20] = 1
+    grads = []
+    for backend in ("torch", "numba"):
+        r = nr.Renderer(image_size=24, camera_mode="look_at", backend=backend)
+        r.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 30, 45)
+        vv = v[None].clone().requires_grad_()
+        ((r(vv, f[None], mode="silhouettes") - target) ** 2).sum().backward()
+        grads.append(vv.grad)
+    assert grads[0].abs().sum() > 0
+    assert _close(grads[0], grads[1])
+
+
+# ----------------------------------------------------------------------------------------------
+# Degenerate input
+# ----------------------------------------------------------------------------------------------
+def _degenerate_faces():
+    """Batch of 1: a good face, a zero-area face, a face with a vertex at z = 0, a NaN face, an inf
+    face, a face crossing the near plane, a back face, a face entirely off the image, a huge face."""
+    good = [[-0.8, -0.8, 2.0], [0.8, -0.7, 2.5], [0.1, 0.8, 1.5]]
+    rows = [
+        good,
+        [[-0.5, -0.5, 1.0], [0.0, 0.0, 1.0], [0.5, 0.5, 1.0]],          # collinear: no area
+        [[-0.6, -0.2, 0.0], [0.6, -0.3, 1.0], [0.0, 0.6, 1.0]],          # a vertex at z = 0
+        [[float("nan"), 0.0, 1.0], [0.5, 0.0, 1.0], [0.0, 0.5, 1.0]],    # NaN
+        [[-0.5, -0.5, 1.0], [float("inf"), 0.0, 1.0], [0.0, 0.5, 1.0]],  # inf
+        [[-0.7, -0.1, 0.02], [0.7, -0.1, 3.0], [0.0, 0.7, 3.0]],         # crosses near = 0.1
+        [[-0.8, -0.8, 1.0], [0.1, 0.8, 1.0], [0.8, -0.7, 1.0]],          # back face
+        [[3.0, 3.0, 1.0], [4.0, 3.0, 1.0], [3.5, 4.0, 1.0]],             # off the image
+        [[-1e6, -1e6, 5.0], [1e6, -1e6, 5.0], [0.0, 1e6, 5.0]],          # huge, behind the rest
+    ]
+    return torch.tensor([rows])
+
+
+@pytest.mark.parametrize("height,width", [(12, 10), (1, 9), (9, 1)])
+def test_degenerate_faces_are_finite_and_equal_reference(height, width):
+    faces = _degenerate_faces()
+    a = ref.rasterize_fragments(faces, height, width, 0.1, 100.0)
+    b = cpu.rasterize_fragments(faces, height, width, 0.1, 100.0)
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+    face_index, weights, depth = b
+    assert not set(face_index.unique().tolist()) & {1, 2, 3, 4, 6, 7}
+    image, grad = _random_image((1, height, width, 2), seed=1)
+    g_depth = torch.randn(1, height, width)
+    for op, args in (("depth_backward", (faces, face_index, weights, depth, g_depth)),
+                     ("edge_backward", (faces, face_index, image, grad, 1e-3))):
+        ga, gb = getattr(ref, op)(*args), getattr(cpu, op)(*args)
+        assert torch.isfinite(gb).all(), op
+        assert torch.equal(gb[0, [1, 2, 3, 4, 6, 7]], torch.zeros(6, 3, 3)), op
+        assert _close(ga, gb), op
+
+
+def test_empty_shapes():
+    faces = random_faces(2, 5, seed=0)
+    for B, F, H, W in ((0, 5, 4, 4), (2, 0, 4, 4), (2, 5, 1, 1), (0, 0, 1, 3)):
+        f = faces[:B, :F].contiguous()
+        face_index, weights, depth = cpu.rasterize_fragments(f, H, W, 0.1, 100.0)
+        assert face_index.shape == (B, H, W) and weights.shape == (B, H, W, 3) and depth.shape == (B, H, W)
+        assert cpu.depth_backward(f, face_index, weights, depth, depth).shape == (B, F, 3, 3)
+        image = torch.zeros(B, H, W, 1)
+        assert cpu.edge_backward(f, face_index, image, image, 1e-3).shape == (B, F, 3, 3)
+        bary = torch.zeros(B, H, W, 3)
+        textures = torch.rand(B, F, 1, 1, 1, 2)  # T = 1
+        assert cpu.sample_cubes(face_index, bary, textures, 1e-3).shape == (B, H, W, 2)
+        assert cpu.sample_cubes_backward(face_index, bary, image.expand(B, H, W, 2).contiguous(),
+                                         textures.shape, 1e-3).shape == textures.shape
+        attributes = torch.rand(B, F, 3, 1)
+        assert cpu.interpolate(face_index, bary, attributes).shape == (B, H, W, 1)
+        assert cpu.interpolate_backward(face_index, bary, image, attributes.shape).shape == attributes.shape
+    assert cpu.edge_backward(faces, torch.full((2, 3, 3), -1), torch.zeros(2, 3, 3, 0),
+                             torch.zeros(2, 3, 3, 0), 1e-3).abs().sum() == 0  # C = 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Determinism
+# ----------------------------------------------------------------------------------------------
+def _all_gradients():
+    faces = random_faces(3, 40, seed=21)
+    face_index, weights, depth = cpu.rasterize_fragments(faces, 33, 29, 0.1, 100.0)
+    image, grad = _random_image((3, 33, 29, 4), seed=2)
+    bary = _random_bary(face_index, seed=3, exact_corners=False)
+    g = torch.Generator().manual_seed(4)
+    uvs = torch.rand(3, 40, 3, 2, generator=g)
+    material = torch.zeros(3, 40, dtype=torch.int64)
+    table = torch.tensor([[0, 4, 4]])
+    texels = torch.rand(16, 4, generator=g)
+    return (face_index, cpu.depth_backward(faces, face_index, weights, depth, grad[..., 0].contiguous()),
+            cpu.edge_backward(faces, face_index, image, grad, 1e-3),
+            cpu.sample_cubes_backward(face_index, bary, grad, (3, 40, 2, 2, 2, 4), 1e-3),
+            cpu.interpolate_backward(face_index, bary, grad, (3, 40, 3, 4)),
+            *cpu.sample_uv_backward(face_index, bary, uvs, material, texels, table, 1, grad))
+
+
+def test_gradients_are_bit_identical_across_runs_and_thread_counts():
+    before = numba.get_num_threads()
+    try:
+        runs = []
+        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS), numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            runs += [_all_gradients(), _all_gradients()]
+    finally:
+        numba.set_num_threads(before)
+    assert runs[0][2].abs().sum() > 0
+    for run in runs[1:]:
+        for x, y in zip(runs[0], run):
+            assert torch.equal(x, y)
