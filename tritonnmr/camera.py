@@ -127,16 +127,15 @@ def camera_matrices(vertices, K, R, t, dist_coeffs):
                                                                                   device=vertices.device)
         except (TypeError, ValueError, RuntimeError):
             raise ValueError(f"{name} must be a tensor or array of numbers, got {type(value).__name__}") from None
-        n = math.prod(shape)
+        if shape == (1, 3) and m.dim() == 1 and m.numel() == 3:  # t as (3,)
+            m = m.reshape(1, 1, 3)
         if m.dim() == len(shape):
             m = m[None]
-        if m.dim() == len(shape) + 1 and m.shape[1:] == shape:
-            pass
-        elif len(shape) == 2 and shape[0] == 1 and m.dim() == 2 and m.shape[-1] == n:  # t as (B, 3)
+        if shape == (1, 3) and m.dim() == 2 and m.shape[-1] == 3:  # t as (1, 3) or (B, 3)
             m = m[:, None]
-        else:
-            raise ValueError(f"{name} must have shape {shape} or (B, {', '.join(map(str, shape))}), "
-                             f"got {tuple(m.shape)}")
+        if m.dim() != len(shape) + 1 or tuple(m.shape[1:]) != shape:
+            raise ValueError(f"{name} must have shape {shape[-1:] if shape == (1, 3) else shape} or "
+                             f"(B, {', '.join(map(str, shape))}), got {tuple(value.shape) if torch.is_tensor(value) else tuple(m.shape)}")
         if m.shape[0] not in (1, B):
             raise ValueError(f"{name} has batch size {m.shape[0]} but the vertices have {B}")
         return checks.finite(name, m)
