@@ -7,6 +7,7 @@ in ``reference`` and ``kernels``) -> images. ``Renderer`` composes them.
 import os
 
 from .camera import DEFAULT_DISTANCE, get_points_from_angles, look, look_at, perspective, projection
+from .compat import Mesh, Rasterize
 from .io import load_obj, save_obj
 from .lights import face_light, lighting
 from .mesh import fill_back, vertices_to_faces
@@ -29,4 +30,5 @@ __all__ = [
     "rasterize", "rasterize_rgbad", "rasterize_silhouettes", "rasterize_depth", "rasterize_fragments",
     "edge_gradient", "look_at", "look", "perspective", "projection", "get_points_from_angles",
     "lighting", "face_light", "vertices_to_faces", "fill_back", "load_obj", "save_obj", "data_path",
+    "Mesh", "Rasterize",
 ]
