@@ -112,7 +112,7 @@ def test_ties_go_to_the_lower_face_index():
 
 
 @pytest.mark.parametrize("height,width", SIZES)
-@pytest.mark.parametrize("channels", [1, 4])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])  # 1, 3, 4 have their own walks; 2 the generic one
 def test_depth_and_edge_gradients_match_reference(height, width, channels):
     faces = random_faces(2, 30, seed=7 + height + width)
     face_index, weights, depth = ref.rasterize_fragments(faces, height, width, 0.1, 100.0)
@@ -144,6 +144,18 @@ def test_edge_gradient_on_an_anti_aliased_teapot_matches_reference():
     b = cpu.edge_backward(faces, face_index, image, grad, 1e-4)
     assert (a != 0).sum() > 200
     assert _close(a, b)
+
+
+def test_edge_gradient_is_the_same_when_faces_are_taken_in_groups(monkeypatch):
+    """Above MAX_CROSSINGS crossings the faces are processed in groups; the result must not change."""
+    from tritonnmr.cpu import edges
+    faces = random_faces(2, 40, seed=17)
+    face_index = cpu.rasterize_fragments(faces, 23, 19, 0.1, 100.0)[0]
+    image, grad = _random_image((2, 23, 19, 4), seed=9)
+    whole = cpu.edge_backward(faces, face_index, image, grad, 1e-3)
+    monkeypatch.setattr(edges, "MAX_CROSSINGS", 7)
+    assert torch.equal(cpu.edge_backward(faces, face_index, image, grad, 1e-3), whole)
+    assert whole.abs().sum() > 0
 
 
 def _right_edge_face(width):

@@ -1,9 +1,9 @@
-"""The blurred-edge backward (Kato et al. 2018, section 3.3) as one numba job per (batch, face).
+"""The blurred-edge backward (Kato et al. 2018, section 3.3), one scanline at a time.
 
 For each edge (a, b) of a visible front face (third vertex c) and each axis, every integer
-scanline d0 the edge crosses is visited; ``u`` indexes the scanlines, ``w`` runs along them, and
-the edge crosses scanline d0 at ``w_x``. ``d_in`` is the last pixel inside (floor or ceil of w_x
-on the outward side), ``d_out = d_in + direction`` the first outside.
+scanline d0 the edge crosses is a *crossing*; ``u`` indexes the scanlines, ``w`` runs along them,
+and the edge crosses scanline d0 at ``w_x``. ``d_in`` is the last pixel inside (floor or ceil of
+w_x on the outward side), ``d_out = d_in + direction`` the first outside.
 
 - out: when pixel d_in is this face's, every pixel d1 from d_out to the border could be covered
   by moving the edge outwards; it would take the in-pixel's colour:
@@ -14,207 +14,33 @@ on the outward side), ``d_out = d_in + direction`` the first outside.
 When delta > 0 the move lowers the loss: vertex a gets ``-delta / dist_a`` with
 ``dist_a = (u_b - u_a) / (u_b - d0) * (d1 - w_x) * 2 / N_w`` (how far a alone must move along w, in
 NDC; N_w the number of pixels along w), vertex b likewise with ``(u_b - u_a) / (d0 - u_a)``; each
-dist is pushed away from zero by eps. Each pixel is read once per crossing; the scan geometry
-(w_x, d_in, the limits) and every pixel's delta are computed in float32 exactly as the reference
-does; a walk's sum is vectorised (its order is fixed at compile time), faces sum their walks in
-float64 and write their nine numbers once: deterministic on any number of threads.
+dist is pushed away from zero by eps.
 
 Axis 0 scans image columns (u = px, w = py) and moves the vertices along y; axis 1 scans rows
-(u = py, w = px) and moves them along x. The image and its gradient are first packed per axis
-into channel-planar lines (B, scanlines, 2C, N_w) (C image planes, then C gradient planes), so
-that every walk along a scanline reads contiguous memory and vectorises.
+(u = py, w = px) and moves them along x.
+
+How it runs, in three passes:
+
+1. ``count_crossings``: every (face, edge, axis) gets its scanline range; a face's crossings get
+   consecutive ids in (edge, axis, d0) order, and each scanline a list of the crossings on it.
+2. ``scanline_kernel``: one job per block of scanlines. A scanline's pixels are copied once into a
+   small channel-planar buffer (C image planes, C gradient planes, the face index), and every
+   crossing on it walks that buffer: each pixel read once per crossing from L1, the deltas in a
+   vectorised loop, and the crossing's two sums written to its own slot.
+3. ``sum_crossings``: each face adds its crossings' sums in id order and writes its gradient once.
+
+The scan geometry (w_x, d_in, the limits) and every pixel's delta are computed in float32 exactly as
+the reference does; a walk's sum is vectorised (its order is fixed at compile time) and faces sum
+in float64. Nothing depends on which thread ran what: the result is bit-identical for any number of
+threads. Memory: the crossing table (a few numbers per crossing) and one scanline buffer per job.
 """
 
 import numpy as np
 
 from ._jit import jit, jit_sum, pjit, prange
 
-TILE = 16  # columns per block of pack_columns
-JOBS = 512  # parallel jobs of the edge kernel (fixed: the result does not depend on it anyway)
-
-
-@pjit
-def pack_rows(face_index, image, grad, lines, index):
-    """Row scanlines (axis 1): lines[b, r, k, c] = image[b, r, c, k], lines[b, r, C + k, c] =
-    grad[b, r, c, k], index[b, r, c] = face_index[b, r, c]."""
-    B, H, W, C = image.shape
-    for job in prange(B * H):
-        b, r = job // H, job % H
-        src, gsrc, dst, ids, own = image[b, r], grad[b, r], lines[b, r], face_index[b, r], index[b, r]
-        for c in range(W):
-            own[c] = ids[c]
-        for k in range(C):
-            plane, gplane = dst[k], dst[C + k]
-            for c in range(W):
-                plane[c] = src[c, k]
-                gplane[c] = gsrc[c, k]
-
-
-@pjit
-def pack_columns(face_index, image, grad, lines, index):
-    """Column scanlines (axis 0): lines[b, c, k, r] = image[b, r, c, k], lines[b, c, C + k, r] =
-    grad[b, r, c, k], index[b, c, r] = face_index[b, r, c]. Blocks of TILE columns are walked
-    down the rows, so reads are contiguous and the TILE * 2C write streams stay in cache."""
-    B, H, W, C = image.shape
-    blocks = (W + TILE - 1) // TILE
-    for job in prange(B * blocks):
-        b, c0 = job // blocks, (job % blocks) * TILE
-        n = min(TILE, W - c0)
-        for r in range(H):
-            src, gsrc, ids = image[b, r], grad[b, r], face_index[b, r]
-            for j in range(n):
-                dst = lines[b, c0 + j]
-                index[b, c0 + j, r] = ids[c0 + j]
-                for k in range(C):
-                    dst[k, r] = src[c0 + j, k]
-                    dst[C + k, r] = gsrc[c0 + j, k]
-
-
-def padded(n):
-    """Row length (floats) >= n for the line tables: a whole number of 64-byte blocks, and an odd
-    one, so that successive lines do not map to the same cache sets (power-of-two strides do)."""
-    blocks = (n + 15) // 16
-    return 16 * (blocks + 1 - blocks % 2)
-
-
-@jit
-def _push(dist, eps):
-    """dist pushed away from zero by eps (a zero distance counts as negative)."""
-    return dist + eps if dist > 0 else dist - eps
-
-
-@jit_sum
-def walk_sum(delta, first, wx, scale, k_a, k_b, eps):
-    """(sum of -delta / dist_a, sum of -delta / dist_b) over pixels d1 = first + j with
-    delta[j] > 0, dist = k (d1 - wx) scale pushed away from zero by eps. Vectorised sums."""
-    zero = np.float32(0.0)
-    ga, gb = zero, zero
-    for j in range(delta.shape[0]):
-        dl = delta[j]
-        shift = (np.float32(first + j) - wx) * scale
-        da = k_a * shift
-        db = k_b * shift
-        da = da + eps if da > 0 else da - eps
-        db = db + eps if db > 0 else db - eps
-        ga += -dl / da if dl > 0 else zero
-        gb += -dl / db if dl > 0 else zero
-    return ga, gb
-
-
-@jit
-def scan_edge(lines, index, scratch, b, f, ua, wa, ub, wb, uc, wc, outward, n_u, n_w, eps):
-    """(grad to a's w, grad to b's w) from edge (a, b) along one axis. ``lines`` (B, n_u, 2C, >= n_w)
-    holds image and gradient planes per scanline, ``index`` (B, n_u, n_w) the face index;
-    ``outward`` is the direction (+1 / -1 along w) away from the face when u_a < u_b (reversed
-    otherwise). ``scratch`` (>= n_w,) float32 holds one walk's deltas."""
-    ga, gb = 0.0, 0.0
-    if not ua != ub:
-        return ga, gb
-    C = lines.shape[2] // 2
-    nu, nw = np.float32(n_u), np.float32(n_w)
-    first = max(np.ceil(min(ua, ub)), np.float32(0.0))
-    last = min(np.floor(max(ua, ub)), nu - np.float32(1.0))
-    if last < first:
-        return ga, gb
-    direction = outward if ua < ub else -outward
-    scale = np.float32(2.0 / n_w)
-    slope = (wb - wa) / (ub - ua)
-    span = ub - ua
-    top = nw - np.float32(1.0)
-    one = np.float32(1.0)
-    for d0 in range(int(first), int(last) + 1):
-        d0f = np.float32(d0)
-        wx = wa + slope * (d0f - ua)
-        in_f = np.floor(wx) if direction > 0 else np.ceil(wx)
-        out_f = in_f + np.float32(direction)
-        if not (in_f >= 0 and in_f <= top and out_f >= 0 and out_f <= top):
-            continue
-        d_in = int(in_f)
-        d_out = d_in + direction
-        # how far vertex a (b) alone must move per pixel of crossing shift; none when it lies on d0
-        use_a, use_b = ub != d0f, ua != d0f
-        k_a = span / (ub - d0f) if use_a else one
-        k_b = span / (d0f - ua) if use_b else one
-        line = lines[b, d0]
-        owner = index[b, d0]
-        # out: pixels from d_out to the border would take the in-pixel's colour
-        if owner[d_in] == f:
-            lo, hi = (d_out, n_w - 1) if direction > 0 else (0, d_out)
-            # (slices indexed from 0: loops without negative-index checks, so they vectorise)
-            delta = scratch[:hi + 1 - lo]
-            delta[:] = np.float32(0.0)
-            for k in range(C):
-                i_in = line[k, d_in]
-                values = line[k, lo:hi + 1]
-                grads = line[C + k, lo:hi + 1]
-                for j in range(delta.shape[0]):
-                    delta[j] += (values[j] - i_in) * grads[j]
-            sa, sb = walk_sum(delta, lo, wx, scale, k_a, k_b, eps)
-            if use_a:
-                ga += sa
-            if use_b:
-                gb += sb
-        # in: this face's pixels from d_in to where the scanline leaves the face, through edge
-        # a-c when d0 lies strictly between u_a and u_c, else c-b; rounded outward
-        if (d0f - ua) * (d0f - uc) < 0:
-            w_far = wa + (wc - wa) / (uc - ua) * (d0f - ua)
-        elif ub == uc:
-            w_far = wc
-        else:
-            w_far = wc + (wb - wc) / (ub - uc) * (d0f - uc)
-        limit_f = np.ceil(w_far) if direction > 0 else np.floor(w_far)
-        limit = int(min(max(limit_f, np.float32(-1.0)), nw))
-        lo, hi = max(min(d_in, limit), 0), min(max(d_in, limit), n_w - 1)
-        for d1 in range(lo, hi + 1):
-            if owner[d1] != f:
-                continue
-            delta = np.float32(0.0)
-            for k in range(C):
-                delta += (line[k, d1] - line[k, d_out]) * line[C + k, d1]
-            if delta > 0:
-                shift = (np.float32(d1) - wx) * scale
-                if use_a:
-                    ga -= delta / _push(k_a * shift, eps)
-                if use_b:
-                    gb -= delta / _push(k_b * shift, eps)
-    return ga, gb
-
-
-@pjit
-def edge_kernel(faces, visible, lines0, index0, lines1, index1, eps, jobs, out):
-    """out (B, F, 3, 3) <- blurred-edge gradient of every visible face (x and y columns; z stays 0).
-    Job j handles faces j, j + jobs, ... (interleaved, to balance big and small faces)."""
-    B, F = faces.shape[0], faces.shape[1]
-    H, W = index1.shape[1], index1.shape[2]
-    hf, wf = np.float32(H), np.float32(W)
-    half, one = np.float32(0.5), np.float32(1.0)
-    for job in prange(jobs):
-        scratch = np.empty(max(H, W), np.float32)
-        grads = np.zeros((3, 2))
-        for n in range(job, B * F, jobs):
-            b, f = n // F, n % F
-            if not visible[b, f]:
-                continue
-            # pixel coordinates 0.5 (v N + N - 1)
-            px = (half * (faces[b, f, 0, 0] * wf + wf - one), half * (faces[b, f, 1, 0] * wf + wf - one),
-                  half * (faces[b, f, 2, 0] * wf + wf - one))
-            py = (half * (faces[b, f, 0, 1] * hf + hf - one), half * (faces[b, f, 1, 1] * hf + hf - one),
-                  half * (faces[b, f, 2, 1] * hf + hf - one))
-            grads[:] = 0.0
-            for e in range(3):  # edge (a, v) = (e, e + 1), third vertex c
-                a, v, c = e, (e + 1) % 3, (e + 2) % 3
-                for axis in range(2):
-                    if axis == 0:  # columns: u = px, w = py, outward -1 when u_a < u_b; moves y
-                        da, dv = scan_edge(lines0, index0, scratch, b, f, px[a], py[a], px[v], py[v], px[c], py[c],
-                                           -1, W, H, eps)
-                    else:  # rows: u = py, w = px, outward +1 when u_a < u_b; moves x
-                        da, dv = scan_edge(lines1, index1, scratch, b, f, py[a], px[a], py[v], px[v], py[c], px[c],
-                                           1, H, W, eps)
-                    grads[a, 1 - axis] += da
-                    grads[v, 1 - axis] += dv
-            for k in range(3):
-                out[b, f, k, 0] = grads[k, 0]
-                out[b, f, k, 1] = grads[k, 1]
+BLOCKS = 64  # scanline blocks of the scanline kernel (a power of two, see scanline_kernel)
+MAX_CROSSINGS = 1 << 22  # crossings handled at once (faces are taken in groups below this)
 
 
 @jit
@@ -235,6 +61,385 @@ def visible_faces(faces, face_index, visible):
                 visible[b, f] = (y2 - y0) * (x1 - x0) > (y1 - y0) * (x2 - x0)
 
 
+@jit
+def slot_geometry(faces, b, f, slot, height, width):
+    """Edge (a, v) = (e, e + 1) with third vertex c, for slot = 2 e + axis, in pixel coordinates
+    ``0.5 (v N + N - 1)``: (u_a, w_a, u_v, w_v, u_c, w_c, outward, scanlines, pixels per scanline).
+    ``outward`` is the direction along w away from the face when u_a < u_v (reversed otherwise):
+    -1 for axis 0 (columns, u = px, w = py), +1 for axis 1 (rows, u = py, w = px)."""
+    e, axis = slot // 2, slot % 2
+    a, v, c = e, (e + 1) % 3, (e + 2) % 3
+    hf, wf = np.float32(height), np.float32(width)
+    half, one = np.float32(0.5), np.float32(1.0)
+    pxa = half * (faces[b, f, a, 0] * wf + wf - one)
+    pxv = half * (faces[b, f, v, 0] * wf + wf - one)
+    pxc = half * (faces[b, f, c, 0] * wf + wf - one)
+    pya = half * (faces[b, f, a, 1] * hf + hf - one)
+    pyv = half * (faces[b, f, v, 1] * hf + hf - one)
+    pyc = half * (faces[b, f, c, 1] * hf + hf - one)
+    if axis == 0:
+        return pxa, pya, pxv, pyv, pxc, pyc, -1, width, height
+    return pya, pxa, pyv, pxv, pyc, pxc, 1, height, width
+
+
+@jit
+def scanline_range(ua, ub, n_u):
+    """First and last scanline (first > last: none) that edge u_a -> u_b crosses among n_u."""
+    if not ua != ub:  # also NaN
+        return 1, 0
+    first = max(np.ceil(min(ua, ub)), np.float32(0.0))
+    last = min(np.floor(max(ua, ub)), np.float32(n_u) - np.float32(1.0))
+    if last < first:
+        return 1, 0
+    return int(first), int(last)
+
+
+@jit
+def count_crossings(faces, visible, height, width, lo, hi, first, counts):
+    """For faces n in [lo, hi) (flat b * F + f): first[n, slot] (first scanline) and counts[n, slot]
+    (crossings) of each of the six (edge, axis) slots; 0 for invisible faces."""
+    F = faces.shape[1]
+    for n in range(lo, hi):
+        b, f = n // F, n % F
+        for slot in range(6):
+            first[n, slot], counts[n, slot] = 0, 0
+            if visible[b, f]:
+                ua, _, ub, _, _, _, _, n_u, _ = slot_geometry(faces, b, f, slot, height, width)
+                d_first, d_last = scanline_range(ua, ub, n_u)
+                first[n, slot] = d_first
+                counts[n, slot] = max(d_last - d_first + 1, 0)
+
+
+@jit
+def list_by_scanline(faces, lo, hi, first, counts, offsets, height, width):
+    """(starts, crossing, owner, slot): the crossings on scanline line (id b * (W + H) + d0 for
+    columns, b * (W + H) + W + d0 for rows) are entries starts[line]:starts[line + 1], each with its
+    crossing id (offsets[n, slot] + d0 - first[n, slot]), face f (n = b * F + f) and slot;
+    ascending ids per line."""
+    F = faces.shape[1]
+    B = faces.shape[0]
+    lines = B * (width + height)
+    starts = np.zeros(lines + 1, np.int64)
+    for n in range(lo, hi):
+        b = n // F
+        for slot in range(6):
+            base = b * (width + height) + (0 if slot % 2 == 0 else width)
+            for d0 in range(first[n, slot], first[n, slot] + counts[n, slot]):
+                starts[base + d0 + 1] += 1
+    for i in range(lines):
+        starts[i + 1] += starts[i]
+    total = starts[lines]
+    crossing = np.empty(total, np.int32)
+    owner = np.empty(total, np.int32)
+    slots = np.empty(total, np.int8)
+    fill = starts[:-1].copy()
+    for n in range(lo, hi):
+        b = n // F
+        for slot in range(6):
+            base = b * (width + height) + (0 if slot % 2 == 0 else width)
+            for j in range(counts[n, slot]):
+                line = base + first[n, slot] + j
+                k = fill[line]
+                crossing[k] = offsets[n, slot] + j
+                owner[k] = n % F
+                slots[k] = slot
+                fill[line] += 1
+    return starts, crossing, owner, slots
+
+
+@jit
+def _push(dist, eps):
+    """dist pushed away from zero by eps (a zero distance counts as negative)."""
+    return dist + eps if dist > 0 else dist - eps
+
+
+@jit
+def _move(dl, d1, wx, scale, k_a, k_b, eps):
+    """(-delta / dist_a, -delta / dist_b) at pixel d1 when delta > 0, else zeros; dist = k (d1 - wx)
+    scale pushed away from zero by eps."""
+    zero = np.float32(0.0)
+    shift = (np.float32(d1) - wx) * scale
+    da = k_a * shift
+    db = k_b * shift
+    da = da + eps if da > 0 else da - eps
+    db = db + eps if db > 0 else db - eps
+    return (-dl / da if dl > 0 else zero), (-dl / db if dl > 0 else zero)
+
+
+@jit
+def _delta1(v0, i0, g0):
+    return (v0 - i0) * g0
+
+
+@jit
+def _delta3(v0, v1, v2, i0, i1, i2, g0, g1, g2):
+    """sum_c (v_c - i_c) g_c, channels in order (as a loop over channels adds them)."""
+    d = (v0 - i0) * g0
+    d += (v1 - i1) * g1
+    d += (v2 - i2) * g2
+    return d
+
+
+@jit
+def _delta4(v0, v1, v2, v3, i0, i1, i2, i3, g0, g1, g2, g3):
+    d = (v0 - i0) * g0
+    d += (v1 - i1) * g1
+    d += (v2 - i2) * g2
+    d += (v3 - i3) * g3
+    return d
+
+
+# The walks: the summed -delta / dist over pixels lo .. hi of a scanline for both vertices, with
+# delta against the colour ``ref`` (a pixel index of the same scanline). The delta of each pixel is
+# computed exactly (the helpers above carry no fast-math flags); only the two running sums are
+# reassociated, so the loop vectorises. One version per common channel count (silhouettes: 1,
+# rgb: 3, rgb + alpha: 4) and a two-pass one for any other.
+@jit_sum
+def walk1(line, ref, lo, hi, wx, scale, k_a, k_b, eps):
+    i0 = line[0, ref]
+    v0, g0 = line[0, lo:hi + 1], line[1, lo:hi + 1]
+    ga, gb = np.float32(0.0), np.float32(0.0)
+    for j in range(hi + 1 - lo):
+        a, b = _move(_delta1(v0[j], i0, g0[j]), lo + j, wx, scale, k_a, k_b, eps)
+        ga += a
+        gb += b
+    return ga, gb
+
+
+@jit_sum
+def walk3(line, ref, lo, hi, wx, scale, k_a, k_b, eps):
+    i0, i1, i2 = line[0, ref], line[1, ref], line[2, ref]
+    v0, v1, v2 = line[0, lo:hi + 1], line[1, lo:hi + 1], line[2, lo:hi + 1]
+    g0, g1, g2 = line[3, lo:hi + 1], line[4, lo:hi + 1], line[5, lo:hi + 1]
+    ga, gb = np.float32(0.0), np.float32(0.0)
+    for j in range(hi + 1 - lo):
+        dl = _delta3(v0[j], v1[j], v2[j], i0, i1, i2, g0[j], g1[j], g2[j])
+        a, b = _move(dl, lo + j, wx, scale, k_a, k_b, eps)
+        ga += a
+        gb += b
+    return ga, gb
+
+
+@jit_sum
+def walk4(line, ref, lo, hi, wx, scale, k_a, k_b, eps):
+    i0, i1, i2, i3 = line[0, ref], line[1, ref], line[2, ref], line[3, ref]
+    v0, v1, v2, v3 = line[0, lo:hi + 1], line[1, lo:hi + 1], line[2, lo:hi + 1], line[3, lo:hi + 1]
+    g0, g1, g2, g3 = line[4, lo:hi + 1], line[5, lo:hi + 1], line[6, lo:hi + 1], line[7, lo:hi + 1]
+    ga, gb = np.float32(0.0), np.float32(0.0)
+    for j in range(hi + 1 - lo):
+        dl = _delta4(v0[j], v1[j], v2[j], v3[j], i0, i1, i2, i3, g0[j], g1[j], g2[j], g3[j])
+        a, b = _move(dl, lo + j, wx, scale, k_a, k_b, eps)
+        ga += a
+        gb += b
+    return ga, gb
+
+
+@jit_sum
+def _walk_deltas(delta, lo, wx, scale, k_a, k_b, eps):
+    ga, gb = np.float32(0.0), np.float32(0.0)
+    for j in range(delta.shape[0]):
+        a, b = _move(delta[j], lo + j, wx, scale, k_a, k_b, eps)
+        ga += a
+        gb += b
+    return ga, gb
+
+
+@jit
+def walk(line, ref, lo, hi, wx, scale, k_a, k_b, eps, scratch):
+    """The walk for any channel count C (line holds 2C planes); ``scratch`` takes the deltas."""
+    C = line.shape[0] // 2
+    if C == 4:
+        return walk4(line, ref, lo, hi, wx, scale, k_a, k_b, eps)
+    if C == 1:
+        return walk1(line, ref, lo, hi, wx, scale, k_a, k_b, eps)
+    if C == 3:
+        return walk3(line, ref, lo, hi, wx, scale, k_a, k_b, eps)
+    delta = scratch[:hi + 1 - lo]
+    delta[:] = np.float32(0.0)
+    for k in range(C):
+        i_k = line[k, ref]
+        values = line[k, lo:hi + 1]
+        grads = line[C + k, lo:hi + 1]
+        for j in range(delta.shape[0]):
+            delta[j] += (values[j] - i_k) * grads[j]
+    return _walk_deltas(delta, lo, wx, scale, k_a, k_b, eps)
+
+
+@jit
+def crossing_gradient(line, ids, scratch, f, d0, ua, wa, ub, wb, uc, wc, outward, n_w, eps):
+    """(grad to a's w, grad to b's w) from the crossing of edge (a, b) with scanline d0.
+    ``line`` (>= 2C, >= n_w) holds the scanline's C image planes then C gradient planes, ``ids``
+    (>= n_w,) its face indices; ``scratch`` (>= n_w,) float32 takes one walk's deltas."""
+    ga, gb = 0.0, 0.0
+    C = line.shape[0] // 2
+    nw = np.float32(n_w)
+    top = nw - np.float32(1.0)
+    direction = outward if ua < ub else -outward
+    d0f = np.float32(d0)
+    wx = wa + (wb - wa) / (ub - ua) * (d0f - ua)
+    in_f = np.floor(wx) if direction > 0 else np.ceil(wx)
+    out_f = in_f + np.float32(direction)
+    if not (in_f >= 0 and in_f <= top and out_f >= 0 and out_f <= top):
+        return ga, gb
+    d_in = int(in_f)
+    d_out = d_in + direction
+    scale = np.float32(2.0 / n_w)
+    span = ub - ua
+    # how far vertex a (b) alone must move per pixel of crossing shift; none when it lies on d0
+    use_a, use_b = ub != d0f, ua != d0f
+    k_a = span / (ub - d0f) if use_a else np.float32(1.0)
+    k_b = span / (d0f - ua) if use_b else np.float32(1.0)
+    # out: pixels from d_out to the border would take the in-pixel's colour
+    if ids[d_in] == f:
+        lo, hi = (d_out, n_w - 1) if direction > 0 else (0, d_out)
+        sa, sb = walk(line, d_in, lo, hi, wx, scale, k_a, k_b, eps, scratch)
+        if use_a:
+            ga += sa
+        if use_b:
+            gb += sb
+    # in: this face's pixels from d_in to where the scanline leaves the face, through edge a-c
+    # when d0 lies strictly between u_a and u_c, else c-b; rounded outward
+    if (d0f - ua) * (d0f - uc) < 0:
+        w_far = wa + (wc - wa) / (uc - ua) * (d0f - ua)
+    elif ub == uc:
+        w_far = wc
+    else:
+        w_far = wc + (wb - wc) / (ub - uc) * (d0f - uc)
+    limit_f = np.ceil(w_far) if direction > 0 else np.floor(w_far)
+    limit = int(min(max(limit_f, np.float32(-1.0)), nw))
+    lo, hi = max(min(d_in, limit), 0), min(max(d_in, limit), n_w - 1)
+    for d1 in range(lo, hi + 1):
+        if ids[d1] != f:
+            continue
+        delta_in = np.float32(0.0)
+        for k in range(C):
+            delta_in += (line[k, d1] - line[k, d_out]) * line[C + k, d1]
+        if delta_in > 0:
+            shift = (np.float32(d1) - wx) * scale
+            if use_a:
+                ga -= delta_in / _push(k_a * shift, eps)
+            if use_b:
+                gb -= delta_in / _push(k_b * shift, eps)
+    return ga, gb
+
+
+@jit
+def load_scanline(face_index, image, grad, b, axis, d0, line, ids):
+    """Copy scanline d0 of batch entry b (a column for axis 0, a row for axis 1) into the planar
+    buffer ``line`` (image planes, then gradient planes) and ``ids``; returns its length."""
+    C = image.shape[3]
+    if axis == 0:
+        n = image.shape[1]
+        for r in range(n):
+            ids[r] = face_index[b, r, d0]
+            for k in range(C):
+                line[k, r] = image[b, r, d0, k]
+                line[C + k, r] = grad[b, r, d0, k]
+        return n
+    n = image.shape[2]
+    row, grow, irow = image[b, d0], grad[b, d0], face_index[b, d0]
+    for c in range(n):
+        ids[c] = irow[c]
+    for k in range(C):
+        plane, gplane = line[k], line[C + k]
+        for c in range(n):
+            plane[c] = row[c, k]
+            gplane[c] = grow[c, k]
+    return n
+
+
+@pjit
+def scanline_kernel(faces, face_index, image, grad, starts, crossing, owner, slots, eps, sums):
+    """sums[crossing id] <- (grad to a's w, grad to b's w) for every listed crossing.
+
+    Scanlines are cut into BLOCKS contiguous blocks (neighbouring columns share cache lines when
+    copied); job j takes block (5 j) mod BLOCKS, so each thread's share is spread over the image."""
+    B, H, W, C = image.shape
+    lines = B * (W + H)
+    for job in prange(BLOCKS):
+        block = (5 * job) % BLOCKS
+        line = np.empty((2 * C, max(H, W)), np.float32)
+        ids = np.empty(max(H, W), np.int64)
+        scratch = np.empty(max(H, W), np.float32)
+        for li in range(block * lines // BLOCKS, (block + 1) * lines // BLOCKS):
+            if starts[li] == starts[li + 1]:
+                continue
+            b, rest = li // (W + H), li % (W + H)
+            axis, d0 = (0, rest) if rest < W else (1, rest - W)
+            n_w = load_scanline(face_index, image, grad, b, axis, d0, line, ids)
+            for k in range(starts[li], starts[li + 1]):
+                f = owner[k]
+                ua, wa, ub, wb, uc, wc, outward, _, _ = slot_geometry(faces, b, f, slots[k], H, W)
+                ga, gb = crossing_gradient(line, ids, scratch, f, d0, ua, wa, ub, wb, uc, wc, outward, n_w, eps)
+                sums[crossing[k], 0] = ga
+                sums[crossing[k], 1] = gb
+
+
+@pjit
+def sum_crossings(lo, hi, faces, offsets, counts, sums, out):
+    """out[b, f] <- each face's crossing sums, added per (edge, axis) slot in scanline order, slots
+    in (edge, axis) order; axis 0 moves y (column 1), axis 1 moves x (column 0)."""
+    F = faces.shape[1]
+    for n in prange(lo, hi):
+        b, f = n // F, n % F
+        g00, g01, g10, g11, g20, g21 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        for slot in range(6):
+            e, axis = slot // 2, slot % 2
+            sa, sb = 0.0, 0.0
+            for i in range(offsets[n, slot], offsets[n, slot] + counts[n, slot]):
+                sa += sums[i, 0]
+                sb += sums[i, 1]
+            coord = 1 - axis
+            # vertex e gets sa, vertex e + 1 gets sb
+            if e == 0:
+                if coord == 0:
+                    g00 += sa
+                    g10 += sb
+                else:
+                    g01 += sa
+                    g11 += sb
+            elif e == 1:
+                if coord == 0:
+                    g10 += sa
+                    g20 += sb
+                else:
+                    g11 += sa
+                    g21 += sb
+            else:
+                if coord == 0:
+                    g20 += sa
+                    g00 += sb
+                else:
+                    g21 += sa
+                    g01 += sb
+        out[b, f, 0, 0], out[b, f, 0, 1] = g00, g01
+        out[b, f, 1, 0], out[b, f, 1, 1] = g10, g11
+        out[b, f, 2, 0], out[b, f, 2, 1] = g20, g21
+
+
+@jit
+def plan_groups(counts, limit):
+    """(offsets, bounds): faces are cut into groups [bounds[g], bounds[g + 1]) of at most ``limit``
+    crossings (at least one face each); offsets[n, slot] is the id of the first crossing of
+    (n, slot) counted from its group's start, in (face, slot) order."""
+    N = counts.shape[0]
+    offsets = np.empty((N, 6), np.int32)
+    bounds = [0]
+    running = 0
+    for n in range(N):
+        total = 0
+        for slot in range(6):
+            total += counts[n, slot]
+        if running + total > limit and n > bounds[-1]:
+            bounds.append(n)
+            running = 0
+        for slot in range(6):
+            offsets[n, slot] = running
+            running += counts[n, slot]
+    bounds.append(N)
+    return offsets, np.array(bounds, np.int64)
+
+
 def edge_backward(faces, face_index, image, grad, eps):
     """Blurred-edge gradient (B, F, 3, 3) float32 (z column 0) of numpy ``faces`` (B, F, 3, 3),
     ``face_index`` (B, H, W) int64, ``image`` and ``grad`` (B, H, W, C) float32."""
@@ -245,11 +450,15 @@ def edge_backward(faces, face_index, image, grad, eps):
         return out
     visible = np.zeros((B, F), np.bool_)
     visible_faces(faces, face_index, visible)
-    lines0 = np.empty((B, W, 2 * C, padded(H)), np.float32)
-    lines1 = np.empty((B, H, 2 * C, padded(W)), np.float32)
-    index0 = np.empty((B, W, H), np.int32)
-    index1 = np.empty((B, H, W), np.int32)
-    pack_columns(face_index, image, grad, lines0, index0)
-    pack_rows(face_index, image, grad, lines1, index1)
-    edge_kernel(faces, visible, lines0, index0, lines1, index1, np.float32(eps), min(B * F, JOBS), out)
+    first = np.empty((B * F, 6), np.int32)
+    counts = np.empty((B * F, 6), np.int32)
+    count_crossings(faces, visible, H, W, 0, B * F, first, counts)
+    offsets, bounds = plan_groups(counts, MAX_CROSSINGS)
+    eps = np.float32(eps)
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        starts, crossing, owner, slots = list_by_scanline(faces, lo, hi, first, counts, offsets, H, W)
+        sums = np.empty((len(crossing), 2), np.float64)  # every crossing writes its own row
+        if len(crossing):
+            scanline_kernel(faces, face_index, image, grad, starts, crossing, owner, slots, eps, sums)
+        sum_crossings(lo, hi, faces, offsets, counts, sums, out)
     return out
