@@ -375,12 +375,12 @@ def scanline_kernel(faces, face_index, image, grad, starts, crossing, owner, slo
                 sums[crossing[k], 1] = gb
 
 
-@pjit
+@jit
 def sum_crossings(lo, hi, faces, offsets, counts, sums, out):
     """out[b, f] <- each face's crossing sums, added per (edge, axis) slot in scanline order, slots
     in (edge, axis) order; axis 0 moves y (column 1), axis 1 moves x (column 0)."""
     F = faces.shape[1]
-    for n in prange(lo, hi):
+    for n in range(lo, hi):  # a few additions per crossing: serial
         b, f = n // F, n % F
         g00, g01, g10, g11, g20, g21 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         for slot in range(6):
@@ -424,20 +424,22 @@ def plan_groups(counts, limit):
     (n, slot) counted from its group's start, in (face, slot) order."""
     N = counts.shape[0]
     offsets = np.empty((N, 6), np.int32)
-    bounds = [0]
-    running = 0
+    bounds = np.empty(N + 1, np.int64)
+    groups, running = 0, 0
+    bounds[0] = 0
     for n in range(N):
         total = 0
         for slot in range(6):
             total += counts[n, slot]
-        if running + total > limit and n > bounds[-1]:
-            bounds.append(n)
+        if running + total > limit and n > bounds[groups]:
+            groups += 1
+            bounds[groups] = n
             running = 0
         for slot in range(6):
             offsets[n, slot] = running
             running += counts[n, slot]
-    bounds.append(N)
-    return offsets, np.array(bounds, np.int64)
+    bounds[groups + 1] = N
+    return offsets, bounds[:groups + 2]
 
 
 def edge_backward(faces, face_index, image, grad, eps):
