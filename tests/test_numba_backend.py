@@ -100,6 +100,15 @@ def test_fragments_on_a_teapot_view_equal_reference():
         assert torch.equal(x, y)
 
 
+def test_perspective_barycentrics_equal_the_shared_torch_version():
+    from tritonnmr.rasterize import perspective_barycentrics
+    faces = random_faces(2, 80, seed=1)
+    fragments = cpu.rasterize_fragments(faces, 33, 27, 0.1, 100.0)
+    expected = perspective_barycentrics(faces, *fragments)
+    assert (expected.sum(-1)[fragments[0] >= 0] - 1).abs().max() < 1e-5
+    assert torch.equal(cpu.perspective_barycentrics(faces, *fragments), expected)
+
+
 def test_ties_go_to_the_lower_face_index():
     tri = [[-0.9, -0.9, 2.0], [0.9, -0.9, 2.0], [0.0, 0.9, 2.0]]
     other = [[-0.5, -0.5, 3.0], [0.5, -0.5, 3.0], [0.0, 0.5, 3.0]]

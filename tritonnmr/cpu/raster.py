@@ -185,3 +185,19 @@ def depth_backward(faces, face_index, weights, depth, grad_depth, out):
                 out[b, f, k, 0] = sums[f, k] * sx
                 out[b, f, k, 1] = sums[f, k] * sy
                 out[b, f, k, 2] = sums[f, k] / (zk * zk)
+
+
+@jit
+def perspective_barycentrics(faces, face_index, weights, depth, out):
+    """out (B, H, W, 3) <- ``w_k z / z_k`` at covered pixels (0 elsewhere, out pre-zeroed): the
+    perspective-correct barycentrics, in float32 in the order torch evaluates them."""
+    B, H, W = face_index.shape
+    for b in range(B):
+        for r in range(H):
+            for c in range(W):
+                f = face_index[b, r, c]
+                if f < 0:
+                    continue
+                z = depth[b, r, c]
+                for k in range(3):
+                    out[b, r, c, k] = weights[b, r, c, k] * z / faces[b, f, k, 2]
