@@ -15,6 +15,7 @@ from .rasterize import (edge_gradient, rasterize, rasterize_depth, rasterize_fra
                         rasterize_silhouettes)
 from .renderer import Renderer
 from .shading import Fragments, Shader, TextureCubeShader, VertexColorShader
+from .uvmap import UVMap
 
 __version__ = "0.1.0"
 DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
