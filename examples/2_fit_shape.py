@@ -19,4 +19,4 @@ result = fit_shape(target, vertices[None].to(device), faces[None].to(device),
                    iterations=args.iterations, lr=0.001, image_size=args.image_size)
 nr.save_obj("example2_result.obj", result.vertices[0], faces)
 save_gif("example2_optimization.gif", result.frames)
-print(result.metrics)
+print(result.summary)

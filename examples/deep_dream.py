@@ -29,4 +29,4 @@ nr.save_obj("dream_result.obj", result.vertices[0], faces[0], result.textures[0]
 renderer = nr.Renderer(image_size=args.image_size, camera_mode="look_at")
 save_gif("dream_result.gif", turntable(renderer, result.vertices, faces, result.textures))
 save_gif("dream_optimization.gif", result.frames)
-print(result.metrics)
+print(result.summary)

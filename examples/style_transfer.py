@@ -30,4 +30,4 @@ nr.save_obj("style_result.obj", result.vertices[0], faces[0], result.textures[0]
 renderer = nr.Renderer(image_size=args.image_size, camera_mode="look_at")
 save_gif("style_result.gif", turntable(renderer, result.vertices, faces, result.textures))
 save_gif("style_optimization.gif", result.frames)
-print(result.metrics)
+print(result.summary)

@@ -2,11 +2,13 @@
 import json
 import os
 
+import imageio.v3 as iio
 import pytest
 import torch
 
 import tritonnmr as nr
 from tritonnmr.cli import main
+from tritonnmr.media import to_uint8
 from tritonnmr.editing import STYLES, VGG16Features, deep_dream, objectives, style_transfer
 from tritonnmr.editing.features import LAYER_NAMES
 
@@ -102,23 +104,42 @@ def test_deep_dream_raises_the_activation(small_mesh, extractor):
     assert torch.isfinite(result.vertices).all()
 
 
-def test_cli_style_and_dream_write_their_files(tmp_path, capsys):
-    mesh = nr.data_path("tetrahedron.obj")
-    for command in (["style", "--style", "mosaic"], ["dream", "--layer", "relu2_2"]):
-        out = str(tmp_path / command[0])
-        assert main(command + ["--mesh", mesh, "--iterations", "3", "--image-size", "32", "--out", out]) == 0
-        m = json.load(open(os.path.join(out, "metrics.json")))
-        assert {"iterations", "loss_initial", "loss_final", "seconds"} <= set(m) and m["pretrained"] is False
-        for name in ("before.gif", "result.gif", "optimization.gif", "result.obj", "result.mtl", "result.png"):
-            assert os.path.getsize(os.path.join(out, name)) > 0, name
-        v, f, t = nr.load_obj(os.path.join(out, "result.obj"), load_texture=True, texture_size=4)
-        assert f.shape == (4, 3) and t.shape == (4, 4, 4, 4, 3)
+def test_cli_style_writes_a_textured_mesh_closer_to_the_style(tmp_path, capsys):
+    out = str(tmp_path / "style")
+    assert main(["style", "--mesh", nr.data_path("tetrahedron.obj"), "--iterations", "6", "--image-size", "32",
+                 "--lr-textures", "0.3", "--out", out]) == 0
+    m = json.load(open(os.path.join(out, "metrics.json")))
+    assert m["pretrained"] is False and m["style"] == "mosaic" and m["iterations"] == 6
+    assert m["loss_final"] < m["loss_initial"]  # the style loss on the four fixed views fell
+    said = capsys.readouterr().out
+    assert f"style loss (Gram matrices of rgb, relu1_2, relu2_2; 4 fixed views) {m['loss_initial']:.4g} -> " in said
+    assert "preview.png" in said and "style_mosaic.png" in said
+    # the style picture written is the generated mosaic, and preview.png is result.gif's first frame
+    assert (iio.imread(os.path.join(out, "style_mosaic.png")) == to_uint8(STYLES["mosaic"]())).all()
+    first = iio.imread(os.path.join(out, "result.gif"), index=0)[..., :3].astype(int)
+    assert abs(first - iio.imread(os.path.join(out, "preview.png")).astype(int)).mean() < 3
+    v, f, t = nr.load_obj(os.path.join(out, "result.obj"), load_texture=True, texture_size=4)
+    assert f.shape == (4, 3) and t.shape == (4, 4, 4, 4, 3)
+    assert t.std() > 0.01  # painted: the textures start a uniform grey
+
+
+def test_cli_dream_raises_the_activation(tmp_path, capsys):
+    out = str(tmp_path / "dream")
+    assert main(["dream", "--layer", "relu2_2", "--mesh", nr.data_path("tetrahedron.obj"), "--iterations", "4",
+                 "--image-size", "32", "--lr-textures", "0.5", "--out", out]) == 0
+    m = json.load(open(os.path.join(out, "metrics.json")))
+    assert m["layer"] == "relu2_2" and m["activation_final"] > m["activation_initial"] > 0
+    assert (f"mean squared activation of relu2_2 (4 fixed views) {m['activation_initial']:.4g} -> "
+            f"{m['activation_final']:.4g} (+") in capsys.readouterr().out
+    for name in ("before.gif", "result.gif", "optimization.gif", "preview.png", "result.obj"):
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
 
 
 def test_cli_bad_input(tmp_path, capsys):
     assert main(["style", "--style", str(tmp_path / "none.png"), "--out", str(tmp_path / "o")]) == 2
     assert "image not found" in capsys.readouterr().err
     assert main(["dream", "--layer", "fc7", "--out", str(tmp_path / "o")]) == 2
-    assert "--layer fc7: not a VGG-16 layer" in capsys.readouterr().err
+    assert "argument --layer: not a VGG-16 layer: 'fc7'" in capsys.readouterr().err
     assert main(["dream", "--weights", str(tmp_path / "w.pth"), "--out", str(tmp_path / "o")]) == 2
     assert "weights file not found" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before the output folder is made

@@ -9,8 +9,8 @@ import torch
 
 from tritonnmr.cli import main
 from tritonnmr.media import silhouette_iou
-from tritonnmr.reconstruction import data, losses, models, shapes, voxels
-from tritonnmr.reconstruction import training as train
+from tritonnmr.reconstruction import checkpoints, data, evaluation, losses, models, report, shapes, training, voxels
+from tritonnmr.reconstruction.config import Config
 
 
 @pytest.fixture(scope="module")
@@ -160,29 +160,31 @@ def test_voxel_projection_matches_the_renderer():
 
 @pytest.mark.parametrize("kind", ["mesh", "voxel"])
 def test_tiny_training_lowers_the_loss(tiny_data, tmp_path, kind):
+    """25 steps of batch 4 at a large step: the silhouette IoU loss of the last 5 steps is below the
+    first 5's by 0.05 or more (measured: mesh 0.20, voxel 0.08)."""
     ds = data.Dataset(tiny_data, "train")
-    config = train.Config(iterations=30, batch_size=8, lr=2e-3, width=8, dim=32, anti_aliasing=False)
+    config = Config(iterations=25, batch_size=4, lr=4e-3, width=8, dim=32, anti_aliasing=False)
     path = str(tmp_path / f"{kind}.pt")
-    _, history = train.train(kind, ds, path, config, progress=False)
+    _, history = training.train(kind, ds, path, config, progress=False)
     first, last = np.mean(history["iou_loss"][:5]), np.mean(history["iou_loss"][-5:])
     assert last < first - 0.05, (first, last)
-    model, ckpt = train.load_checkpoint(path, kind)
-    assert ckpt["iteration"] == 30 and model.kind == kind
+    model, ckpt = checkpoints.load_checkpoint(path, kind)
+    assert ckpt["iteration"] == 25 and model.kind == kind
     # resuming continues where it stopped
-    _, history = train.train(kind, ds, path, train.Config(**{**config.__dict__, "iterations": 32}), progress=False)
-    assert len(history["loss"]) == 32
+    _, history = training.train(kind, ds, path, Config(**{**config.__dict__, "iterations": 27}), progress=False)
+    assert len(history["loss"]) == 27
 
 
 def test_checkpoint_of_another_model_is_refused(tmp_path):
     ds_model = models.VoxelGenerator(width=8, dim=32)
     path = str(tmp_path / "voxel.pt")
     optimizer = torch.optim.Adam(ds_model.parameters())
-    train.save_checkpoint(path, ds_model, optimizer, 0, train.Config(width=8, dim=32), {}, [])
+    checkpoints.save_checkpoint(path, ds_model, optimizer, 0, Config(width=8, dim=32), {}, [])
     with pytest.raises(ValueError, match="holds a voxel model, expected a mesh model"):
-        train.load_checkpoint(path, "mesh")
+        checkpoints.load_checkpoint(path, "mesh")
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="other.pt: not a tritonnmr reconstruction checkpoint"):
-        train.load_checkpoint(str(tmp_path / "other.pt"))
+        checkpoints.load_checkpoint(str(tmp_path / "other.pt"))
 
 
 class _Fixed(torch.nn.Module):
@@ -206,10 +208,10 @@ def test_eval_of_a_hand_made_prediction(tmp_path):
         data.save_category(str(tmp_path), "42", split, np.zeros((2, 24, 4, 64, 64), np.uint8),
                            voxels.to_dataset(truth)[None].expand(2, -1, -1, -1).numpy())
     test_set, train_set = data.Dataset(str(tmp_path), "test"), data.Dataset(str(tmp_path), "train")
-    result, _ = train.evaluate({"voxel": _Fixed(guess)}, test_set, train_set, [0, 5], progress=False)
+    result, _ = evaluation.evaluate({"voxel": _Fixed(guess)}, test_set, train_set, [0, 5], progress=False)
     assert result["42"]["voxel_iou"] == pytest.approx(1 / 3)
     assert result["42"]["mean_shape_iou"] == pytest.approx(1.0)  # every object is the mean shape
-    out = train.report(result, {"views": [0, 5]}, str(tmp_path / "r"), "cpu", "abc")
+    out = report.write_report(result, {"views": [0, 5]}, str(tmp_path / "r"), "cpu", "abc")
     assert out["mean"]["voxel_iou"] == pytest.approx(1 / 3)
     assert "| 42 | 0.333 | **1.000** |" in (tmp_path / "r" / "results.md").read_text()
 
@@ -221,24 +223,40 @@ def test_cli_train_eval_predict(tiny_data, tmp_path, capsys):
     for kind in ("mesh", "voxel"):
         assert main(["reconstruct", "train", "--model", kind, "--data", tiny_data, "--out", run, "--quick",
                      "--iterations", "2", "--batch-size", "4"]) == 0
+        ckpt = checkpoints.read_checkpoint(os.path.join(run, f"{kind}.pt"))
+        assert ckpt["iteration"] == 2 and len(ckpt["history"]["iou_loss"]) == 2
+        start, end = (training.mean_iou(ckpt["history"]["iou_loss"][k:k + 1]) for k in (0, 1))
+        assert f"training silhouette IoU (soft, mean over both views and 1 step) {start:.3f} at the start -> " \
+               f"{end:.3f} at the end" in capsys.readouterr().out
     assert main(["reconstruct", "eval", "--data", tiny_data, "--run", run, "--views", "0"]) == 0
     result = json.load(open(os.path.join(run, "results.json")))
-    assert set(result["categories"]) == {"airplane", "chair", "table"}
-    assert set(result["mean"]) == {"mesh_iou", "voxel_iou", "mean_shape_iou"} and result["commit"]
+    assert set(result["categories"]) == {"airplane", "chair", "table"} and result["commit"]
+    for key in ("mesh_iou", "voxel_iou", "mean_shape_iou"):  # the mean row is the categories' mean
+        assert result["mean"][key] == pytest.approx(np.mean([c[key] for c in result["categories"].values()]))
+    assert result["config"]["models"]["mesh"]["iterations_done"] == 2 and result["config"]["eval_views"] == [0]
     assert os.path.getsize(os.path.join(run, "results.png")) > 1000
     ds = data.Dataset(tiny_data, "test")
     image = tmp_path / "in.png"
     import imageio.v3 as iio
     iio.imwrite(image, ds.images_uint8[0, 0].permute(1, 2, 0).numpy())
     import tritonnmr as nr
-    for kind, threshold in (("mesh", "0.5"), ("voxel", "0")):  # threshold 0: every voxel, the whole grid
-        out = str(tmp_path / f"pred_{kind}")
-        assert main(["reconstruct", "predict", str(image), "--checkpoint", os.path.join(run, f"{kind}.pt"),
-                     "--out", out, "--threshold", threshold]) == 0
-        v, f = nr.load_obj(os.path.join(out, "result.obj"), normalization=False)
-        assert len(f) == (1280 if kind == "mesh" else 6 * 32 * 32 * 2)
-        losses.face_pairs(f)  # raises unless closed
-        assert os.path.getsize(os.path.join(out, "turntable.gif")) > 0
+    out = str(tmp_path / "pred_mesh")
+    assert main(["reconstruct", "predict", str(image), "--checkpoint", os.path.join(run, "mesh.pt"), "--out", out]) == 0
+    v, f = nr.load_obj(os.path.join(out, "result.obj"), normalization=False)
+    model, _ = checkpoints.load_checkpoint(os.path.join(run, "mesh.pt"), "mesh")
+    with torch.no_grad():  # result.obj is the network's mesh for that picture
+        expected = model.eval()(ds.images(torch.tensor([0]), torch.tensor([0])))[0]
+    assert torch.allclose(v, expected, atol=1e-4) and torch.equal(f.long(), model.faces.long())
+    assert os.path.getsize(os.path.join(out, "turntable.gif")) > 0
+    out = str(tmp_path / "pred_voxel")  # threshold 0: every voxel, so the surface is the grid's box
+    assert main(["reconstruct", "predict", str(image), "--checkpoint", os.path.join(run, "voxel.pt"), "--out", out,
+                 "--threshold", "0"]) == 0
+    v, f = nr.load_obj(os.path.join(out, "result.obj"), normalization=False)
+    assert len(f) == 6 * 32 * 32 * 2
+    losses.face_pairs(f)  # raises unless closed
+    extent = voxels.grid_extent()
+    assert v.min(0).values.tolist() == pytest.approx([-extent] * 3, abs=1e-4)
+    assert v.max(0).values.tolist() == pytest.approx([extent] * 3, abs=1e-4)
 
 
 def test_voxel_surface_is_closed_and_encloses_the_voxels():
@@ -268,3 +286,6 @@ def test_cli_make_data_writes_every_category(tmp_path):
     assert len(os.listdir(out)) == 13 * 4
     ds = data.Dataset(out, "test")
     assert len(ds.class_ids) == 13 and ds.images_uint8.shape == (13, 24, 4, 64, 64)
+    coverage = ds.images_uint8[:, :, 3].float().mean((2, 3)) / 255  # every object seen in every view
+    assert (coverage > 0.003).all() and (coverage < 0.5).all()  # a rifle seen end-on: 0.7%
+    assert (ds.voxels.flatten(1).sum(1) > 20).all()

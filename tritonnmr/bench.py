@@ -8,9 +8,7 @@ allocation, or on CPU the peak resident-set growth sampled every few millisecond
 import json
 import math
 import os
-import platform
 import statistics
-import subprocess
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -18,8 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 import tritonnmr as nr
-
-BACKENDS_GPU = ("torch", "triton", "triton-pixel-loop")
+from tritonnmr.provenance import metadata  # noqa: F401  (re-exported: bench.metadata)
 
 
 @dataclass(frozen=True)
@@ -70,7 +67,7 @@ def make_step(case, device):
     v, f = _mesh(case, device)
     backend = "triton" if case.backend.startswith("triton") else case.backend
     renderer = nr.Renderer(image_size=case.image_size, camera_mode="look_at", backend=backend)
-    renderer.eye = nr.get_points_from_angles(2.732, 30, 45)
+    renderer.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 30, 45)
     tex = torch.rand(case.batch, f.shape[1], 2, 2, 2, 3, device=device)
     backward = case.passes == "forward+backward"
     v = v.requires_grad_(backward)
@@ -225,17 +222,6 @@ def plot(rows, path):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
-
-
-def metadata(device):
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=os.path.dirname(__file__)).stdout.strip() or "unknown"
-    except OSError:
-        commit = "unknown"
-    name = torch.cuda.get_device_name() if device.type == "cuda" else \
-        f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    return dict(device=name, torch=torch.__version__, commit=commit, date=time.strftime("%Y-%m-%d"))
 
 
 def write(rows, meta, out):

@@ -2,8 +2,11 @@
 
 Each fit uses only the public API (what a user would write), records the loss, keeps a frame
 every ``frame_every`` steps, and stops cleanly on Ctrl-C (``result.interrupted``), keeping what
-it has. The examples/ scripts and the ``tritonnmr fit`` command both call these functions.
+it has; ``result.summary`` says in one line what was measured. The examples/ scripts and the
+``tritonnmr fit`` command both call these functions, and :func:`optimize` (the Adam loop) is shared
+with :mod:`tritonnmr.editing`.
 """
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -12,9 +15,12 @@ import torch
 from tqdm.auto import tqdm
 
 from . import Renderer, get_points_from_angles
+from .camera import DEFAULT_DISTANCE
 from .media import silhouette_iou, to_uint8
 
-DISTANCE = 2.732  # the examples' camera distance: the default look_at eye's
+# The texture fit's lights and camera (the paper's example 3): flat white ambient light, so a
+# texel's colour is the colour seen, and an orthographic camera. Pictures of its result use them too.
+TEXTURE_VIEW = dict(perspective=False, light_intensity_ambient=1.0, light_intensity_directional=0.0)
 
 
 @dataclass
@@ -26,11 +32,17 @@ class FitResult:
     vertices: torch.Tensor = None
     textures: torch.Tensor = None
     eye: list = None
+    path: list = None       # the camera fit's eye after each step, from the start: [[x, y, z], ...]
+    summary: str = ""       # one line: what was measured, before -> after
 
 
-def _optimize(step, parameters, iterations, lr, frame, frame_every, progress, desc, betas=(0.9, 0.999),
-              stop_below=None):
-    """Adam on ``parameters``; ``step()`` returns the loss, ``frame()`` a picture. -> (losses, frames, interrupted)."""
+def optimize(step, parameters, iterations, lr, frame, frame_every, progress, desc, betas=(0.9, 0.999),
+             stop_below=None, after_step=None):
+    """Adam on ``parameters`` (tensors or param groups) for ``iterations`` steps.
+
+    ``step()`` returns the loss to minimise, ``frame()`` a picture (kept every ``frame_every`` steps
+    and once at the end), ``after_step()`` is called after each update. Stops early when the loss
+    falls below ``stop_below``; Ctrl-C stops it cleanly. -> (losses, frames, interrupted)."""
     optimizer = torch.optim.Adam(parameters, lr=lr, betas=betas)
     losses, frames, interrupted = [], [], False
     bar = tqdm(range(iterations), desc=desc, disable=not progress, leave=False)
@@ -41,6 +53,8 @@ def _optimize(step, parameters, iterations, lr, frame, frame_every, progress, de
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
+            if after_step is not None:
+                after_step()
             bar.set_postfix(loss=f"{losses[-1]:.4g}")
             if i % frame_every == 0:
                 frames.append(frame())
@@ -58,8 +72,21 @@ def _renderer(image_size, backend, **kw):
     return Renderer(image_size=image_size, camera_mode="look_at", backend=backend, **kw)
 
 
+def texture_renderer(image_size=256, backend="auto"):
+    """The renderer the texture fit uses (and its pictures should): :data:`TEXTURE_VIEW`."""
+    return _renderer(image_size, backend, **TEXTURE_VIEW)
+
+
+def _pixels(image_size):
+    return image_size ** 2 if isinstance(image_size, int) else image_size[0] * image_size[1]
+
+
+def _steps(metrics):
+    return f"{metrics['iterations']} steps, {metrics['seconds']:.0f} s"
+
+
 def _fit_silhouette(silhouette, target, parameters, iterations, lr, frame_every, progress, desc,
-                    stop_below=None):
+                    stop_below=None, after_step=None):
     """Shared by the silhouette fits: Adam on the squared silhouette difference, overlay frames
     (yellow: fitted, blue: target) and the silhouette metrics. -> (metrics, frames, losses, interrupted)."""
     def step():
@@ -73,11 +100,11 @@ def _fit_silhouette(silhouette, target, parameters, iterations, lr, frame_every,
     with torch.no_grad():
         initial = silhouette()
     start = time.time()
-    losses, frames, interrupted = _optimize(step, parameters, iterations, lr, frame, frame_every, progress, desc,
-                                            stop_below=stop_below)
+    losses, frames, interrupted = optimize(step, parameters, iterations, lr, frame, frame_every, progress, desc,
+                                           stop_below=stop_below, after_step=after_step)
     with torch.no_grad():
         final = silhouette()
-    metrics = dict(iterations=len(losses), loss_initial=losses[0] if losses else None,
+    metrics = dict(iterations=len(losses), loss_initial=((initial - target) ** 2).sum().item(),
                    loss_final=((final - target) ** 2).sum().item(), iou_initial=silhouette_iou(initial, target),
                    iou_final=silhouette_iou(final, target), seconds=time.time() - start)
     return metrics, frames, losses, interrupted
@@ -86,22 +113,23 @@ def _fit_silhouette(silhouette, target, parameters, iterations, lr, frame_every,
 def fit_shape(target, vertices, faces, iterations=300, lr=0.001, image_size=256, backend="auto",
               azimuth=90.0, frame_every=10, progress=True):
     """Deform ``vertices`` (1, V, 3) so the silhouette seen from ``azimuth`` matches ``target``
-    (S, S) in [0, 1]; loss = sum of squared silhouette differences (the paper's example 2)."""
+    (H, W) in [0, 1]; loss = sum of squared silhouette differences (the paper's example 2)."""
     vertices = torch.nn.Parameter(vertices.clone())
     renderer = _renderer(image_size, backend)
-    renderer.eye = get_points_from_angles(DISTANCE, 0, azimuth)
+    renderer.eye = get_points_from_angles(DEFAULT_DISTANCE, 0, azimuth)
     metrics, frames, losses, interrupted = _fit_silhouette(
         lambda: renderer(vertices, faces, mode="silhouettes")[0], target.to(vertices.device), [vertices],
         iterations, lr, frame_every, progress, "fit shape")
-    return FitResult(metrics, frames, losses, interrupted, vertices=vertices.detach())
+    summary = (f"silhouette IoU {metrics['iou_initial']:.3f} -> {metrics['iou_final']:.3f}; {_steps(metrics)}")
+    return FitResult(metrics, frames, losses, interrupted, vertices=vertices.detach(), summary=summary)
 
 
 def _view_error(renderer, vertices, faces, textures, target, azimuths):
-    """Mean squared colour error over the pixels the mesh covers, averaged over fixed views."""
+    """Mean over the mesh's pixels of the squared RGB distance to the target, averaged over views."""
     errors = []
     with torch.no_grad():
         for azimuth in azimuths:
-            renderer.eye = get_points_from_angles(DISTANCE, 0, azimuth)
+            renderer.eye = get_points_from_angles(DEFAULT_DISTANCE, 0, azimuth)
             rgb, _, alpha = renderer(vertices, faces, textures)
             errors.append((((rgb[0] - target) ** 2).sum(0) * alpha[0]).sum().item() / alpha[0].sum().item())
     return float(np.mean(errors))
@@ -109,52 +137,69 @@ def _view_error(renderer, vertices, faces, textures, target, azimuths):
 
 def fit_texture(target, vertices, faces, iterations=300, lr=0.1, image_size=256, texture_size=4,
                 backend="auto", frame_every=10, progress=True, seed=0):
-    """Paint per-face texture cubes so renderings from random azimuths match ``target`` (3, S, S)
-    (the paper's example 3; flat ambient light, orthographic camera). The error reported is the
-    mean squared colour error on the mesh's pixels over 8 fixed azimuths."""
+    """Paint per-face texture cubes so renderings from random azimuths match ``target`` (3, H, W)
+    (the paper's example 3; :data:`TEXTURE_VIEW`: flat ambient light, orthographic camera). The
+    error reported is the squared RGB distance per mesh pixel (channels in [0, 1], so 0 to 3),
+    averaged over 8 fixed azimuths."""
     device = vertices.device
     target = target.to(device)
     g = torch.Generator().manual_seed(seed)
     raw = torch.nn.Parameter(torch.zeros(1, faces.shape[1], *(texture_size,) * 3, 3, device=device))
-    renderer = _renderer(image_size, backend, perspective=False, light_intensity_ambient=1.0,
-                         light_intensity_directional=0.0)
+    renderer = texture_renderer(image_size, backend)
     views = list(np.linspace(0, 360, 8, endpoint=False))
 
     def step():
-        renderer.eye = get_points_from_angles(DISTANCE, 0, float(torch.rand(1, generator=g)) * 360)
+        renderer.eye = get_points_from_angles(DEFAULT_DISTANCE, 0, float(torch.rand(1, generator=g)) * 360)
         rgb, _, _ = renderer(vertices, faces, torch.tanh(raw))
         return ((rgb[0] - target) ** 2).sum()
 
     def frame():
-        renderer.eye = get_points_from_angles(DISTANCE, 0, 0)
+        renderer.eye = get_points_from_angles(DEFAULT_DISTANCE, 0, 0)
         with torch.no_grad():
             return to_uint8(renderer(vertices, faces, torch.tanh(raw))[0][0])
 
     error_initial = _view_error(renderer, vertices, faces, torch.tanh(raw), target, views)
     start = time.time()
-    losses, frames, interrupted = _optimize(step, [raw], iterations, lr, frame, frame_every, progress,
-                                            "fit texture", betas=(0.5, 0.999))
+    losses, frames, interrupted = optimize(step, [raw], iterations, lr, frame, frame_every, progress,
+                                           "fit texture", betas=(0.5, 0.999))
     error_final = _view_error(renderer, vertices, faces, torch.tanh(raw), target, views)
     metrics = dict(iterations=len(losses), loss_initial=losses[0] if losses else None,
                    loss_final=losses[-1] if losses else None, error_initial=error_initial,
                    error_final=error_final, error_reduction=1 - error_final / error_initial,
                    seconds=time.time() - start)
-    return FitResult(metrics, frames, losses, interrupted, textures=torch.tanh(raw).detach())
+    summary = (f"colour error (squared RGB distance per teapot pixel, 8 views) {error_initial:.4g} -> "
+               f"{error_final:.4g} ({-100 * metrics['error_reduction']:+.1f}%); {_steps(metrics)}")
+    return FitResult(metrics, frames, losses, interrupted, textures=torch.tanh(raw).detach(), summary=summary)
+
+
+def eye_angles(eye):
+    """(distance, elevation, azimuth) in degrees of an eye (x, y, z): the inverse of get_points_from_angles."""
+    x, y, z = (float(c) for c in eye)
+    distance = math.sqrt(x * x + y * y + z * z)
+    return distance, math.degrees(math.asin(y / distance)) if distance else 0.0, math.degrees(math.atan2(x, -z))
 
 
 def fit_camera(target, vertices, faces, iterations=300, lr=0.1, image_size=256, backend="auto",
                start=(6.0, 10.0, -14.0), true_eye=None, frame_every=10, progress=True):
     """Move the camera (its eye, looking at the origin) until the silhouette matches ``target``
-    (S, S) (the paper's example 4). With ``true_eye`` the metrics give the error in distance.
-    The fit stops early once the loss is below 70 pixels' worth at 256 px (scaled to the size)."""
+    (H, W) (the paper's example 4). With ``true_eye`` the metrics give the error in distance.
+    The fit stops early once the loss is below 70 pixels' worth at 256 x 256 (scaled to the size).
+    ``result.path`` holds the eye from the start and after every step."""
     eye = torch.nn.Parameter(torch.tensor(start, dtype=torch.float32, device=vertices.device))
     renderer = _renderer(image_size, backend)
     renderer.eye = eye
+    path = [list(map(float, start))]
     metrics, frames, losses, interrupted = _fit_silhouette(
         lambda: renderer(vertices, faces, mode="silhouettes")[0], target.to(vertices.device), [eye],
-        iterations, lr, frame_every, progress, "fit camera", stop_below=70 * (image_size / 256) ** 2)
+        iterations, lr, frame_every, progress, "fit camera", stop_below=70 * _pixels(image_size) / 256 ** 2,
+        after_step=lambda: path.append(eye.detach().cpu().tolist()))
     metrics["eye"] = eye.detach().cpu().tolist()
+    distance, elevation, azimuth = eye_angles(metrics["eye"])
+    summary = (f"silhouette IoU {metrics['iou_initial']:.3f} -> {metrics['iou_final']:.3f}; eye at distance "
+               f"{distance:.3f}, elevation {elevation:.1f} deg, azimuth {azimuth:.1f} deg")
     if true_eye is not None:
         true_eye = torch.tensor(true_eye, dtype=torch.float32)
         metrics["eye_error_relative"] = (eye.detach().cpu() - true_eye).norm().item() / true_eye.norm().item()
-    return FitResult(metrics, frames, losses, interrupted, eye=metrics["eye"])
+        summary += f" ({100 * metrics['eye_error_relative']:.1f}% of its distance from the true eye)"
+    return FitResult(metrics, frames, losses, interrupted, eye=metrics["eye"], path=path,
+                     summary=f"{summary}; {_steps(metrics)}")

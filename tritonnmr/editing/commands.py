@@ -1,8 +1,29 @@
 """``tritonnmr style`` and ``tritonnmr dream``: edit a mesh through its rendered images."""
+import argparse
 import json
 import os
 
-from ..cli import UserError, _device, _load_mesh, _out_dir, _target
+from ..cli_common import (IMAGE_SIZE_HELP, UserError, add_device_options, height_width, image_size, load_mesh,
+                          load_target, non_negative_float, output_dir, positive_int, renderer, resolve_device,
+                          subcommand)
+
+MIN_SIZE = 32  # VGG-16's pooling needs a few pixels left at the layers used
+
+
+def vgg_image_size(text):
+    """An --image-size (see :func:`tritonnmr.cli_common.image_size`) of at least 32 x 32."""
+    size = image_size(text)
+    if min(height_width(size)) < MIN_SIZE:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_SIZE} pixels each way for VGG-16, got {text}")
+    return size
+
+
+def vgg_layer(text):
+    """A VGG-16 layer name (conv1_1 ... pool5)."""
+    from .features import LAYER_NAMES
+    if text not in LAYER_NAMES:
+        raise argparse.ArgumentTypeError(f"not a VGG-16 layer: {text!r}; choose from {', '.join(LAYER_NAMES)}")
+    return text
 
 
 def _extractor(args, device):
@@ -20,13 +41,13 @@ def _options(args):
             "frame_every": args.frame_every}
 
 
-def _write(out, result, vertices, faces, args, extra):
+def _write(out, result, vertices, faces, args, extra, pictures):
+    """Turntables before and after (white background, the default lights), preview.png, the
+    optimisation GIF, the mesh with its texture atlas and metrics.json; prints the summary."""
     import tritonnmr as nr
 
     from ..media import save_gif, save_png, turntable
-    from .edit import strength
-    r = nr.Renderer(image_size=args.image_size, camera_mode="look_at", background_color=(1, 1, 1),
-                    backend=args.backend)
+    r = renderer(args.image_size, args.backend, background_color=(1, 1, 1))
     save_gif(os.path.join(out, "before.gif"), turntable(r, vertices, faces))
     after = turntable(r, result.vertices, faces, result.textures)
     save_gif(os.path.join(out, "result.gif"), after)
@@ -36,9 +57,10 @@ def _write(out, result, vertices, faces, args, extra):
     metrics = dict(result.metrics, **extra, interrupted=result.interrupted)
     with open(os.path.join(out, "metrics.json"), "w") as fh:
         json.dump(metrics, fh, indent=2)
-    print(("interrupted; " if result.interrupted else "") + f"{args.command}: {strength(metrics)}")
-    print(f"pictures in {out}: before.gif, result.gif, optimization.gif; mesh result.obj (+ .mtl, .png); "
-          "numbers in metrics.json")
+    print(("interrupted; " if result.interrupted else "") + f"{args.command}: {result.summary}")
+    print(f"pictures in {out}: {pictures}before.gif and result.gif (turntables before and after), preview.png "
+          "(the result from the front), optimization.gif (the edit step by step); mesh result.obj (+ .mtl, "
+          ".png texture atlas); numbers in metrics.json")
     return 130 if result.interrupted else 0
 
 
@@ -46,70 +68,73 @@ def cmd_style(args):
     from ..media import save_png
     from .edit import style_transfer
     from .style_images import STYLES
-    device = _device(args.device)
-    out = _out_dir(args.out)
-    vertices, faces, _ = _load_mesh(args.mesh, device)
-    if args.style in STYLES or args.style is None:
-        name = args.style or "mosaic"
-        style = STYLES[name]()
-        save_png(os.path.join(out, f"style_{name}.png"), style)
+    device = resolve_device(args.device)
+    vertices, faces, _ = load_mesh(args.mesh, device)
+    renderer(args.image_size, args.backend)  # refuses a size the renderer cannot make, before any output
+    if args.style in STYLES:
+        name, style = args.style, STYLES[args.style]()
     else:
-        name = args.style
-        style = _target(args.style, None)
+        name, style = args.style, load_target(args.style, None)
     extractor = _extractor(args, device)
+    out = output_dir(args.out)
+    pictures = ""
+    if args.style in STYLES:
+        save_png(os.path.join(out, f"style_{name}.png"), style)
+        pictures = f"style_{name}.png (the style image), "
     result = style_transfer(vertices, faces, style.to(device), extractor, lambda_style=args.lambda_style,
                             **_options(args))
     return _write(out, result, vertices, faces, args, {"style": name, "pretrained": extractor.pretrained,
-                                                       "device": str(device)})
+                                                       "device": str(device)}, pictures)
 
 
 def cmd_dream(args):
     from .edit import deep_dream
-    from .features import LAYER_NAMES
-    device = _device(args.device)
-    out = _out_dir(args.out)
-    if args.layer is not None and args.layer not in LAYER_NAMES:
-        raise UserError(f"--layer {args.layer}: not a VGG-16 layer; choose from {', '.join(LAYER_NAMES)}")
-    vertices, faces, _ = _load_mesh(args.mesh, device)
+    device = resolve_device(args.device)
+    vertices, faces, _ = load_mesh(args.mesh, device)
+    renderer(args.image_size, args.backend)
     extractor = _extractor(args, device)
+    out = output_dir(args.out)
     result = deep_dream(vertices, faces, extractor, layer=args.layer, **_options(args))
     return _write(out, result, vertices, faces, args, {"layer": result.metrics["layer"],
                                                        "pretrained": extractor.pretrained,
-                                                       "device": str(device)})
+                                                       "device": str(device)}, "")
 
 
 def add_parsers(sub):
     """Register ``style`` and ``dream`` on the main parser's subparsers."""
     def common(sp, out, lambda_content, lr_vertices):
         sp.add_argument("--mesh", help="OBJ to edit (default: the bundled teapot)")
-        sp.add_argument("--out", default=out)
-        sp.add_argument("--iterations", type=int, default=150)
-        sp.add_argument("--image-size", type=int, default=128, help="rendered size fed to VGG-16")
-        sp.add_argument("--texture-size", type=int, default=4, help="texture cube size per face")
-        sp.add_argument("--weights", help="torchvision VGG-16 state_dict (default: torch's hub cache if present, "
-                        "else random features)")
-        sp.add_argument("--views", type=int, default=2, help="random viewpoints per step")
-        sp.add_argument("--lambda-content", type=float, default=lambda_content,
-                        help="weight of the vertices' squared distance to the original")
-        sp.add_argument("--lambda-tv", type=float, default=10.0, help="weight of the image's total variation")
-        sp.add_argument("--lr-vertices", type=float, default=lr_vertices)
-        sp.add_argument("--lr-textures", type=float, default=0.1)
-        sp.add_argument("--frame-every", type=int, default=5)
-        sp.add_argument("--seed", type=int, default=0)
-        sp.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if available")
-        sp.add_argument("--backend", choices=["auto", "torch", "triton"], default="auto")
+        sp.add_argument("--out", default=out, help="output folder")
+        sp.add_argument("--iterations", type=positive_int, default=150, help="Adam steps")
+        sp.add_argument("--image-size", type=vgg_image_size, default=128,
+                        help=f"size of the renderings fed to VGG-16 ({IMAGE_SIZE_HELP}; at least {MIN_SIZE})")
+        sp.add_argument("--texture-size", type=positive_int, default=4, help="texture cube size per face")
+        sp.add_argument("--weights", help="torchvision VGG-16 state_dict (default: a vgg16-*.pth in torch's hub "
+                        "cache if present, else seeded random features)")
+        sp.add_argument("--views", type=positive_int, default=2, help="random viewpoints rendered per step")
+        sp.add_argument("--lambda-content", type=non_negative_float, default=lambda_content,
+                        help="weight of the vertices' mean squared distance to the original")
+        sp.add_argument("--lambda-tv", type=non_negative_float, default=10.0,
+                        help="weight of the renderings' total variation")
+        sp.add_argument("--lr-vertices", type=non_negative_float, default=lr_vertices,
+                        help="Adam step for the vertices (0 keeps the shape)")
+        sp.add_argument("--lr-textures", type=non_negative_float, default=0.1,
+                        help="Adam step for the textures (0 keeps them grey)")
+        sp.add_argument("--frame-every", type=positive_int, default=5, help="one optimization.gif frame every N steps")
+        add_device_options(sp, seed=True)
 
-    s = sub.add_parser("style", help="2D-to-3D style transfer: paint and shape a mesh like a style image")
-    s.add_argument("--style", help="image file, or a generated style: mosaic (default), strokes, sunset")
-    s.add_argument("--lambda-style", type=float, default=1.0)
+    s = subcommand(sub, "style", "2D-to-3D style transfer: paint and shape a mesh like a style image")
+    s.add_argument("--style", default="mosaic",
+                   help="a generated style (mosaic, strokes, sunset) or an image file")
+    s.add_argument("--lambda-style", type=non_negative_float, default=1.0, help="weight of the style loss")
     common(s, "out/style", 2.0, 0.002)
     s.set_defaults(func=cmd_style)
 
-    d = sub.add_parser("dream", help="3D DeepDream: grow what a VGG-16 layer responds to")
-    d.add_argument("--layer", default=None, help="VGG-16 layer whose activations are maximised "
-                   "(default: relu4_3 with pretrained weights, relu3_3 without)")
+    d = subcommand(sub, "dream", "3D DeepDream: grow what a VGG-16 layer responds to")
+    d.add_argument("--layer", type=vgg_layer, default=None, help="VGG-16 layer whose mean squared activation is "
+                   "maximised (default: relu4_3 with pretrained weights, relu3_3 without)")
     common(d, "out/dream", 2.0, 0.005)
     d.set_defaults(func=cmd_dream)
 
 
-__all__ = ["add_parsers"]
+__all__ = ["add_parsers", "vgg_image_size", "vgg_layer"]

@@ -2,13 +2,13 @@
 renderer so its images, seen from random viewpoints, match a style image's Gram matrices or excite
 a feature layer (the paper's section 4.2). Both share :func:`edit_mesh`.
 """
-import math
 import time
 
 import torch
 
 from .. import Renderer, get_points_from_angles
-from ..fitting import FitResult, _optimize
+from ..camera import DEFAULT_DISTANCE
+from ..fitting import FitResult, optimize
 from ..media import to_uint8
 from . import objectives
 from .features import resize
@@ -17,7 +17,6 @@ from .features import resize
 # DeepDream excites. Random filters only make sense near the pixels: deeper random layers add noise.
 STYLE_LAYERS = {True: ("rgb", "relu1_2", "relu2_2", "relu3_3", "relu4_3"), False: ("rgb", "relu1_2", "relu2_2")}
 DREAM_LAYER = {True: "relu4_3", False: "relu3_3"}
-DISTANCE = 2.732
 
 
 def _views(count, generator, elevation_range):
@@ -25,10 +24,10 @@ def _views(count, generator, elevation_range):
     azimuth = torch.rand(count, generator=generator) * 360
     lo, hi = elevation_range
     elevation = lo + torch.rand(count, generator=generator) * (hi - lo)
-    return get_points_from_angles(torch.full((count,), DISTANCE), elevation, azimuth)
+    return get_points_from_angles(torch.full((count,), DEFAULT_DISTANCE), elevation, azimuth)
 
 
-FIXED_VIEWS = get_points_from_angles(torch.full((4,), DISTANCE), torch.full((4,), 30.0),
+FIXED_VIEWS = get_points_from_angles(torch.full((4,), DEFAULT_DISTANCE), torch.full((4,), 30.0),
                                      torch.tensor([0.0, 90.0, 180.0, 270.0]))
 
 
@@ -73,7 +72,7 @@ def edit_mesh(objective, vertices, faces, iterations=200, image_size=128, textur
 
     def frame():  # the camera turns 6 degrees between frames
         shown.append(len(shown))
-        eye = torch.tensor(get_points_from_angles(DISTANCE, 30.0, 6.0 * shown[-1])).view(1, 3)
+        eye = torch.tensor(get_points_from_angles(DEFAULT_DISTANCE, 30.0, 6.0 * shown[-1])).view(1, 3)
         with torch.no_grad():
             return to_uint8(render(eye)[0][0])
 
@@ -81,7 +80,7 @@ def edit_mesh(objective, vertices, faces, iterations=200, image_size=128, textur
         initial = objective(*render(FIXED_VIEWS)).item()
     start = time.time()
     groups = [{"params": [displacement], "lr": lr_vertices}, {"params": [raw], "lr": lr_textures}]
-    losses, frames, interrupted = _optimize(step, groups, iterations, lr_textures, frame, frame_every, progress, desc)
+    losses, frames, interrupted = optimize(step, groups, iterations, lr_textures, frame, frame_every, progress, desc)
     with torch.no_grad():
         final = objective(*render(FIXED_VIEWS)).item()
     vertices_out = (original + displacement).detach()
@@ -118,7 +117,10 @@ def style_transfer(vertices, faces, style_image, extractor, layers=None, lambda_
         return lambda_style * objectives.style_loss(features(rgb), targets, alpha)
 
     result = edit_mesh(objective, vertices, faces, desc="style", **options)
-    result.metrics["layers"] = list(layers)
+    m = result.metrics
+    m["layers"] = list(layers)
+    result.summary = (f"style loss (Gram matrices of {', '.join(layers)}; 4 fixed views) "
+                      f"{_change(m['loss_initial'], m['loss_final'])}; {m['iterations']} steps, {m['seconds']:.0f} s")
     return result
 
 
@@ -130,16 +132,18 @@ def deep_dream(vertices, faces, extractor, layer=None, **options):
         return -objectives.activation_norm(extractor(rgb, [layer]), layer)
 
     result = edit_mesh(objective, vertices, faces, desc="dream", **options)
-    result.metrics["layer"] = layer
+    m = result.metrics
+    m["layer"] = layer
+    m["activation_initial"], m["activation_final"] = -m["loss_initial"], -m["loss_final"]
+    result.summary = (f"mean squared activation of {layer} (4 fixed views) "
+                      f"{_change(-m['loss_initial'], -m['loss_final'])}; {m['iterations']} steps, {m['seconds']:.0f} s")
     return result
 
 
-def strength(metrics):
-    """A one-line summary of a run's metrics."""
-    change = metrics["loss_final"] - metrics["loss_initial"]
-    rel = change / abs(metrics["loss_initial"]) if metrics["loss_initial"] else math.nan
-    return (f"loss {metrics['loss_initial']:.4g} -> {metrics['loss_final']:.4g} ({100 * rel:+.0f}%), "
-            f"{metrics['iterations']} steps, {metrics['seconds']:.0f} s")
+def _change(before, after):
+    """'a -> b (+x%)', the relative change taken against |before|."""
+    percent = f" ({100 * (after - before) / abs(before):+.0f}%)" if before else ""
+    return f"{before:.4g} -> {after:.4g}{percent}"
 
 
-__all__ = ["DREAM_LAYER", "STYLE_LAYERS", "deep_dream", "edit_mesh", "strength", "style_transfer"]
+__all__ = ["DREAM_LAYER", "FIXED_VIEWS", "STYLE_LAYERS", "deep_dream", "edit_mesh", "style_transfer"]

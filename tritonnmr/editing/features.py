@@ -110,5 +110,7 @@ class VGG16Features(nn.Module):
 
 
 def resize(images, size):
-    """Bilinear resize of (B, 3, H, W) images to ``size`` (the extractor works at any size >= 32)."""
-    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    """Bilinear resize of (B, 3, H, W) images to ``size``, an int S (S x S) or (height, width)
+    (the extractor works at any size >= 32)."""
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False)

@@ -5,11 +5,26 @@ from dataclasses import replace
 
 import torch
 
-from ..cli import UserError, _device, _out_dir, _target
+from ..cli_common import (UserError, add_device_options, fraction, load_target, output_dir, positive_float,
+                          positive_int, resolve_device, subcommand)
+from .data import VIEWS
+
+WINDOW = 20  # training steps averaged for the progress the train command reports
+
+
+def view_id(text):
+    """One of the dataset's 24 viewpoint ids, 0 ... 23."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < VIEWS:
+        raise argparse.ArgumentTypeError(f"must be a view id from 0 to {VIEWS - 1}, got {text}")
+    return value
 
 
 def _config(args):
-    from .training import FULL, QUICK
+    from .config import FULL, QUICK
     config = QUICK if args.quick else FULL
     changes = {k: getattr(args, k) for k in ("iterations", "batch_size", "lr", "seed")
                if getattr(args, k, None) is not None}
@@ -24,55 +39,64 @@ def _dataset(directory, split):
         raise UserError(str(e)) from None
 
 
+def _checkpoint(path, kind, device):
+    from .checkpoints import load_checkpoint
+    try:
+        return load_checkpoint(path, kind, device)
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
+
+
 def cmd_make_data(args):
     from .data import make_dataset
-    out = _out_dir(args.out)
-    n = args.objects_per_class or (24 if args.quick else 200)
-    counts = make_dataset(out, n, args.test_objects, seed=args.seed or 0, backend=args.backend)
+    n = args.objects_per_class if args.objects_per_class is not None else (24 if args.quick else 200)
+    out = output_dir(args.out)
+    counts = make_dataset(out, n, args.test_objects, seed=args.seed, backend=args.backend)
     print(f"wrote {len(counts)} categories x ({n} train + {next(iter(counts.values()))[1]} test) objects to {out}")
 
 
 def cmd_train(args):
-    from .training import train
-    device = _device(args.device)
-    out = _out_dir(args.out)
+    from .training import mean_iou, train
+    device = resolve_device(args.device)
     dataset = _dataset(args.data, "train")
+    out = output_dir(args.out)
     path = os.path.join(out, f"{args.model}.pt")
     try:
         _, history = train(args.model, dataset, path, _config(args), device, resume=not args.restart)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
-    if history["loss"]:
-        print(f"trained {args.model}: {len(history['loss'])} iterations, loss {history['loss'][0]:.3f} -> "
-              f"{sum(history['loss'][-20:]) / len(history['loss'][-20:]):.3f} (last 20), {history['seconds']:.0f} s; "
+    steps = history["iou_loss"]
+    if steps:
+        window = max(1, min(WINDOW, len(steps) // 2))
+        print(f"trained {args.model}: {len(steps)} steps, {history['seconds']:.0f} s; training silhouette IoU "
+              f"(soft, mean over both views and {window} step{'s' if window > 1 else ''}) "
+              f"{mean_iou(steps[:window]):.3f} at the start -> {mean_iou(steps[-window:]):.3f} at the end; "
               f"checkpoint {path}")
 
 
 def cmd_eval(args):
-    from ..bench import metadata
-    from .training import evaluate, load_checkpoint, report
-    device = _device(args.device)
-    out = _out_dir(args.out or args.run)
+    from ..provenance import metadata
+    from .evaluation import evaluate
+    from .report import write_report
+    device = resolve_device(args.device)
     trained, configs = {}, {}
     for kind in ("mesh", "voxel"):
         path = os.path.join(args.run, f"{kind}.pt")
         if os.path.isfile(path):
-            try:
-                trained[kind], ckpt = load_checkpoint(path, kind, device)
-            except (FileNotFoundError, ValueError) as e:
-                raise UserError(str(e)) from None
+            trained[kind], ckpt = _checkpoint(path, kind, device)
             configs[kind] = dict(ckpt["config"], iterations_done=ckpt["iteration"],
                                  train_seconds=round(ckpt["history"].get("seconds", 0.0), 1))
     if not trained:
         raise UserError(f"no mesh.pt or voxel.pt in {args.run} (train with `tritonnmr reconstruct train`)")
     test_set, train_set = _dataset(args.data, "test"), _dataset(args.data, "train")
+    out = output_dir(args.out or args.run)
     views = args.views or next(iter(configs.values()))["eval_views"]
     categories, thresholds = evaluate(trained, test_set, train_set, views, device)
     meta = metadata(device)
     config = {"models": configs, "eval_views": views, "data": os.path.abspath(args.data),
               "train_objects": len(train_set), "test_objects": len(test_set),
               "voxel_threshold": thresholds.get("voxel")}
-    result = report(categories, config, out, meta["device"], meta["commit"], {"date": meta["date"]})
+    result = write_report(categories, config, out, meta["device"], meta["commit"], {"date": meta["date"]})
     with open(os.path.join(out, "results.md")) as fh:
         print(fh.read(), end="")
     print("mean voxel IoU: " + ", ".join(f"{k} {v:.3f}" for k, v in result["mean"].items()))
@@ -83,15 +107,12 @@ def cmd_predict(args):
     import tritonnmr as nr
 
     from ..media import save_gif, turntable
-    from .training import load_checkpoint, predict_occupancy
+    from .data import IMAGE_SIZE, camera
+    from .evaluation import predict_occupancy
     from .voxels import voxel_surface
-    device = _device(args.device)
-    out = _out_dir(args.out)
-    try:
-        model, _ = load_checkpoint(args.checkpoint, None, device)
-    except (FileNotFoundError, ValueError) as e:
-        raise UserError(str(e)) from None
-    image = _target(args.image, 64, alpha=True)[None].to(device)  # RGBA, the dataset's size
+    device = resolve_device(args.device)
+    model, _ = _checkpoint(args.checkpoint, None, device)
+    image = load_target(args.image, IMAGE_SIZE, alpha=True)[None].to(device)  # RGBA, the dataset's size
     model.eval()
     with torch.no_grad():
         if model.kind == "mesh":
@@ -102,8 +123,9 @@ def cmd_predict(args):
                 raise UserError(f"the voxel model predicts no occupied voxel for {args.image} at threshold "
                                 f"{args.threshold}; try a lower --threshold")
             vertices, faces = voxel_surface(occupancy)
+    out = output_dir(args.out)
     nr.save_obj(os.path.join(out, "result.obj"), vertices.cpu(), faces.cpu())
-    r = nr.Renderer(image_size=128, camera_mode="look_at", viewing_angle=15)
+    r = camera(image_size=128, backend=args.backend)  # the dataset's camera, larger
     save_gif(os.path.join(out, "turntable.gif"), turntable(r, vertices[None].cpu(), faces[None].cpu()))
     print(f"wrote {out}/result.obj ({len(vertices)} vertices, {len(faces)} faces) and {out}/turntable.gif")
 
@@ -123,62 +145,63 @@ def cmd_run(args):
 
 def add_parser(sub):
     """Register ``reconstruct`` and its subcommands on the main parser's subparsers."""
-    p = sub.add_parser("reconstruct",
-                       help="single-image mesh reconstruction vs a voxel baseline (the paper's sec. 4.1)")
-    rs = p.add_subparsers(dest="reconstruct_command", required=True)
-
-    def common(sp):
-        sp.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if available")
-        sp.add_argument("--backend", choices=["auto", "torch", "triton"], default="auto")
-        sp.add_argument("--seed", type=int, default=None)
+    p = subcommand(sub, "reconstruct", "single-image mesh reconstruction vs a voxel baseline (the paper's sec. 4.1)")
+    rs = p.add_subparsers(dest="reconstruct_command", required=True, metavar="STEP")
 
     def training(sp):
-        sp.add_argument("--quick", action="store_true", help="the small CPU configuration (minutes)")
-        sp.add_argument("--iterations", type=int, default=None)
-        sp.add_argument("--batch-size", type=int, default=None)
+        sp.add_argument("--quick", action="store_true", help="the small CPU configuration (minutes; see README)")
+        sp.add_argument("--iterations", type=positive_int, default=None, help="total training steps; a resumed "
+                        "run continues up to it (default: 400 with --quick, else 20000)")
+        sp.add_argument("--batch-size", type=positive_int, default=None,
+                        help="objects per step (default: 16 with --quick, else 64)")
 
-    m = rs.add_parser("make-data", help="generate the procedural 13-category dataset (paper's file format)")
-    m.add_argument("--objects-per-class", type=int, default=None, help="training objects per category "
-                   "(default 24 with --quick, else 200)")
-    m.add_argument("--test-objects", type=int, default=None, help="test objects per category (default N/4)")
-    m.add_argument("--quick", action="store_true")
-    m.add_argument("--out", default="out/reconstruction/data")
-    common(m)
+    m = subcommand(rs, "make-data", "generate the procedural 13-category dataset (the paper's file format)")
+    m.add_argument("--objects-per-class", type=positive_int, default=None, help="training objects per category "
+                   "(default: 24 with --quick, else 200)")
+    m.add_argument("--test-objects", type=positive_int, default=None,
+                   help="test objects per category (default: a quarter of --objects-per-class, at least 2)")
+    m.add_argument("--quick", action="store_true", help="the small CPU configuration's size")
+    m.add_argument("--out", default="out/reconstruction/data", help="dataset folder")
+    add_device_options(m, seed=True)
     m.set_defaults(func=cmd_make_data)
 
-    t = rs.add_parser("train", help="train the mesh generator or the voxel baseline from silhouettes")
-    t.add_argument("--model", choices=["mesh", "voxel"], required=True)
-    t.add_argument("--data", default="out/reconstruction/data", help="dataset directory (*.npz files)")
-    t.add_argument("--out", default="out/reconstruction/run", help="where <model>.pt is written")
-    t.add_argument("--lr", type=float, default=None)
-    t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint instead of resuming")
+    t = subcommand(rs, "train", "train the mesh generator or the voxel baseline from silhouettes")
+    t.add_argument("--model", choices=["mesh", "voxel"], required=True,
+                   help="mesh: the deformed-sphere generator (ours); voxel: the PTN-style baseline")
+    t.add_argument("--data", default="out/reconstruction/data", help="dataset folder (*.npz files)")
+    t.add_argument("--out", default="out/reconstruction/run", help="where MODEL.pt is written")
+    t.add_argument("--lr", type=positive_float, default=None, help="Adam step (default: 0.001 with --quick, else 1e-4)")
+    t.add_argument("--restart", action="store_true", help="start over instead of resuming an existing checkpoint")
     training(t)
-    common(t)
+    add_device_options(t, seed=True)
     t.set_defaults(func=cmd_train)
 
-    e = rs.add_parser("eval", help="voxel IoU per category of the trained models: results.json/.md/.png")
-    e.add_argument("--data", default="out/reconstruction/data")
-    e.add_argument("--run", default="out/reconstruction/run", help="directory holding mesh.pt and/or voxel.pt")
-    e.add_argument("--out", default=None, help="default: the --run directory")
-    e.add_argument("--views", type=int, nargs="+", default=None, help="input view ids (default: the config's)")
-    common(e)
+    e = subcommand(rs, "eval", "voxel IoU per category of the trained models: results.json/.md/.png")
+    e.add_argument("--data", default="out/reconstruction/data", help="dataset folder (*.npz files)")
+    e.add_argument("--run", default="out/reconstruction/run", help="folder holding mesh.pt and/or voxel.pt")
+    e.add_argument("--out", default=None, help="where results.* go (default: the --run folder)")
+    e.add_argument("--views", type=view_id, nargs="+", default=None,
+                   help="input view ids, 0 to 23 (default: the training config's)")
+    add_device_options(e)
     e.set_defaults(func=cmd_eval)
 
-    pr = rs.add_parser("predict", help="reconstruct one RGBA image: result.obj and turntable.gif")
-    pr.add_argument("image")
-    pr.add_argument("--checkpoint", default="out/reconstruction/run/mesh.pt")
-    pr.add_argument("--out", default="out/reconstruction/predict")
-    pr.add_argument("--threshold", type=float, default=0.5, help="occupancy threshold (voxel model)")
-    common(pr)
+    pr = subcommand(rs, "predict", "reconstruct one RGBA image: result.obj and turntable.gif")
+    pr.add_argument("image", help="the object's picture: RGBA, or RGB on a plain background (the top-left "
+                    "pixel's colour); resized to 64 x 64 like the dataset's")
+    pr.add_argument("--checkpoint", default="out/reconstruction/run/mesh.pt", help="a trained mesh.pt or voxel.pt")
+    pr.add_argument("--out", default="out/reconstruction/predict", help="output folder")
+    pr.add_argument("--threshold", type=fraction, default=0.5, help="occupancy threshold, 0 to 1 (voxel model)")
+    add_device_options(pr)
     pr.set_defaults(func=cmd_predict)
 
-    r = rs.add_parser("run", help="make-data, train both models, eval: the whole experiment")
-    r.add_argument("--out", default="out/reconstruction")
+    r = subcommand(rs, "run", "make-data, train both models, eval: the whole experiment")
+    r.add_argument("--out", default="out/reconstruction", help="folder for data/ and run/")
     r.add_argument("--results", default=None, help="where results.* go (default: OUT/run)")
-    r.add_argument("--objects-per-class", type=int, default=None)
+    r.add_argument("--objects-per-class", type=positive_int, default=None,
+                   help="training objects per category (default: 24 with --quick, else 200)")
     training(r)
-    common(r)
+    add_device_options(r, seed=True)
     r.set_defaults(func=cmd_run)
 
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "view_id"]

@@ -2,7 +2,7 @@
 
 Per category (a ShapeNet synset id) and split, two NumPy files:
 ``<class_id>_<split>_images.npz``: uint8 (objects, 24, 4, 64, 64) RGBA renderings, view v seen from
-elevation 30 deg, azimuth -15 v deg, distance 2.732 (the paper's viewpoints);
+elevation 30 deg, azimuth -15 v deg, distance 2.732 (``DEFAULT_DISTANCE``; the paper's viewpoints);
 ``<class_id>_<split>_voxels.npz``: (objects, 32, 32, 32) occupancy in the files' axis layout
 (see :mod:`.voxels`). The first array in each file is used, whatever its name.
 """
@@ -13,10 +13,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import Renderer, get_points_from_angles
+from ..camera import DEFAULT_DISTANCE
 from . import shapes, voxels
 
 VIEWS, IMAGE_SIZE, RESOLUTION = 24, 64, 32
-DISTANCE, ELEVATION, VIEWING_ANGLE = 2.732, 30.0, 15.0
+DISTANCE, ELEVATION, VIEWING_ANGLE = DEFAULT_DISTANCE, 30.0, 15.0
 
 
 def viewpoints(view_ids, device="cpu"):

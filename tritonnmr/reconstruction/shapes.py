@@ -83,22 +83,6 @@ def cone(centre, radius, height, axis="y", segments=16, top_radius=0.0):
     return lathe(centre, [(radius, -height / 2), (top_radius, height / 2)], axis, segments)
 
 
-def torus(centre, major, minor, axis="y", segments=16, sides=8):
-    """Ring of tube radius ``minor`` around a circle of radius ``major`` in the plane normal to ``axis``."""
-    u = np.linspace(0, 2 * np.pi, segments, endpoint=False)[:, None]
-    w = np.linspace(0, 2 * np.pi, sides, endpoint=False)[None, :]
-    radius = major + minor * np.cos(w)
-    v = np.stack([radius * np.cos(u), np.broadcast_to(minor * np.sin(w), radius.shape) * np.ones_like(u),
-                  radius * np.sin(u)], -1).reshape(-1, 3)
-    f = []
-    for i in range(segments):
-        for k in range(sides):
-            a, b = i * sides + k, ((i + 1) % segments) * sides + k
-            c, d = ((i + 1) % segments) * sides + (k + 1) % sides, i * sides + (k + 1) % sides
-            f += [(a, d, c), (a, c, b)]
-    return _place(v, centre, axis), np.array(f)
-
-
 def combine(parts):
     """Union of parts -> (vertices (V, 3) float32 tensor, faces (F, 3) int64 tensor), normalised so the
     bounding box is centred at the origin with a diagonal of 1 (ShapeNet's convention)."""

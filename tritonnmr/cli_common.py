@@ -1,0 +1,239 @@
+"""What every ``tritonnmr`` subcommand shares: one-line errors, argument types that refuse bad values
+before anything runs, the common options, and loading the inputs (device, mesh, target image,
+renderer, output folder).
+
+Order inside a command: argparse checks each value (the types below), then the inputs are read
+(:func:`load_mesh`, :func:`load_target`, :func:`renderer`), and only then is the output folder made
+(:func:`output_dir`), so a bad value or file leaves nothing behind. Every problem a user can fix is a
+:class:`UserError` (or an argparse error): one line on stderr, exit status 2.
+"""
+import argparse
+import math
+import os
+import re
+import sys
+
+from . import backends
+
+
+class UserError(Exception):
+    """A problem with the command's input: reported in one line, exit status 2."""
+
+
+def one_line(error):
+    """The first line of an exception's message (some libraries add lines of hints)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# -- argparse: one-line errors, defaults in the help -----------------------------------------------
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with one-line errors (``tritonnmr fit: error: argument --frames: ...``), exit 2.
+
+    Subparsers made from it are of the same class (argparse's default), so every subcommand answers
+    alike."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Appends ``(default: X)`` to an option's help, unless the help already tells its default or the
+    default is None, False or suppressed (then the help says what happens)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False \
+                or action.default == argparse.SUPPRESS:
+            return text
+        if not action.option_strings and action.nargs not in ("?", "*"):
+            return text  # a required positional has no default
+        return f"{text} (default: %(default)s)"
+
+
+def subcommand(sub, name, help, description=None):
+    """A subparser with the shared formatter; ``description`` defaults to ``help``."""
+    return sub.add_parser(name, help=help, description=description or help, formatter_class=HelpFormatter)
+
+
+# -- argument types: each refuses what makes no sense, with the reason --------------------------------
+
+def _number(text, kind):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") \
+            from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    """An int >= 1 (sizes, counts, steps)."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text):
+    """An int >= 0 (seeds)."""
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def positive_float(text):
+    """A finite number > 0 (learning rates, distances)."""
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def non_negative_float(text):
+    """A finite number >= 0 (loss weights)."""
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def finite_float(text):
+    """Any finite number (angles)."""
+    return _number(text, float)
+
+
+def fraction(text):
+    """A number in [0, 1] (thresholds)."""
+    value = _number(text, float)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}")
+    return value
+
+
+def image_size(text):
+    """``S`` (a square S x S image) -> S, or ``WIDTHxHEIGHT`` (as screen resolutions are written,
+    e.g. ``320x240``) -> (height, width), the order ``Renderer(image_size=...)`` takes."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if match:
+        width, height = int(match[1]), int(match[2])
+        if width < 1 or height < 1:
+            raise argparse.ArgumentTypeError(f"width and height must be positive, got {text}")
+        return (height, width) if height != width else width
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be a positive size S or WIDTHxHEIGHT (e.g. 256 or 320x240), "
+                                         f"got {text!r}") from None
+
+
+def height_width(size):
+    """An int S or a (height, width) pair -> (height, width)."""
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
+IMAGE_SIZE_HELP = "image size in pixels: S for S x S, or WIDTHxHEIGHT (e.g. 320x240)"
+
+
+# -- the options every rendering command takes --------------------------------------------------------
+
+def add_device_options(parser, seed=False,
+                       backend_help="rasterizer backend: auto runs triton on CUDA tensors and the fastest "
+                                    "available backend on the CPU"):
+    """--device and --backend (choices from :data:`tritonnmr.backends.BACKENDS`); --seed when asked."""
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                        help="where the tensors live (default: cuda when a GPU is available, else cpu)")
+    parser.add_argument("--backend", choices=list(backends.BACKENDS), default="auto", help=backend_help)
+    if seed:
+        parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+
+def resolve_device(name):
+    """'cpu', 'cuda' or None (cuda when available) -> torch.device; UserError if cuda is missing."""
+    import torch
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is available")
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def output_dir(path):
+    """Make ``path`` (and its parents) and check it is writable; -> path."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create output directory {path}: {e.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise UserError(f"output directory {path} is not writable")
+    return path
+
+
+def _has_materials(path):
+    """Whether the OBJ file names an MTL library (a ``mtllib`` line)."""
+    with open(path, "rb") as fh:
+        return any(line.split()[:1] == [b"mtllib"] for line in fh)
+
+
+def load_mesh(path, device, texture_size=None):
+    """An OBJ (default: the bundled teapot) -> vertices (1, V, 3), faces (1, F, 3) on ``device`` and,
+    when ``texture_size`` is given and the file has materials, textures (1, F, T, T, T, 3), else None.
+    Missing or malformed files (OBJ, MTL or texture image) are a UserError naming the file."""
+    import tritonnmr as nr
+    path = path or nr.data_path("teapot.obj")
+    if not os.path.isfile(path):
+        raise UserError(f"mesh not found: {path}")
+    try:
+        if texture_size and _has_materials(path):
+            v, f, t = nr.load_obj(path, load_texture=True, texture_size=texture_size)
+            return v[None].to(device), f[None].to(device), t[None].to(device)
+        v, f = nr.load_obj(path)[:2]
+    except (OSError, ValueError) as e:  # imageio reports an unreadable texture image as an OSError
+        message = one_line(e)  # the OBJ reader's messages name the file (OBJ, MTL or image) and line
+        raise UserError(message if os.path.basename(path) in message or os.sep in message
+                        else f"{path}: {message}") from None
+    return v[None].to(device), f[None].to(device), None
+
+
+def is_bundled(path):
+    """Whether ``path`` is one of the package's own data files."""
+    import tritonnmr as nr
+    return os.path.abspath(path).startswith(os.path.abspath(nr.DATA_DIR) + os.sep)
+
+
+def load_target(path, image_size, alpha=False):
+    """An image file as float (3 or 4, H, W) in [0, 1], resized to ``image_size`` (an int or (height,
+    width); None keeps its size) with a notice on stderr, except for the bundled targets."""
+    from .media import load_image
+    quiet = is_bundled(path)
+    try:
+        return load_image(path, image_size, alpha=alpha,
+                          notice=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr)))
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(one_line(e)) from None
+
+
+def renderer(image_size, backend, **options):
+    """A look_at ``Renderer``; a size or option it refuses is a UserError (``--image-size ...``)."""
+    import tritonnmr as nr
+    try:
+        return nr.Renderer(image_size=image_size, camera_mode="look_at", backend=backend, **options)
+    except ValueError as e:
+        raise UserError(f"--image-size {size_text(image_size)}: {one_line(e)}" if "image_size" in str(e)
+                        else one_line(e)) from None
+
+
+def size_text(size):
+    """An image size as the user writes it: S, or WIDTHxHEIGHT."""
+    h, w = height_width(size)
+    return str(h) if h == w else f"{w}x{h}"
+
+
+__all__ = ["ArgumentParser", "HelpFormatter", "IMAGE_SIZE_HELP", "UserError", "add_device_options", "finite_float",
+           "fraction", "height_width", "image_size", "is_bundled", "load_mesh", "load_target", "non_negative_float",
+           "non_negative_int", "one_line", "output_dir", "positive_float", "positive_int", "renderer",
+           "resolve_device", "size_text", "subcommand"]

@@ -1,0 +1,36 @@
+"""The evaluation's report: results.json, results.md (a table) and results.png (a bar chart)."""
+import json
+import os
+
+import numpy as np
+
+from .chart import bar_chart
+
+TITLES = {"mesh_iou": "mesh (ours)", "voxel_iou": "voxel (PTN-style)", "mean_shape_iou": "mean shape"}
+
+
+def write_report(categories, config, out_dir, device, commit, extra=None):
+    """Write results.json, results.md and results.png (bar chart) to ``out_dir``; -> the JSON dict.
+
+    categories: {name: {'mesh_iou': x, 'voxel_iou': y, 'mean_shape_iou': z}} (as :func:`.evaluation.evaluate`
+    gives); config, device, commit and ``extra`` are recorded in results.json."""
+    os.makedirs(out_dir, exist_ok=True)
+    keys = [k for k in ("mesh_iou", "voxel_iou", "mean_shape_iou") if all(k in r for r in categories.values())]
+    mean = {k: float(np.mean([r[k] for r in categories.values()])) for k in keys}
+    result = {"config": config, "commit": commit, "device": device, "categories": categories, "mean": mean,
+              **(extra or {})}
+    with open(os.path.join(out_dir, "results.json"), "w") as fh:
+        json.dump(result, fh, indent=2)
+    lines = ["| category | " + " | ".join(TITLES[k] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, row in list(categories.items()) + [("**mean**", mean)]:
+        best = max(row[k] for k in keys)
+        lines.append(f"| {name} | " + " | ".join((f"**{row[k]:.3f}**" if row[k] == best else f"{row[k]:.3f}")
+                                                 for k in keys) + " |")
+    if "mesh_iou" in keys and "voxel_iou" in keys:
+        wins = sum(r["mesh_iou"] > r["voxel_iou"] for r in categories.values())
+        lines.append(f"\nThe mesh model beats the voxel model in {wins} of {len(categories)} categories.")
+    with open(os.path.join(out_dir, "results.md"), "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    bar_chart({name: {TITLES[k]: row[k] for k in keys} for name, row in categories.items()}, "voxel IoU",
+              os.path.join(out_dir, "results.png"))
+    return result
