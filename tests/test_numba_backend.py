@@ -101,7 +101,7 @@ def test_fragments_on_a_teapot_view_equal_reference():
 
 
 def test_perspective_barycentrics_equal_the_shared_torch_version():
-    from tritonnmr.rasterize import perspective_barycentrics
+    from tritonnmr.reference import perspective_barycentrics
     faces = random_faces(2, 80, seed=1)
     fragments = cpu.rasterize_fragments(faces, 33, 27, 0.1, 100.0)
     expected = perspective_barycentrics(faces, *fragments)

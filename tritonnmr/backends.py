@@ -34,6 +34,7 @@ class Op(NamedTuple):
 OPS = (
     Op("rasterize_fragments", "faces (B,F,3,3), height, width, near, far",
        "face_index (B,H,W) int64, weights (B,H,W,3), depth (B,H,W)"),
+    Op("perspective_barycentrics", "faces, face_index, weights, depth", "bary (B,H,W,3)"),
     Op("depth_backward", "faces, face_index, weights, depth, grad_depth (B,H,W)", "grad_faces (B,F,3,3)"),
     Op("edge_backward", "faces, face_index, image (B,H,W,C), grad_image (B,H,W,C), eps", "grad_faces (B,F,3,3)"),
     Op("sample_cubes", "face_index, bary (B,H,W,3), textures (B,F,T,T,T,C), eps", "(B,H,W,C)"),

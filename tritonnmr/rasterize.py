@@ -53,24 +53,12 @@ class _EdgeGradient(torch.autograd.Function):
         return grad_image, grad_faces, None, None, None
 
 
-def perspective_barycentrics(faces, face_index, weights, depth):
-    """(B, H, W, 3) perspective-correct barycentrics ``w_k z / z_k`` of each pixel in its face
-    (they sum to 1); 0 where empty. Not differentiable (like neural_renderer's weights)."""
-    with torch.no_grad():
-        B, Fn = faces.shape[:2]
-        hit = face_index >= 0
-        zk = faces[..., 2].reshape(B * Fn, 3)
-        flat = (torch.arange(B, device=faces.device)[:, None, None] * Fn + face_index.clamp(min=0))
-        zk = zk[flat] if B * Fn else torch.ones(face_index.shape + (3,), device=faces.device)
-        zk = torch.where(hit[..., None], zk, 1.0)
-        return torch.where(hit[..., None], weights * depth[..., None] / zk, 0.0)
-
-
 def _fragments(faces, height, width, near, far, backend):
     """Fragments of trusted faces (B, F, 3, 3) at (height, width): the raster op, then bary."""
     ops = backends.module(backends.resolve(backend, faces.device))
     face_index, weights, depth = _RasterizeFragments.apply(faces, height, width, float(near), float(far), ops)
-    bary = perspective_barycentrics(faces, face_index, weights, depth)
+    with torch.no_grad():
+        bary = ops.perspective_barycentrics(faces, face_index, weights, depth)
     return Fragments(face_index, weights, depth, faces, bary)
 
 

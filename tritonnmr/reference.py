@@ -159,6 +159,16 @@ def _decode(zbuf, faces, far):
     return face_index, weights, depth
 
 
+def perspective_barycentrics(faces, face_index, weights, depth):
+    """(B, H, W, 3) perspective-correct barycentrics ``bary_k = w_k z / z_k`` of each covered pixel
+    in its face (they sum to 1), 0 where empty: what the shading ops take."""
+    B, F = faces.shape[:2]
+    hit, batch, face, w, z = _covered(face_index, weights, depth)
+    out = torch.zeros_like(weights)
+    out[hit] = w * z[:, None] / faces[batch, face][:, :, 2]
+    return out
+
+
 def _covered(face_index, *maps):
     """Mask of covered pixels, the (batch, face) of each, and ``maps`` at those pixels."""
     hit = face_index >= 0

@@ -60,5 +60,6 @@ def interpolate_backward(face_index, bary, grad, attribute_shape):
     return _interpolate_backward(faces, face_index, bary, depth, attribute_shape, grad)
 
 
+perspective_barycentrics = reference.perspective_barycentrics
 sample_uv = reference.sample_uv
 sample_uv_backward = reference.sample_uv_backward
