@@ -346,3 +346,14 @@ def test_renderer_look_at_silhouette_is_blender_exact_on_a_batch():
     ref = torch.from_numpy((iio.imread(nr.data_path("teapot_blender.png"))[..., :3].min(-1) != 255).astype(np.float32))
     assert torch.equal(sil[2], ref)
     assert sil[[0, 1, 3]].sum() == 0
+
+
+def test_small_api_gaps_are_closed():
+    # numpy integers as image_size (neural_renderer passes them straight through)
+    v, f = nr.load_obj(nr.data_path("tetrahedron.obj"), device="cpu")
+    r = nr.Renderer(image_size=np.int64(16), camera_mode="look_at", backend="torch")
+    assert r(v[None], f[None], mode="silhouettes").shape == (1, 16, 16)
+    # load_obj puts its tensors where neural_renderer's go (the GPU when there is one) unless told
+    assert v.device.type == "cpu" and f.dtype == torch.int32
+    v, _ = nr.load_obj(nr.data_path("tetrahedron.obj"))
+    assert v.device.type == ("cuda" if torch.cuda.is_available() else "cpu")

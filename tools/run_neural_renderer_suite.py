@@ -31,6 +31,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -310,11 +311,15 @@ def _spawn(args, step, target, work, timeout):
     cwd = os.path.dirname(target) if target else work
     start = time.time()
     with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
         try:
-            proc = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, timeout=timeout)
-            code = proc.returncode
+            code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             code = "timeout"
+        finally:  # a timeout, Ctrl-C or SIGTERM of this process ends the child too
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     elapsed = round(time.time() - start, 1)
     if os.path.isfile(result):
         with open(result) as fh:
@@ -351,7 +356,12 @@ def _markdown(report):
     return "\n".join(lines)
 
 
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds through _spawn, which kills the running child
+
+
 def main_parent(args):
+    signal.signal(signal.SIGTERM, _terminate)
     checkout = os.path.abspath(args.checkout)
     for part in ("tests", "examples"):
         if not os.path.isdir(os.path.join(checkout, part)):
