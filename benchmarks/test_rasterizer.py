@@ -1,15 +1,16 @@
 """pytest-benchmark suites: ``pytest benchmarks/ --benchmark-only`` (add ``--benchmark-json F`` to keep them).
 
-The same cases as ``tritonnmr bench``; on a CPU only the torch backend runs (Triton's interpreter
-is not a performance path), on a GPU both, over sizes, faces and batch.
+The same cases as ``tritonnmr bench``; on a CPU the torch reference and the numba backend run
+(Triton's interpreter is not a performance path), on a GPU torch and triton, over sizes, faces and batch.
 """
 import pytest
 import torch
 
+from tritonnmr import bench
 from tritonnmr.bench import Case, make_step
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-BACKENDS = ["torch", "triton"] if DEVICE.type == "cuda" else ["torch"]
+BACKENDS = ["torch", "triton"] if DEVICE.type == "cuda" else list(bench.cpu_backends())
 SIZES = [64, 128, 256, 512, 1024] if DEVICE.type == "cuda" else [64, 128, 256]
 FACES = [10_000, 100_000, 1_000_000] if DEVICE.type == "cuda" else [10_000]
 BATCHES = [1, 8, 32] if DEVICE.type == "cuda" else [1, 8]

@@ -19,6 +19,9 @@ import tritonnmr as nr
 from tritonnmr.provenance import metadata  # noqa: F401  (re-exported: bench.metadata)
 
 
+PEERS = ("mitsuba-1spp", "mitsuba-4spp")  # Mitsuba 3, direct_projective (tritonnmr/peers.py)
+
+
 @dataclass(frozen=True)
 class Case:
     mesh: str          # "teapot" or "sphere"
@@ -26,7 +29,7 @@ class Case:
     image_size: int
     batch: int
     mode: str          # "silhouettes" | "rgb"
-    backend: str       # "torch" | "triton" | "triton-pixel-loop" (forward only)
+    backend: str       # "torch" | "triton" | "triton-pixel-loop" (forward only) | "numba" | PEERS
     passes: str        # "forward" | "forward+backward"
 
 
@@ -65,12 +68,18 @@ def _mesh(case, device):
 def make_step(case, device):
     """A function that runs the case once (and the number of faces it renders)."""
     v, f = _mesh(case, device)
-    backend = "triton" if case.backend.startswith("triton") else case.backend
+    backend = "triton" if case.backend.startswith("triton") else "torch" if case.backend in PEERS else case.backend
     renderer = nr.Renderer(image_size=case.image_size, camera_mode="look_at", backend=backend)
     renderer.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 30, 45)
     tex = torch.rand(case.batch, f.shape[1], 2, 2, 2, 3, device=device)
     backward = case.passes == "forward+backward"
     v = v.requires_grad_(backward)
+    if case.backend in PEERS:  # the same teapot and camera, silhouette gradient to the vertices
+        from tritonnmr import peers
+        spp = int(case.backend.split("-")[1][:-len("spp")])
+        step, _ = peers.mitsuba_silhouette_step(v[0], f[0], case.image_size, spp, renderer.eye, case.passes,
+                                                threads=torch.get_num_threads())
+        return step, f.shape[1]
     if case.backend == "triton-pixel-loop":
         from tritonnmr.kernels.baseline import rasterize_fragments_pixel_loop
         screen = nr.vertices_to_faces(renderer.transform(v), nr.fill_back(f)[0]).detach().contiguous()
@@ -121,25 +130,44 @@ def run_case(case, device, repeats=5, warmup=1):
     for _ in range(warmup):
         step()
     sync()
-    times = []
+    times, cpu_times = [], []
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     with _PeakRSS() as rss:
         for _ in range(repeats):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             step()
             sync()
             times.append((time.perf_counter() - t) * 1000)
+            cpu_times.append((time.process_time() - c) * 1000)
     peak = (torch.cuda.max_memory_allocated() - base) if device.type == "cuda" else rss.peak
     median = statistics.median(times)
     return dict(asdict(case), faces=num_faces, median_ms=median, ms_per_1k_faces=median / (num_faces / 1000),
-                peak_mb=peak / 2 ** 20, repeats=repeats)
+                peak_mb=peak / 2 ** 20, repeats=repeats, cpu_ms=statistics.median(cpu_times))
+
+
+def cpu_backends():
+    """The CPU backends to time: the torch reference, and the numba backend when numba imports."""
+    from tritonnmr import backends
+    return ("torch", "numba") if backends.available("numba") else ("torch",)
+
+
+def peer_cases(cases):
+    """(Mitsuba 3 cases at 1 and 4 spp beside each batch-1 teapot silhouette case of ``cases``, None),
+    or ([], the one-line reason) when Mitsuba cannot run here."""
+    from tritonnmr import peers
+    reason = peers.mitsuba_unavailable()
+    if reason:
+        return [], reason
+    keys = sorted({(c.image_size, c.passes) for c in cases
+                   if (c.mesh, c.mode, c.batch, c.backend) == ("teapot", "silhouettes", 1, "torch")})
+    return [Case("teapot", 2464, s, 1, "silhouettes", peer, p) for s, p in keys for peer in PEERS], None
 
 
 def grid(quick, device):
     """The cases of a run: ``quick`` is a few seconds on a CPU; the full grid is meant for a GPU."""
-    backends = ("torch",) if device.type == "cpu" else ("torch", "triton")
+    backends = cpu_backends() if device.type == "cpu" else ("torch", "triton")
     cases = []
     passes = ("forward", "forward+backward")
     if quick:
@@ -178,11 +206,11 @@ def add_speedups(rows):
 
 def to_markdown(rows, meta):
     head = ("| mesh | faces | size | batch | mode | passes | backend | median ms | ms / 1k faces | "
-            "x torch | peak MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+            "x torch | peak MB | CPU ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = [f"| {r['mesh']} | {r['faces']} | {r['image_size']} | {r['batch']} | {r['mode']} | {r['passes']} | "
              f"{r['backend']} | {r['median_ms']:.1f} | {r['ms_per_1k_faces']:.2f} | "
              f"{'-' if r['speedup_vs_torch'] is None else format(r['speedup_vs_torch'], '.1f')} | "
-             f"{r['peak_mb']:.0f} |" for r in rows]
+             f"{r['peak_mb']:.0f} | {format(r['cpu_ms'], '.1f') if 'cpu_ms' in r else '-'} |" for r in rows]
     return (f"Device: {meta['device']}; torch {meta['torch']}; commit {meta['commit']}; {meta['date']}\n\n"
             + head + "\n".join(lines) + "\n")
 
@@ -231,3 +259,12 @@ def write(rows, meta, out):
     with open(os.path.join(out, "results.md"), "w") as fh:
         fh.write(to_markdown(rows, meta))
     return plot(rows, os.path.join(out, "results.png"))
+
+
+def set_threads(n):
+    """Use ``n`` threads in torch and in numba's pool (Mitsuba follows torch's count in make_step)."""
+    torch.set_num_threads(n)
+    from tritonnmr import backends
+    if backends.available("numba"):
+        import numba
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))

@@ -114,9 +114,16 @@ def cmd_bench(args):
     from . import bench
     from .provenance import metadata
     device = resolve_device(args.device)
+    if args.threads:
+        bench.set_threads(args.threads)
     cases = bench.grid(args.quick, device)
     if args.backend != "auto":
         cases = [c for c in cases if c.backend.startswith(args.backend) or c.backend == "torch"]
+    if args.peers:
+        peer, notice = bench.peer_cases(cases)
+        cases += peer
+        if notice:
+            print(f"peers skipped: {notice}")
     out = output_dir(args.out)
     rows = []
     for case in tqdm(cases, desc="bench", unit="case"):
@@ -177,6 +184,11 @@ def build_parser():
     b.add_argument("--quick", action="store_true", help="a few CPU-sized cases (about a minute)")
     b.add_argument("--repeats", type=positive_int, default=5, help="timed runs per case (the median is reported)")
     b.add_argument("--out", default="out/bench", help="output folder")
+    b.add_argument("--peers", action="store_true",
+                   help="add Mitsuba 3 (direct_projective, 1 and 4 spp) beside the teapot silhouette cases, "
+                        "when installed (see benchmarks/README.md)")
+    b.add_argument("--threads", type=positive_int, default=None,
+                   help="threads for torch, numba and Mitsuba (1: the CPU comparison in benchmarks/README.md)")
     add_device_options(b, backend_help="limit the columns to this backend (the torch reference always runs)")
     b.set_defaults(func=cmd_bench)
 

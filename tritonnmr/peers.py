@@ -1,0 +1,96 @@
+"""Peer renderers for the CPU benchmark (optional: none is a dependency of tritonnmr).
+
+Mitsuba 3 (``pip install mitsuba drjit``; its ``llvm_ad_rgb`` variant needs a system LLVM, e.g.
+``apt-get install libllvm19`` and ``DRJIT_LIBLLVM_PATH=/usr/lib/x86_64-linux-gnu/libLLVM-19.so``):
+the benchmark's teapot and camera as a black mesh in front of a constant white environment, rendered
+with the ``direct_projective`` integrator (projective sampling of visibility discontinuities, the
+physically based way to differentiate a silhouette), and the gradient of the summed image with
+respect to the vertex positions. The image is 1 - coverage, so this is the silhouette gradient.
+"""
+import os
+import tempfile
+
+DEFAULT_LLVM = "/usr/lib/x86_64-linux-gnu/libLLVM-19.so"
+
+
+def mitsuba_unavailable():
+    """None when Mitsuba's ``llvm_ad_rgb`` variant can run here, else a one-line reason."""
+    if "DRJIT_LIBLLVM_PATH" not in os.environ and os.path.exists(DEFAULT_LLVM):
+        os.environ["DRJIT_LIBLLVM_PATH"] = DEFAULT_LLVM
+    try:
+        import mitsuba as mi
+    except ImportError:
+        return "Mitsuba 3 is not installed (pip install mitsuba drjit; see benchmarks/README.md)"
+    try:
+        mi.set_variant("llvm_ad_rgb")
+    except Exception as error:  # a missing or unusable LLVM: Dr.Jit says why
+        return f"Mitsuba's llvm_ad_rgb variant cannot start ({str(error).splitlines()[0]}); set DRJIT_LIBLLVM_PATH"
+    return None
+
+
+def _write_obj(path, vertices, faces):
+    with open(path, "w") as fh:
+        fh.writelines(f"v {x:.7g} {y:.7g} {z:.7g}\n" for x, y, z in vertices.tolist())
+        fh.writelines(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces.tolist())
+
+
+def mitsuba_silhouette_step(vertices, faces, image_size, spp, eye, passes="forward+backward", threads=1):
+    """A function that renders the silhouette once with Mitsuba (and back-propagates to the vertices
+    when ``passes`` is "forward+backward"); returns (step, scene parameters).
+
+    vertices (V, 3) float and faces (F, 3) int64 torch tensors (one mesh), image_size in pixels
+    (square), spp samples per pixel, eye (3,) the look_at camera position (looking at the origin,
+    up +y, 60 degree field of view: tritonnmr's default 30 degree half-angle). x is mirrored so that
+    the picture matches tritonnmr's (Mitsuba's camera x axis points left). ``threads``: Dr.Jit's
+    thread count (1 for the one-thread CPU comparison; None keeps its default).
+    """
+    reason = mitsuba_unavailable()
+    if reason:
+        raise RuntimeError(reason)
+    import drjit as dr
+    import mitsuba as mi
+    if threads is not None:
+        dr.set_thread_count(threads)
+    mirrored = vertices.detach().cpu().clone()
+    mirrored[:, 0] = -mirrored[:, 0]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "mesh.obj")
+        _write_obj(path, mirrored, faces.cpu())
+        scene = mi.load_dict({
+            "type": "scene",
+            # no indirect visibility (shadows, reflections) to differentiate here: Mitsuba itself
+            # recommends sppi = 0 then (its indirect-silhouette search costs seconds and finds nothing)
+            "integrator": {"type": "direct_projective", "sppi": 0},
+            "sensor": {
+                "type": "perspective", "fov": 2 * 30.0, "fov_axis": "x",
+                "to_world": mi.ScalarTransform4f().look_at(origin=[-float(eye[0]), float(eye[1]), float(eye[2])],
+                                                           target=[0, 0, 0], up=[0, 1, 0]),
+                "film": {"type": "hdrfilm", "width": image_size, "height": image_size,
+                         "rfilter": {"type": "box"}, "pixel_format": "rgb", "sample_border": True},
+                "sampler": {"type": "independent", "sample_count": spp},
+            },
+            "light": {"type": "constant", "radiance": {"type": "rgb", "value": 1.0}},
+            "mesh": {"type": "obj", "filename": path, "face_normals": True,
+                     "bsdf": {"type": "diffuse", "reflectance": {"type": "rgb", "value": 0.0}}},
+        })
+    params = mi.traverse(scene)
+    key = "mesh.vertex_positions"
+    backward = passes == "forward+backward"
+    seed = [0]
+
+    def step():
+        seed[0] += 1
+        if backward:
+            dr.enable_grad(params[key])
+            params.update()
+            image = mi.render(scene, params, spp=spp, seed=seed[0])
+            dr.backward(dr.sum(image, axis=None) / 3)
+            grad = dr.grad(params[key])
+            dr.eval(grad)
+            dr.disable_grad(params[key])
+            return image, grad
+        image = mi.render(scene, spp=spp, seed=seed[0])
+        dr.eval(image)
+        return image, None
+    return step, params
+
