@@ -32,3 +32,11 @@ def random_faces(batch, num_faces, seed, device="cpu", spread=1.3):
     offsets = (torch.rand(batch, num_faces, 3, 2, generator=g) - 0.5) * 0.9
     z = torch.rand(batch, num_faces, 3, 1, generator=g) * 3 + 0.05
     return torch.cat([centres + offsets, z], -1).to(device)
+
+
+@pytest.fixture(autouse=True)
+def _load_obj_on_the_cpu(monkeypatch):
+    """load_obj puts tensors on the GPU where there is one (as neural_renderer does); the tests build
+    their scenes on the CPU and move them with the ``device`` fixture, so they load on the CPU."""
+    import tritonnmr.io.load as load
+    monkeypatch.setattr(load, "default_device", lambda: "cpu")

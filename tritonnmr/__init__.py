@@ -14,7 +14,7 @@ from .mesh import fill_back, vertices_to_faces
 from .rasterize import (edge_gradient, rasterize, rasterize_depth, rasterize_fragments, rasterize_rgbad,
                         rasterize_silhouettes)
 from .renderer import Renderer
-from .shading import Fragments, Shader, TextureCubeShader, VertexColorShader
+from .shading import Fragments, Shader, TextureCubeShader, UVTextureShader, VertexColorShader
 from .uvmap import UVMap
 
 __version__ = "0.1.0"
@@ -27,9 +27,9 @@ def data_path(name):
 
 
 __all__ = [
-    "DEFAULT_DISTANCE", "Renderer", "Fragments", "Shader", "TextureCubeShader", "VertexColorShader",
+    "DEFAULT_DISTANCE", "Renderer", "Fragments", "Shader", "TextureCubeShader", "VertexColorShader", "UVTextureShader",
     "rasterize", "rasterize_rgbad", "rasterize_silhouettes", "rasterize_depth", "rasterize_fragments",
     "edge_gradient", "look_at", "look", "perspective", "projection", "get_points_from_angles",
     "lighting", "face_light", "vertices_to_faces", "fill_back", "load_obj", "save_obj", "data_path",
-    "Mesh", "Rasterize",
+    "Mesh", "Rasterize", "UVMap",
 ]
