@@ -14,6 +14,7 @@ outputs beside themselves) and run there, each in a fresh child process in which
   (imsave writes floats in [0, 1] as ``round(255 x)`` uint8, clipped);
 * the examples' fixed ``/tmp/_tmp_*.png`` frame files go to a private folder instead, so that two
   runs on one machine do not mix their frames;
+* ``--backend NAME`` makes NAME the default backend of every ``Renderer`` they create;
 * ``--max-steps N`` cuts every ``tqdm`` loop (the examples' optimisation and drawing loops) to its
   first N items, for a quick run; the report says so.
 
@@ -78,12 +79,22 @@ def _skimage_shim():
     sys.modules["skimage"], sys.modules["skimage.io"] = skimage, io
 
 
-def install_patches(private_tmp, max_steps=None):
+def install_patches(private_tmp, max_steps=None, backend=None):
     """Make neural_renderer's files run against tritonnmr in this process (see the module doc)."""
+    import functools
+
     import torch
 
     import tritonnmr
     sys.modules["neural_renderer"] = tritonnmr
+    if backend is not None:  # the default backend of every Renderer the scripts make
+        init = tritonnmr.Renderer.__init__
+
+        @functools.wraps(init)
+        def renderer_init(self, *args, **kwargs):
+            kwargs.setdefault("backend", backend)
+            init(self, *args, **kwargs)
+        tritonnmr.Renderer.__init__ = renderer_init
     if not torch.cuda.is_available():
         torch.Tensor.cuda = lambda self, *args, **kwargs: self
         torch.nn.Module.cuda = lambda self, *args, **kwargs: self
@@ -308,6 +319,8 @@ def _spawn(args, step, target, work, timeout):
            "--result", result, "--private-tmp", os.path.join(work, "tmp")]
     if args.max_steps is not None:
         cmd += ["--max-steps", str(args.max_steps)]
+    if args.backend is not None:
+        cmd += ["--backend", args.backend]
     cwd = os.path.dirname(target) if target else work
     start = time.time()
     with open(log, "w") as fh:
@@ -330,7 +343,8 @@ def _spawn(args, step, target, work, timeout):
 
 
 def _markdown(report):
-    lines = [f"# neural_renderer suite against tritonnmr ({report['checkout']})", ""]
+    lines = [f"# neural_renderer suite against tritonnmr ({report['checkout']})", "",
+             f"Renderer backend: {report['backend']}.", ""]
     if report["max_steps"] is not None:
         lines += [f"**Quick run**: every tqdm loop cut to {report['max_steps']} items.", ""]
     if report["tests"]:
@@ -373,7 +387,8 @@ def main_parent(args):
     os.makedirs(os.path.join(args.out, "logs"), exist_ok=True)
     for part in ("tests", "examples"):
         shutil.copytree(os.path.join(checkout, part), os.path.join(work, part))
-    report = {"checkout": checkout, "max_steps": args.max_steps, "tests": [], "examples": [], "comparisons": {}}
+    report = {"checkout": checkout, "max_steps": args.max_steps, "backend": args.backend or "default",
+              "tests": [], "examples": [], "comparisons": {}}
 
     if args.only in (None, "tests"):
         for path in sorted(glob.glob(os.path.join(work, "tests", "test_*.py"))):
@@ -420,7 +435,7 @@ def main_parent(args):
 
 
 def main_child(args):
-    install_patches(args.private_tmp, args.max_steps)
+    install_patches(args.private_tmp, args.max_steps, args.backend)
     os.makedirs(args.private_tmp, exist_ok=True)
     if args.child == "test":
         result = child_test(args.target)
@@ -440,6 +455,8 @@ def main(argv=None):
     parser.add_argument("--only", choices=("tests", "examples"), help="run only the tests or only the examples")
     parser.add_argument("--examples", default="1,2,3,4", help="which examples, e.g. 1,4 (default 1,2,3,4)")
     parser.add_argument("--max-steps", type=int, default=None, help="cut every tqdm loop to N items (quick run)")
+    parser.add_argument("--backend", help="default backend of every Renderer the scripts make "
+                        "(e.g. numba, torch; default: tritonnmr's own default)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per test module / example")
     parser.add_argument("--child", choices=("test", "example", "compare"), help=argparse.SUPPRESS)
     parser.add_argument("--target", help=argparse.SUPPRESS)
