@@ -2,6 +2,12 @@
 
 Import this module only after deciding on the interpreter: TRITON_INTERPRET=1 must be set before
 triton is imported for the kernels to run on CPU tensors.
+
+The interpreter accepts code that the real compiler rejects; tests/test_compile.py compiles every
+launch for sm_80 and sm_90. So, in every kernel: a module global read inside a kernel is a
+``tl.constexpr(...)``; an int argument that may be 1 is in ``do_not_specialize`` (Triton turns an
+int equal to 1 into a constant, which has no ``.to()``); and no lane, masked or not, divides by zero
+(faces that are not drawn are replaced by a harmless triangle first: geometry.sanitize).
 """
 import torch
 import triton
@@ -17,7 +23,7 @@ def rasterize_fragments(faces, image_size, near, far):
     B, F = faces.shape[:2]
     S = image_size
     total = B * S * S
-    zbuf = torch.full((total,), raster.EMPTY, dtype=torch.int64, device=faces.device)
+    zbuf = torch.full((total,), raster.EMPTY_KEY, dtype=torch.int64, device=faces.device)
     if B * F:
         raster.coverage_kernel[(B * F,)](faces, zbuf, F, S, near, far, BLOCK=BLOCK)
     face_index = torch.empty((B, S, S), dtype=torch.int64, device=faces.device)

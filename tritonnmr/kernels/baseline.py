@@ -5,12 +5,14 @@ import torch
 import triton
 import triton.language as tl
 
-from .geometry import barycentric, front_facing, gather_faces, inside, pixel_centre
+from .geometry import barycentric, gather_faces, inside, inverse_depth, pixel_centre
 from .raster import EMPTY, resolve_kernel
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["F", "S", "total"])
 def pixel_loop_kernel(faces_ptr, zbuf_ptr, F, S, total, near, far, BLOCK: tl.constexpr):
+    """Per pixel: the smallest key (float bits of z) << 32 | f over all faces f that are drawn,
+    cover the pixel centre and have near < z < far (EMPTY if none)."""
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     valid = offs < total
     b = offs // (S * S)
@@ -19,11 +21,10 @@ def pixel_loop_kernel(faces_ptr, zbuf_ptr, F, S, total, near, far, BLOCK: tl.con
     yp = pixel_centre((offs // S) % S, Sf)
     best = tl.full([BLOCK], EMPTY, tl.int64)
     for f in range(0, F):
-        x0, y0, z0, x1, y1, z1, x2, y2, z2 = gather_faces(faces_ptr + (b * F + f) * 9, valid)
+        drawn, x0, y0, z0, x1, y1, z1, x2, y2, z2 = gather_faces(faces_ptr + (b * F + f) * 9, valid)
         w0, w1, w2 = barycentric(x0, y0, x1, y1, x2, y2, xp, yp)
-        z = 1.0 / (w0 / z0 + w1 / z1 + w2 / z2)
-        keep = front_facing(x0, y0, x1, y1, x2, y2) & inside(x0, y0, x1, y1, x2, y2, xp, yp) \
-            & (z > near) & (z < far)
+        z, finite = inverse_depth(w0, w1, w2, z0, z1, z2)
+        keep = drawn & inside(x0, y0, x1, y1, x2, y2, xp, yp) & finite & (z > near) & (z < far)
         key = (z.to(tl.int32, bitcast=True).to(tl.int64) << 32) + f
         best = tl.where(keep & (key < best), key, best)
     tl.store(zbuf_ptr + offs, best, mask=valid)
@@ -35,10 +36,11 @@ def rasterize_fragments_pixel_loop(faces, image_size, near, far, block=128):
     S = image_size
     total = B * S * S
     zbuf = torch.empty((total,), dtype=torch.int64, device=faces.device)
-    pixel_loop_kernel[(triton.cdiv(total, block),)](faces, zbuf, F, S, total, near, far, BLOCK=block)
     face_index = torch.empty((B, S, S), dtype=torch.int64, device=faces.device)
     weights = torch.empty((B, S, S, 3), dtype=faces.dtype, device=faces.device)
     depth = torch.empty((B, S, S), dtype=faces.dtype, device=faces.device)
-    resolve_kernel[(triton.cdiv(total, block),)](zbuf, faces, face_index, weights, depth, F, S, total, far,
-                                                 BLOCK=block)
+    if total:
+        grid = (triton.cdiv(total, block),)
+        pixel_loop_kernel[grid](faces, zbuf, F, S, total, near, far, BLOCK=block)
+        resolve_kernel[grid](zbuf, faces, face_index, weights, depth, F, S, total, far, BLOCK=block)
     return face_index, weights, depth

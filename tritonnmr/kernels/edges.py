@@ -11,7 +11,7 @@ must move along w for the edge to reach the pixel. Sums stay in registers and ar
 import triton
 import triton.language as tl
 
-from .geometry import front_facing, load_face
+from .geometry import load_face
 
 
 @triton.jit
@@ -19,7 +19,8 @@ def _move(delta, mask, k, shift, eps):
     """-delta / dist for the pixels in ``mask`` with delta > 0; dist = k * shift pushed away from 0 by eps."""
     dist = k * shift
     dist = tl.where(dist > 0, dist + eps, dist - eps)
-    return tl.where(mask & (delta > 0), -delta / dist, 0.0)
+    live = mask & (delta > 0)
+    return tl.where(live, -delta / tl.where(live, dist, 1.0), 0.0)
 
 
 @triton.jit
@@ -60,7 +61,7 @@ def _edge_axis(img_ptr, grad_ptr, index_ptr, b, f, S, eps, front, ua, wa, ub, wb
         out_hi = tl.where(do_out, tl.where(direction > 0, S - 1, d_out), -1)
         # in: from d_in to where the scanline leaves the face (edge a-c or c-b), rounded outward
         between = (d0f - ua) * (d0f - uc) < 0
-        via_ac = (wc - wa) / (uc - ua) * (d0f - ua) + wa
+        via_ac = (wc - wa) / tl.where(uc == ua, 1.0, uc - ua) * (d0f - ua) + wa  # used only when between
         via_cb = tl.where(ub == uc, wc, (wb - wc) / tl.where(ub == uc, 1.0, ub - uc) * (d0f - uc) + wc)
         w_far = tl.where(between, via_ac, via_cb)
         limit = tl.where(direction > 0, tl.ceil(w_far), tl.floor(w_far)).to(tl.int32)
@@ -84,20 +85,21 @@ def _edge_axis(img_ptr, grad_ptr, index_ptr, b, f, S, eps, front, ua, wa, ub, wb
             delta_out = tl.sum((vals - i_in[None, :]) * grads, axis=1)
             delta_in = tl.sum((vals - i_out[None, :]) * grads, axis=1)
             shift = (d1.to(tl.float32) - wx) * (2.0 / Sf)
-            acc_a += use_a * (_move(delta_out, m_out, k_a, shift, eps) + _move(delta_in, m_in, k_a, shift, eps))
-            acc_b += use_b * (_move(delta_out, m_out, k_b, shift, eps) + _move(delta_in, m_in, k_b, shift, eps))
+            delta = tl.where(m_out, delta_out, delta_in)  # the two ranges are disjoint
+            acc_a += use_a * _move(delta, m_out | m_in, k_a, shift, eps)
+            acc_b += use_b * _move(delta, m_out | m_in, k_b, shift, eps)
     return tl.sum(acc_a, axis=0), tl.sum(acc_b, axis=0)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["F", "S"])
 def edge_backward_kernel(faces_ptr, img_ptr, grad_ptr, index_ptr, out_ptr, F, S, eps,
                          C: tl.constexpr, CP: tl.constexpr, BLOCK: tl.constexpr):
-    """Gradient (B, F, 3, 3) to screen-space faces from image (B, S, S, C) and its gradient."""
+    """Gradient (B, F, 3, 3) to screen-space faces from image (B, S, S, C) and its gradient.
+    Faces that are not drawn (see geometry.sanitize) scan nothing and get exactly 0."""
     pid = tl.program_id(0)
     b = pid // F
     f = pid % F
-    x0, y0, z0, x1, y1, z1, x2, y2, z2 = load_face(faces_ptr + pid.to(tl.int64) * 9)
-    front = front_facing(x0, y0, x1, y1, x2, y2)
+    front, x0, y0, z0, x1, y1, z1, x2, y2, z2 = load_face(faces_ptr + pid.to(tl.int64) * 9)
     Sf = S.to(tl.float32)
     # pixel coordinates 0.5 (v S + S - 1)
     px0 = 0.5 * (x0 * Sf + Sf - 1.0)

@@ -1,6 +1,7 @@
 """Shading kernels: texture-cube sampling and per-vertex interpolation, forward and backward.
 
-Pixel-parallel; the backward passes scatter into the attributes with atomic adds.
+Pixel-parallel; the backward passes scatter into the attributes with atomic adds. Integer sizes
+are not specialised (a texture size, face count or image size of 1 would become a constant).
 """
 import triton
 import triton.language as tl
@@ -32,7 +33,7 @@ def _cube_axis(w, z, zk, T, eps):
     return lo, tl.minimum(lo + 1, T - 1), t - lower
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["F", "S", "T", "total"])
 def texture_kernel(faces_ptr, index_ptr, weights_ptr, depth_ptr, tex_ptr, out_ptr, F, S, T, total, eps,
                    BACKWARD: tl.constexpr, BLOCK: tl.constexpr):
     """Trilinear sampling of per-face cubes (B, F, T, T, T, 3) at the cube point of each pixel.
@@ -80,7 +81,7 @@ def texture_kernel(faces_ptr, index_ptr, weights_ptr, depth_ptr, tex_ptr, out_pt
         tl.store(out_ptr + offs * 3 + 2, acc_b, mask=valid)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["F", "S", "total"])
 def interpolate_kernel(faces_ptr, index_ptr, weights_ptr, depth_ptr, attr_ptr, out_ptr, F, S, total,
                        C: tl.constexpr, CP: tl.constexpr, BACKWARD: tl.constexpr, BLOCK: tl.constexpr):
     """Perspective-correct interpolation of face-vertex attributes (B, F, 3, C):
