@@ -102,7 +102,7 @@ def cmd_demo(args):
     code = cmd_fit(fit)
     with open(os.path.join(fit_out, "metrics.json")) as fh:
         m = json.load(fh)
-    print(f"demo done in {time.time() - start:.0f} s: silhouette IoU {m['iou_initial']:.2f} -> {m['iou_final']:.2f}")
+    print(f"demo done in {time.time() - start:.0f} s: silhouette IoU {m['iou_initial']:.3f} -> {m['iou_final']:.3f}")
     print(f"look at {os.path.join(args.out, 'turntable.gif')} and {os.path.join(fit_out, 'optimization.gif')}")
     return code
 
@@ -149,8 +149,9 @@ def build_parser():
     r.add_argument("--out", default="out/render", help="output folder")
     r.add_argument("--frames", type=positive_int, default=24, help="turntable frames (azimuths 360/N apart)")
     r.add_argument("--elevation", type=finite_float, default=30.0, help="camera elevation in degrees")
-    r.add_argument("--distance", type=positive_float, default=round(DEFAULT_DISTANCE, 3),
-                   help="camera distance from the mesh's centre (the mesh is scaled into [-1, 1]^3)")
+    r.add_argument("--distance", type=positive_float, default=DEFAULT_DISTANCE,
+                   help=f"camera distance from the mesh's centre, the mesh scaled into [-1, 1]^3 (default: "
+                        f"{DEFAULT_DISTANCE:.4g}, where it fills the default 30-degree view)")
     r.add_argument("--texture-size", type=positive_int, default=4,
                    help="texture cube size when the OBJ has materials")
     r.add_argument("--image-size", type=image_size, default=256, help=IMAGE_SIZE_HELP)
