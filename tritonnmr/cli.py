@@ -189,7 +189,8 @@ def build_parser():
                    help="add Mitsuba 3 (direct_projective, 1 and 4 spp) beside the teapot silhouette cases, "
                         "when installed (see benchmarks/README.md)")
     b.add_argument("--threads", type=positive_int, default=None,
-                   help="threads for torch, numba and Mitsuba (1: the CPU comparison in benchmarks/README.md)")
+                   help="threads for torch, numba and Mitsuba (default: as torch starts; 1: the CPU comparison in "
+                        "benchmarks/README.md)")
     add_device_options(b, backend_help="limit the columns to this backend (the torch reference always runs)")
     b.set_defaults(func=cmd_bench)
 
