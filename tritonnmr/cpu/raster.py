@@ -77,8 +77,8 @@ def bin_faces(boxes, batch, num_faces, bands):
 
 @pjit
 def zbuffer(faces, boxes, starts, listed, bands, near, far, face_index, weights, depth):
-    """Fill face_index (B, H, W) int64, weights (B, H, W, 3) and depth (B, H, W) (pre-set to -1,
-    0 and far) from ``faces`` (B, F, 3, 3) float32.
+    """Fill face_index (B, H, W) int64, weights (B, H, W, 3) and depth (B, H, W) from ``faces``
+    (B, F, 3, 3) float32; each job first sets its rows to empty (-1, 0, far).
 
     Pixel (row r, column c) has its centre at NDC (x, y) = ((2c + 1 - W) / W, (2r + 1 - H) / H).
     Inside: on the inner side of, or on, all three edges, ``(y - y_a)(x_b - x_a) >= (x - x_a)(y_b - y_a)``.
@@ -93,6 +93,10 @@ def zbuffer(faces, boxes, starts, listed, bands, near, far, face_index, weights,
         b = job // bands
         row_lo = (job % bands) * BAND
         row_hi = min(row_lo + BAND, H) - 1
+        for r in range(row_lo, row_hi + 1):
+            face_index[b, r, :] = -1
+            weights[b, r, :, :] = zero
+            depth[b, r, :] = far
         for i in range(starts[job], starts[job + 1]):
             f = listed[i]
             n = b * F + f
@@ -133,11 +137,12 @@ def rasterize(faces, height, width, near, far):
     """face_index (B, H, W) int64, weights (B, H, W, 3) float32, depth (B, H, W) float32 of the
     float32 contiguous ``faces`` (B, F, 3, 3) numpy array."""
     B, F = faces.shape[:2]
-    face_index = np.full((B, height, width), -1, np.int64)
-    weights = np.zeros((B, height, width, 3), np.float32)
-    depth = np.full((B, height, width), far, np.float32)
     if B * F * height * width == 0:
-        return face_index, weights, depth
+        return (np.full((B, height, width), -1, np.int64), np.zeros((B, height, width, 3), np.float32),
+                np.full((B, height, width), far, np.float32))
+    face_index = np.empty((B, height, width), np.int64)  # set by zbuffer, band by band
+    weights = np.empty((B, height, width, 3), np.float32)
+    depth = np.empty((B, height, width), np.float32)
     flat = faces.reshape(B * F, 3, 3)
     boxes = np.empty((B * F, 4), np.int64)
     face_boxes(flat, height, width, boxes)
