@@ -241,16 +241,17 @@ def test_cli_train_eval_predict(tiny_data, tmp_path, capsys):
     iio.imwrite(image, ds.images_uint8[0, 0].permute(1, 2, 0).numpy())
     import tritonnmr as nr
     out = str(tmp_path / "pred_mesh")
-    assert main(["reconstruct", "predict", str(image), "--checkpoint", os.path.join(run, "mesh.pt"), "--out", out]) == 0
+    assert main(["reconstruct", "predict", str(image), "--checkpoint", os.path.join(run, "mesh.pt"), "--out", out,
+                 "--image-size", "32"]) == 0
     v, f = nr.load_obj(os.path.join(out, "result.obj"), normalization=False)
     model, _ = checkpoints.load_checkpoint(os.path.join(run, "mesh.pt"), "mesh")
     with torch.no_grad():  # result.obj is the network's mesh for that picture
         expected = model.eval()(ds.images(torch.tensor([0]), torch.tensor([0])))[0]
     assert torch.allclose(v, expected, atol=1e-4) and torch.equal(f.long(), model.faces.long())
-    assert os.path.getsize(os.path.join(out, "turntable.gif")) > 0
+    assert iio.imread(os.path.join(out, "turntable.gif"), index=None).shape[1:3] == (32, 32)
     out = str(tmp_path / "pred_voxel")  # threshold 0: every voxel, so the surface is the grid's box
     assert main(["reconstruct", "predict", str(image), "--checkpoint", os.path.join(run, "voxel.pt"), "--out", out,
-                 "--threshold", "0"]) == 0
+                 "--threshold", "0", "--image-size", "32"]) == 0
     v, f = nr.load_obj(os.path.join(out, "result.obj"), normalization=False)
     assert len(f) == 6 * 32 * 32 * 2
     losses.face_pairs(f)  # raises unless closed

@@ -5,8 +5,8 @@ from dataclasses import replace
 
 import torch
 
-from ..cli_common import (UserError, add_device_options, fraction, load_target, output_dir, positive_float,
-                          positive_int, resolve_device, subcommand)
+from ..cli_common import (IMAGE_SIZE_HELP, UserError, add_device_options, fraction, image_size, load_target,
+                          output_dir, positive_float, positive_int, resolve_device, subcommand)
 from .data import VIEWS
 
 WINDOW = 20  # training steps averaged for the progress the train command reports
@@ -112,6 +112,10 @@ def cmd_predict(args):
     from .voxels import voxel_surface
     device = resolve_device(args.device)
     model, _ = _checkpoint(args.checkpoint, None, device)
+    try:  # the dataset's camera; a size the renderer refuses fails here, before any output
+        r = camera(image_size=args.image_size, backend=args.backend)
+    except ValueError as e:
+        raise UserError(f"--image-size: {e}") from None
     image = load_target(args.image, IMAGE_SIZE, alpha=True)[None].to(device)  # RGBA, the dataset's size
     model.eval()
     with torch.no_grad():
@@ -125,7 +129,6 @@ def cmd_predict(args):
             vertices, faces = voxel_surface(occupancy)
     out = output_dir(args.out)
     nr.save_obj(os.path.join(out, "result.obj"), vertices.cpu(), faces.cpu())
-    r = camera(image_size=128, backend=args.backend)  # the dataset's camera, larger
     save_gif(os.path.join(out, "turntable.gif"), turntable(r, vertices[None].cpu(), faces[None].cpu()))
     print(f"wrote {out}/result.obj ({len(vertices)} vertices, {len(faces)} faces) and {out}/turntable.gif")
 
@@ -191,6 +194,7 @@ def add_parser(sub):
     pr.add_argument("--checkpoint", default="out/reconstruction/run/mesh.pt", help="a trained mesh.pt or voxel.pt")
     pr.add_argument("--out", default="out/reconstruction/predict", help="output folder")
     pr.add_argument("--threshold", type=fraction, default=0.5, help="occupancy threshold, 0 to 1 (voxel model)")
+    pr.add_argument("--image-size", type=image_size, default=128, help=f"turntable.gif's {IMAGE_SIZE_HELP}")
     add_device_options(pr)
     pr.set_defaults(func=cmd_predict)
 
