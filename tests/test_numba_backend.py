@@ -289,9 +289,9 @@ def _uv_by_hand(face_index, bary, uvs, material, texels, table, wrap):
 
 
 @pytest.mark.parametrize("wrap", [0, 1, 2])
-def test_sample_uv_and_gradients_match_the_formulas(wrap):
+def test_sample_uv_and_gradients_match_the_formulas_and_reference(wrap):
     """Forward against the contract's formulas; backward against autograd through them (the uv
-    derivative inside the texel cell, since floor has none)."""
+    derivative inside the texel cell, since floor has none); both against the reference."""
     B, F, H, W = 2, 6, 8, 5
     face_index = _random_index(B, H, W, F, seed=wrap)
     bary = _random_bary(face_index, seed=wrap + 1)
@@ -309,6 +309,10 @@ def test_sample_uv_and_gradients_match_the_formulas(wrap):
     grad_texels, grad_uvs = cpu.sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, grad)
     assert grad_texels.shape == texels.shape and grad_uvs.shape == uvs.shape
     assert _close(grad_texels, t.grad, 1e-5) and _close(grad_uvs, u.grad, 1e-4)
+    # and the reference
+    assert torch.allclose(out, ref.sample_uv(face_index, bary, uvs, material, texels, table, wrap), atol=1e-6)
+    ref_texels, ref_uvs = ref.sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, grad)
+    assert _close(ref_texels, grad_texels, 1e-5) and _close(ref_uvs, grad_uvs, 1e-5)
 
 
 # ----------------------------------------------------------------------------------------------
