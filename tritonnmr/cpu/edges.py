@@ -21,8 +21,9 @@ Axis 0 scans image columns (u = px, w = py) and moves the vertices along y; axis
 
 How it runs, in three passes:
 
-1. ``count_crossings``: every (face, edge, axis) gets its scanline range; a face's crossings get
-   consecutive ids in (edge, axis, d0) order, and each scanline a list of the crossings on it.
+1. ``visible_faces`` lists the faces that cover a pixel (at most H * W per image, whatever F is);
+   ``count_crossings``: each of their (edge, axis) pairs gets its scanline range; a face's crossings
+   get consecutive ids in (edge, axis, d0) order, and each scanline a list of the crossings on it.
 2. ``scanline_kernel``: one job per block of scanlines. A scanline's pixels are copied once into a
    small channel-planar buffer (C image planes, C gradient planes, the face index), and every
    crossing on it walks that buffer: each pixel read once per crossing from L1, the deltas in a
@@ -44,21 +45,34 @@ MAX_CROSSINGS = 1 << 22  # crossings handled at once (faces are taken in groups 
 
 
 @jit
-def visible_faces(faces, face_index, visible):
-    """visible (B, F) bool <- front-facing and covering at least one pixel."""
+def visible_faces(faces, face_index):
+    """Ascending flat indices n = b * F + f (int64) of the faces that are front-facing and cover at
+    least one pixel: the only ones that get a blurred-edge gradient (at most H * W per batch entry)."""
     B, F = faces.shape[0], faces.shape[1]
+    seen = np.zeros((B, F), np.bool_)
     for b in range(B):
         for p in range(face_index.shape[1]):
             for q in range(face_index.shape[2]):
                 f = face_index[b, p, q]
                 if f >= 0:
-                    visible[b, f] = True
+                    seen[b, f] = True
+    count = 0
+    for b in range(B):
         for f in range(F):
-            if visible[b, f]:
+            if seen[b, f]:
                 x0, y0 = faces[b, f, 0, 0], faces[b, f, 0, 1]
                 x1, y1 = faces[b, f, 1, 0], faces[b, f, 1, 1]
                 x2, y2 = faces[b, f, 2, 0], faces[b, f, 2, 1]
-                visible[b, f] = (y2 - y0) * (x1 - x0) > (y1 - y0) * (x2 - x0)
+                seen[b, f] = (y2 - y0) * (x1 - x0) > (y1 - y0) * (x2 - x0)
+                count += seen[b, f]
+    ids = np.empty(count, np.int64)
+    count = 0
+    for b in range(B):
+        for f in range(F):
+            if seen[b, f]:
+                ids[count] = b * F + f
+                count += 1
+    return ids
 
 
 @jit
@@ -95,36 +109,34 @@ def scanline_range(ua, ub, n_u):
 
 
 @jit
-def count_crossings(faces, visible, height, width, lo, hi, first, counts):
-    """For faces n in [lo, hi) (flat b * F + f): first[n, slot] (first scanline) and counts[n, slot]
-    (crossings) of each of the six (edge, axis) slots; 0 for invisible faces."""
+def count_crossings(faces, ids, height, width, first, counts):
+    """For each visible face v (flat index ids[v]): first[v, slot] (first scanline) and
+    counts[v, slot] (crossings) of each of the six (edge, axis) slots."""
     F = faces.shape[1]
-    for n in range(lo, hi):
-        b, f = n // F, n % F
+    for v in range(ids.shape[0]):
+        b, f = ids[v] // F, ids[v] % F
         for slot in range(6):
-            first[n, slot], counts[n, slot] = 0, 0
-            if visible[b, f]:
-                ua, _, ub, _, _, _, _, n_u, _ = slot_geometry(faces, b, f, slot, height, width)
-                d_first, d_last = scanline_range(ua, ub, n_u)
-                first[n, slot] = d_first
-                counts[n, slot] = max(d_last - d_first + 1, 0)
+            ua, _, ub, _, _, _, _, n_u, _ = slot_geometry(faces, b, f, slot, height, width)
+            d_first, d_last = scanline_range(ua, ub, n_u)
+            first[v, slot] = d_first if d_last >= d_first else 0
+            counts[v, slot] = max(d_last - d_first + 1, 0)
 
 
 @jit
-def list_by_scanline(faces, lo, hi, first, counts, offsets, height, width):
-    """(starts, crossing, owner, slot): the crossings on scanline line (id b * (W + H) + d0 for
-    columns, b * (W + H) + W + d0 for rows) are entries starts[line]:starts[line + 1], each with its
-    crossing id (offsets[n, slot] + d0 - first[n, slot]), face f (n = b * F + f) and slot;
-    ascending ids per line."""
+def list_by_scanline(faces, ids, lo, hi, first, counts, offsets, height, width):
+    """(starts, crossing, owner, slot) for visible faces v in [lo, hi): the crossings on scanline
+    line (id b * (W + H) + d0 for columns, b * (W + H) + W + d0 for rows) are entries
+    starts[line]:starts[line + 1], each with its crossing id (offsets[v, slot] + d0 - first[v, slot]),
+    face f (ids[v] = b * F + f) and slot; ascending ids per line."""
     F = faces.shape[1]
     B = faces.shape[0]
     lines = B * (width + height)
     starts = np.zeros(lines + 1, np.int64)
-    for n in range(lo, hi):
-        b = n // F
+    for v in range(lo, hi):
+        b = ids[v] // F
         for slot in range(6):
             base = b * (width + height) + (0 if slot % 2 == 0 else width)
-            for d0 in range(first[n, slot], first[n, slot] + counts[n, slot]):
+            for d0 in range(first[v, slot], first[v, slot] + counts[v, slot]):
                 starts[base + d0 + 1] += 1
     for i in range(lines):
         starts[i + 1] += starts[i]
@@ -133,15 +145,15 @@ def list_by_scanline(faces, lo, hi, first, counts, offsets, height, width):
     owner = np.empty(total, np.int32)
     slots = np.empty(total, np.int8)
     fill = starts[:-1].copy()
-    for n in range(lo, hi):
-        b = n // F
+    for v in range(lo, hi):
+        b = ids[v] // F
         for slot in range(6):
             base = b * (width + height) + (0 if slot % 2 == 0 else width)
-            for j in range(counts[n, slot]):
-                line = base + first[n, slot] + j
+            for j in range(counts[v, slot]):
+                line = base + first[v, slot] + j
                 k = fill[line]
-                crossing[k] = offsets[n, slot] + j
-                owner[k] = n % F
+                crossing[k] = offsets[v, slot] + j
+                owner[k] = ids[v] % F
                 slots[k] = slot
                 fill[line] += 1
     return starts, crossing, owner, slots
@@ -376,17 +388,18 @@ def scanline_kernel(faces, face_index, image, grad, starts, crossing, owner, slo
 
 
 @jit
-def sum_crossings(lo, hi, faces, offsets, counts, sums, out):
-    """out[b, f] <- each face's crossing sums, added per (edge, axis) slot in scanline order, slots
-    in (edge, axis) order; axis 0 moves y (column 1), axis 1 moves x (column 0)."""
+def sum_crossings(ids, lo, hi, faces, offsets, counts, sums, out):
+    """out[b, f] <- each visible face's crossing sums (v in [lo, hi), ids[v] = b * F + f), added per
+    (edge, axis) slot in scanline order, slots in (edge, axis) order; axis 0 moves y (column 1),
+    axis 1 moves x (column 0)."""
     F = faces.shape[1]
-    for n in range(lo, hi):  # a few additions per crossing: serial
-        b, f = n // F, n % F
+    for v in range(lo, hi):  # a few additions per crossing: serial
+        b, f = ids[v] // F, ids[v] % F
         g00, g01, g10, g11, g20, g21 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         for slot in range(6):
             e, axis = slot // 2, slot % 2
             sa, sb = 0.0, 0.0
-            for i in range(offsets[n, slot], offsets[n, slot] + counts[n, slot]):
+            for i in range(offsets[v, slot], offsets[v, slot] + counts[v, slot]):
                 sa += sums[i, 0]
                 sb += sums[i, 1]
             coord = 1 - axis
@@ -419,9 +432,10 @@ def sum_crossings(lo, hi, faces, offsets, counts, sums, out):
 
 @jit
 def plan_groups(counts, limit):
-    """(offsets, bounds): faces are cut into groups [bounds[g], bounds[g + 1]) of at most ``limit``
-    crossings (at least one face each); offsets[n, slot] is the id of the first crossing of
-    (n, slot) counted from its group's start, in (face, slot) order."""
+    """(offsets, bounds): the rows of ``counts`` (visible faces) are cut into groups
+    [bounds[g], bounds[g + 1]) of at most ``limit`` crossings (at least one face each);
+    offsets[n, slot] is the id of the first crossing of (n, slot) counted from its group's start,
+    in (face, slot) order."""
     N = counts.shape[0]
     offsets = np.empty((N, 6), np.int32)
     bounds = np.empty(N + 1, np.int64)
@@ -450,17 +464,16 @@ def edge_backward(faces, face_index, image, grad, eps):
     out = np.zeros((B, F, 3, 3), np.float32)
     if B * F * H * W * C == 0:
         return out
-    visible = np.zeros((B, F), np.bool_)
-    visible_faces(faces, face_index, visible)
-    first = np.empty((B * F, 6), np.int32)
-    counts = np.empty((B * F, 6), np.int32)
-    count_crossings(faces, visible, H, W, 0, B * F, first, counts)
+    ids = visible_faces(faces, face_index)
+    first = np.empty((len(ids), 6), np.int32)
+    counts = np.empty((len(ids), 6), np.int32)
+    count_crossings(faces, ids, H, W, first, counts)
     offsets, bounds = plan_groups(counts, MAX_CROSSINGS)
     eps = np.float32(eps)
     for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-        starts, crossing, owner, slots = list_by_scanline(faces, lo, hi, first, counts, offsets, H, W)
+        starts, crossing, owner, slots = list_by_scanline(faces, ids, lo, hi, first, counts, offsets, H, W)
         sums = np.empty((len(crossing), 2), np.float64)  # every crossing writes its own row
         if len(crossing):
             scanline_kernel(faces, face_index, image, grad, starts, crossing, owner, slots, eps, sums)
-        sum_crossings(lo, hi, faces, offsets, counts, sums, out)
+        sum_crossings(ids, lo, hi, faces, offsets, counts, sums, out)
     return out
