@@ -204,7 +204,8 @@ def rasterize_silhouettes(faces, image_size=DEFAULT_IMAGE_SIZE, anti_aliasing=DE
 
 
 def rasterize_depth(faces, image_size=DEFAULT_IMAGE_SIZE, anti_aliasing=DEFAULT_ANTI_ALIASING,
-                    near=DEFAULT_NEAR, far=DEFAULT_FAR, *, backend="auto"):
-    """Depth (B, H, W) of the nearest face, ``far`` where empty; exact gradient to faces."""
+                    near=DEFAULT_NEAR, far=DEFAULT_FAR, eps=DEFAULT_EPS, *, backend="auto"):
+    """Depth (B, H, W) of the nearest face, ``far`` where empty; exact gradient to faces.
+    (``eps`` is accepted for neural_renderer's signature; depth has no blurred edge.)"""
     return rasterize_rgbad(faces, None, image_size, anti_aliasing, near, far, return_rgb=False,
                            return_alpha=False, return_depth=True, backend=backend)["depth"]
