@@ -470,3 +470,41 @@ def test_gradients_are_bit_identical_across_runs_and_thread_counts():
     for run in runs[1:]:
         for x, y in zip(runs[0], run):
             assert torch.equal(x, y)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_renders_after_its_parent():
+    """multiprocessing / DataLoader workers fork after the parent rendered (numba's GNU OpenMP layer
+    would kill such a child); the child's result equals the parent's."""
+    faces = random_faces(1, 30, seed=5)
+    image, grad = _random_image((1, 40, 40, 1), seed=6)
+    parent = cpu.rasterize_fragments(faces, 40, 40, 0.1, 100.0)[0]
+    parent_grad = cpu.edge_backward(faces, parent, image, grad, 1e-3)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: render, compare, report through the exit status
+        ok = False
+        try:
+            child = cpu.rasterize_fragments(faces, 40, 40, 0.1, 100.0)[0]
+            ok = torch.equal(child, parent) and torch.equal(cpu.edge_backward(faces, child, image, grad, 1e-3),
+                                                            parent_grad)
+        finally:
+            os.write(write, b"1" if ok else b"0")
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1" and status == 0
+
+
+def test_threads_may_render_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+    faces = random_faces(2, 40, seed=8)
+    image, grad = _random_image((2, 31, 37, 4), seed=9)
+
+    def work(_):
+        face_index = cpu.rasterize_fragments(faces, 31, 37, 0.1, 100.0)[0]
+        return face_index, cpu.edge_backward(faces, face_index, image, grad, 1e-3)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(work, range(8)))
+    for face_index, g in results[1:]:
+        assert torch.equal(face_index, results[0][0]) and torch.equal(g, results[0][1])

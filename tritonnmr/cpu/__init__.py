@@ -7,9 +7,11 @@ first use and cached on disk, so later processes load machine code instead of co
 
 Importing this package raises ImportError when numba is not installed.
 
-Threads: kernels parallelise over independent outputs with numba's thread pool (``prange``);
-every output element is written by one job with its inputs visited in a fixed order, so results
-are bit-identical for any ``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``.
+Threads: the z-buffer and the blurred-edge scanline pass split their independent jobs over
+``numba.get_num_threads()`` Python threads running GIL-free compiled code (see ``_jit.run_jobs``;
+set it with NUMBA_NUM_THREADS or ``numba.set_num_threads``). Every output element is written by one
+job with its inputs visited in a fixed order, so results are bit-identical for any thread count;
+and the backend is safe in forked child processes and from several Python threads at once.
 """
 import numpy as np
 import torch

@@ -1,21 +1,56 @@
-"""The numba decorators every kernel of the CPU backend uses.
+"""The numba decorators every kernel of the CPU backend uses, and its thread pool.
 
 ``jit``: compiled once per argument types and cached on disk (``cache=True``: the machine code is
 reused by later processes, so the compile cost is paid once per clean checkout); IEEE arithmetic
 (``error_model="numpy"``: a float division by zero gives inf or NaN instead of raising; no fastmath,
-so float32 expressions are evaluated exactly as written, in the reference's order). ``pjit`` adds
-``parallel=True`` for kernels whose outer loop is a ``prange`` over independent outputs: every
-iteration writes only its own elements, so results do not depend on the number of threads.
+so float32 expressions are evaluated exactly as written, in the reference's order); ``nogil=True``,
+so compiled code runs without holding the GIL.
+
+``run_jobs`` spreads a kernel's independent jobs over Python threads (each runs compiled, GIL-free
+code). Every job writes only its own outputs and visits its inputs in a fixed order, so results do
+not depend on the number of threads. Plain threads instead of numba's ``parallel=True``: numba's
+default OpenMP layer (GNU libgomp) kills a forked child process that starts a parallel region
+("fork() called from a process already using GNU OpenMP"), which would break ``multiprocessing``
+and DataLoader workers that render after the parent has; and the parallel compiler passes add
+seconds of first-use compile time.
 
 Importing this module raises ImportError when numba is missing (the backend is then unavailable).
 """
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 
 jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-pjit = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-prange = numba.prange
 
 # For float sums whose order does not decide anything discrete (a walk's summed gradient): lets
 # LLVM reassociate the sum so that the loop vectorises. The order it picks is fixed when the code
 # is compiled, so the result is still the same on every run.
 jit_sum = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+
+_pool = {}  # threads -> ThreadPoolExecutor (emptied in a forked child: its threads did not survive)
+_lock = threading.Lock()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pool.clear)
+
+
+def threads():
+    """Threads the kernels use: numba's setting (NUMBA_NUM_THREADS, numba.set_num_threads)."""
+    return max(1, numba.get_num_threads())
+
+
+def run_jobs(kernel, jobs, *args):
+    """Run ``kernel(first, step, *args)`` for first = 0 .. T - 1 with step T on T threads
+    (T = min(threads(), jobs)); the kernel takes jobs first, first + step, ... of ``jobs``."""
+    count = min(threads(), jobs)
+    if count <= 1:
+        kernel(0, 1, *args)
+        return
+    with _lock:
+        pool = _pool.get(count)
+        if pool is None:
+            pool = _pool[count] = ThreadPoolExecutor(max_workers=count, thread_name_prefix="tritonnmr-cpu")
+    futures = [pool.submit(kernel, first, count, *args) for first in range(count)]
+    for future in futures:
+        future.result()

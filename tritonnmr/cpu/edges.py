@@ -38,9 +38,9 @@ threads. Memory: the crossing table (a few numbers per crossing) and one scanlin
 
 import numpy as np
 
-from ._jit import jit, jit_sum, pjit, prange
+from ._jit import jit, jit_sum, run_jobs
 
-BLOCKS = 64  # scanline blocks of the scanline kernel (a power of two, see scanline_kernel)
+BLOCKS = 64  # scanline blocks of the scanline kernel
 MAX_CROSSINGS = 1 << 22  # crossings handled at once (faces are taken in groups below this)
 
 
@@ -360,16 +360,16 @@ def load_scanline(face_index, image, grad, b, axis, d0, line, ids):
     return n
 
 
-@pjit
-def scanline_kernel(faces, face_index, image, grad, starts, crossing, owner, slots, eps, sums):
+@jit
+def scanline_kernel(first, step, faces, face_index, image, grad, starts, crossing, owner, slots, eps, sums):
     """sums[crossing id] <- (grad to a's w, grad to b's w) for every listed crossing.
 
     Scanlines are cut into BLOCKS contiguous blocks (neighbouring columns share cache lines when
-    copied); job j takes block (5 j) mod BLOCKS, so each thread's share is spread over the image."""
+    copied); this call runs blocks first, first + step, ..., so each thread's share is spread
+    over the image."""
     B, H, W, C = image.shape
     lines = B * (W + H)
-    for job in prange(BLOCKS):
-        block = (5 * job) % BLOCKS
+    for block in range(first, BLOCKS, step):
         line = np.empty((2 * C, max(H, W)), np.float32)
         ids = np.empty(max(H, W), np.int64)
         scratch = np.empty(max(H, W), np.float32)
@@ -474,6 +474,7 @@ def edge_backward(faces, face_index, image, grad, eps):
         starts, crossing, owner, slots = list_by_scanline(faces, ids, lo, hi, first, counts, offsets, H, W)
         sums = np.empty((len(crossing), 2), np.float64)  # every crossing writes its own row
         if len(crossing):
-            scanline_kernel(faces, face_index, image, grad, starts, crossing, owner, slots, eps, sums)
+            run_jobs(scanline_kernel, BLOCKS, faces, face_index, image, grad, starts, crossing, owner, slots, eps,
+                     sums)
         sum_crossings(ids, lo, hi, faces, offsets, counts, sums, out)
     return out

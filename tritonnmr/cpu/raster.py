@@ -13,7 +13,7 @@ face indices, weights and depths equal the reference's bit for bit.
 """
 import numpy as np
 
-from ._jit import jit, pjit, prange
+from ._jit import jit, run_jobs
 
 BAND = 16  # image rows per z-buffer job
 
@@ -75,10 +75,11 @@ def bin_faces(boxes, batch, num_faces, bands):
     return starts, listed
 
 
-@pjit
-def zbuffer(faces, boxes, starts, listed, bands, near, far, face_index, weights, depth):
+@jit
+def zbuffer(first, step, faces, boxes, starts, listed, bands, near, far, face_index, weights, depth):
     """Fill face_index (B, H, W) int64, weights (B, H, W, 3) and depth (B, H, W) from ``faces``
-    (B, F, 3, 3) float32; each job first sets its rows to empty (-1, 0, far).
+    (B, F, 3, 3) float32; each job first sets its rows to empty (-1, 0, far). This call runs jobs
+    first, first + step, ... of the B * bands (batch entry, band) jobs.
 
     Pixel (row r, column c) has its centre at NDC (x, y) = ((2c + 1 - W) / W, (2r + 1 - H) / H).
     Inside: on the inner side of, or on, all three edges, ``(y - y_a)(x_b - x_a) >= (x - x_a)(y_b - y_a)``.
@@ -89,7 +90,7 @@ def zbuffer(faces, boxes, starts, listed, bands, near, far, face_index, weights,
     H, W = face_index.shape[1], face_index.shape[2]
     hf, wf = np.float32(H), np.float32(W)
     zero, one = np.float32(0.0), np.float32(1.0)
-    for job in prange(B * bands):
+    for job in range(first, B * bands, step):
         b = job // bands
         row_lo = (job % bands) * BAND
         row_hi = min(row_lo + BAND, H) - 1
@@ -148,7 +149,8 @@ def rasterize(faces, height, width, near, far):
     face_boxes(flat, height, width, boxes)
     bands = (height + BAND - 1) // BAND
     starts, listed = bin_faces(boxes, B, F, bands)
-    zbuffer(faces, boxes, starts, listed, bands, np.float32(near), np.float32(far), face_index, weights, depth)
+    run_jobs(zbuffer, B * bands, faces, boxes, starts, listed, bands, np.float32(near), np.float32(far),
+             face_index, weights, depth)
     return face_index, weights, depth
 
 
