@@ -12,6 +12,11 @@ import pytest  # noqa: E402
 
 # One torch thread: the tests are small, and on a busy 2-core machine two threads made them 5x slower
 torch.set_num_threads(1)
+try:  # the numba CPU backend's jobs likewise (tests that compare thread counts set their own)
+    import numba
+    numba.set_num_threads(1)
+except ImportError:
+    pass
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

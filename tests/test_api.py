@@ -119,9 +119,15 @@ def test_renderer_does_not_modify_textures(teapot):
     assert torch.all(tex == 1)
 
 
-def test_backend_choice():
+def test_backend_choice(monkeypatch):
     from tritonnmr import backends
-    assert backends.resolve("auto", "cpu") == "torch"
+    assert backends.resolve("auto", "cpu") == "numba"  # numba is a dependency
+    with pytest.raises(ValueError, match="numba' runs on CPU tensors"):
+        backends.resolve("numba", "meta")
+    monkeypatch.setattr(backends, "available", lambda name: name != "numba")
+    assert backends.resolve("auto", "cpu") == "torch"  # without numba: the reference
+    with pytest.raises(ValueError, match="needs the numba package"):
+        backends.resolve("numba", "cpu")
     with pytest.raises(ValueError, match="backend must be one of"):
         backends.resolve("cuda", "cpu")
     with pytest.raises(ValueError, match="backend must be one of"):

@@ -22,7 +22,7 @@ import torch
 from . import checks
 
 BACKENDS = ("auto", "torch", "triton", "numba")
-MODULES = {"torch": "tritonnmr.reference", "triton": "tritonnmr.kernels.contract", "numba": "tritonnmr.cpu"}
+MODULES = {"torch": "tritonnmr.reference", "triton": "tritonnmr.kernels", "numba": "tritonnmr.cpu"}
 
 
 class Op(NamedTuple):
@@ -47,7 +47,6 @@ OPS = (
        "grad_texels (N,C), grad_uvs (B,F,3,2)"),
 )
 
-AUTO_NUMBA = False  # TEMPORARY: "auto" picks numba on CPU once that backend is complete and tested
 _extra_ops = {}  # name -> {backend: function}, from register_op
 _warned_interpreter = []  # non-empty once the interpreter warning was shown
 
@@ -76,7 +75,7 @@ def resolve(backend, device):
     if backend == "auto":
         if device.type == "cuda" and available("triton"):
             return "triton"
-        if device.type == "cpu" and AUTO_NUMBA and available("numba"):
+        if device.type == "cpu" and available("numba"):
             return "numba"
         return "torch"
     if backend == "numba":
