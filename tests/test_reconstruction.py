@@ -9,7 +9,8 @@ import torch
 
 from tritonnmr.cli import main
 from tritonnmr.media import silhouette_iou
-from tritonnmr.reconstruction import checkpoints, data, evaluation, losses, models, report, shapes, training, voxels
+from tritonnmr.reconstruction import (checkpoints, data, evaluation, losses, models, per_category, report, shapes,
+                                    training, voxels)
 from tritonnmr.reconstruction.config import Config
 
 
@@ -156,6 +157,24 @@ def test_voxel_projection_matches_the_renderer():
     assert all(silhouette_iou(projected[k], rendered[k]) > 0.88 for k in range(3))
 
 
+def test_voxel_projection_gradient_is_that_of_the_maximum_over_all_samples():
+    """project_voxels differentiates only each ray's largest sample; on random occupancy (no ties) its
+    value and gradient equal those of the maximum over all samples taken by autograd."""
+    torch.manual_seed(0)
+    occupancy = torch.rand(3, 32, 32, 32, requires_grad=True)
+    eyes = data.viewpoints([0, 5, 13])
+    weights = torch.rand(3, 64, 64)
+    silhouettes = models.project_voxels(occupancy, eyes)
+    (grad,) = torch.autograd.grad((silhouettes * weights).sum(), occupancy)
+    samples = torch.nn.functional.grid_sample(occupancy.permute(0, 3, 2, 1)[:, None], models.ray_samples(eyes),
+                                              align_corners=False)[:, 0]  # (3, 64, 64, 64 samples)
+    plain = samples.amax(-1)
+    (expected,) = torch.autograd.grad((plain * weights).sum(), occupancy)
+    assert torch.equal(silhouettes, plain.detach())
+    assert torch.allclose(grad, expected, atol=1e-6) and expected.abs().sum() > 100
+    assert int((grad != 0).sum()) <= 3 * 64 * 64 * 8  # at most the 8 corners of one point per ray
+
+
 # -- training and evaluation ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["mesh", "voxel"])
@@ -290,3 +309,75 @@ def test_cli_make_data_writes_every_category(tmp_path):
     coverage = ds.images_uint8[:, :, 3].float().mean((2, 3)) / 255  # every object seen in every view
     assert (coverage > 0.003).all() and (coverage < 0.5).all()  # a rifle seen end-on: 0.7%
     assert (ds.voxels.flatten(1).sum(1) > 20).all()
+
+
+# -- one model per category -------------------------------------------------------------------------
+
+def _constant_voxel_model(logit):
+    """A voxel network that predicts sigmoid(logit) everywhere, whatever the image: the last
+    transposed convolution's weights are zero and its bias is ``logit``."""
+    model = models.VoxelGenerator(width=8, dim=32)
+    last = model.deconvs[-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.constant_(last.bias, logit)
+    return model
+
+
+def test_per_category_eval_reads_each_category_s_own_model(tiny_data, tmp_path, capsys):
+    """Airplane's model fills the grid, chair's predicts nothing, table's is a mesh model alone.
+    Filled: IoU = occupied fraction of each test object; empty: 0. Swapped models would swap them."""
+    run = str(tmp_path / "run")
+    full, empty = _constant_voxel_model(20.0), _constant_voxel_model(-20.0)
+    config = Config(width=8, dim=32)
+    for class_id, model in (("02691156", full), ("03001627", empty)):
+        path = per_category.model_path(run, class_id, "voxel")
+        os.makedirs(os.path.dirname(path))
+        checkpoints.save_checkpoint(path, model, torch.optim.Adam(model.parameters()), 0, config, {}, [class_id])
+    test_set = data.Dataset(tiny_data, "test")
+    fraction = test_set.voxels.flatten(1).float().mean(1)  # one test object per category
+    assert main(["reconstruct", "eval", "--per-category", "--data", tiny_data, "--run", run,
+                 "--views", "0", "3"]) == 0
+    result = json.load(open(os.path.join(run, "results.json")))
+    assert list(result["categories"]) == ["airplane", "chair"]  # table has no folder: not evaluated
+    assert result["categories"]["airplane"]["voxel_iou"] == pytest.approx(fraction[0].item(), rel=1e-5)
+    assert result["categories"]["chair"]["voxel_iou"] == 0
+    # each category's mean shape is its own (its three training objects), not that of all nine
+    own = evaluation.mean_shape(data.Dataset(tiny_data, "train", ["02691156"]))
+    everyone = evaluation.mean_shape(data.Dataset(tiny_data, "train"))
+    assert result["categories"]["airplane"]["mean_shape_iou"] == pytest.approx(
+        voxels.voxel_iou(own[None], test_set.voxels[:1]).item())
+    assert voxels.voxel_iou(own[None], test_set.voxels[:1]) != voxels.voxel_iou(everyone[None], test_set.voxels[:1])
+    assert result["config"]["voxel_threshold"] == {"airplane": 0.1, "chair": 0.1}  # every threshold ties: the first
+    assert "| airplane |" in (tmp_path / "run" / "results.md").read_text()
+    # a checkpoint trained on another category is refused, naming the file
+    os.makedirs(os.path.join(run, "04379243"))
+    os.replace(per_category.model_path(run, "03001627", "voxel"), per_category.model_path(run, "04379243", "voxel"))
+    capsys.readouterr()
+    assert main(["reconstruct", "eval", "--per-category", "--data", tiny_data, "--run", run,
+                 "--categories", "table"]) == 2
+    assert "04379243/voxel.pt was trained on categories ['03001627'], not on 04379243 alone" \
+        in capsys.readouterr().err
+
+
+def test_per_category_training_uses_one_category_and_lowers_its_loss(tiny_data, tmp_path, capsys):
+    """`train --per-category --categories table,03001627`: one model per named category, each trained
+    on that category's three objects alone (its checkpoint says so); a category's model trained for
+    25 steps lowers its silhouette loss."""
+    run = str(tmp_path / "run")
+    assert main(["reconstruct", "train", "--model", "voxel", "--per-category", "--categories", "table,03001627",
+                 "--data", tiny_data, "--out", run, "--quick", "--iterations", "2", "--batch-size", "4"]) == 0
+    assert sorted(os.listdir(run)) == ["03001627", "04379243"]
+    out = capsys.readouterr().out
+    assert "03001627 (chair): 3 training objects" in out and "04379243 (table): 3 training objects" in out
+    for class_id in ("03001627", "04379243"):
+        ckpt = checkpoints.read_checkpoint(per_category.model_path(run, class_id, "voxel"), "voxel")
+        assert ckpt["class_ids"] == [class_id] and ckpt["iteration"] == 2
+        assert ckpt["history"]["cpu_seconds"] > 0 and ckpt["history"]["seconds"] > 0
+    config = Config(iterations=25, batch_size=4, lr=4e-3, width=8, dim=32, anti_aliasing=False)
+    history = per_category.train_each("mesh", tiny_data, run, ["04379243"], config, progress=False)["04379243"]
+    first, last = np.mean(history["iou_loss"][:5]), np.mean(history["iou_loss"][-5:])
+    assert last < first - 0.05, (first, last)
+    assert checkpoints.read_checkpoint(per_category.model_path(run, "04379243", "mesh"))["class_ids"] == ["04379243"]
+    assert main(["reconstruct", "train", "--model", "mesh", "--per-category", "--categories", "sofa",
+                 "--data", tiny_data, "--out", run]) == 2
+    assert "categories: no category 'sofa' in" in capsys.readouterr().err

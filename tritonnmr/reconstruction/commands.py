@@ -23,6 +23,22 @@ def view_id(text):
     return value
 
 
+def category_list(text):
+    """``--categories``: comma-separated category names or class ids, e.g. ``car,chair`` or ``02958343``."""
+    names = [t.strip() for t in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated category names or class ids, got {text!r}")
+    return names
+
+
+def _categories(directory, names, split="train"):
+    from .per_category import select
+    try:
+        return select(directory, names, split)
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
+
+
 def _config(args):
     from .config import FULL, QUICK
     config = QUICK if args.quick else FULL
@@ -31,10 +47,10 @@ def _config(args):
     return replace(config, backend=args.backend, **changes)
 
 
-def _dataset(directory, split):
+def _dataset(directory, split, class_ids=None):
     from .data import Dataset
     try:
-        return Dataset(directory, split)
+        return Dataset(directory, split, class_ids)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
 
@@ -50,28 +66,81 @@ def _checkpoint(path, kind, device):
 def cmd_make_data(args):
     from .data import make_dataset
     n = args.objects_per_class if args.objects_per_class is not None else (24 if args.quick else 200)
+    class_ids = None
+    if getattr(args, "categories", None):
+        from .shapes import CATEGORIES
+        by_name = {name: c for c, (name, _) in CATEGORIES.items()}
+        unknown = [n for n in args.categories if by_name.get(n, n) not in CATEGORIES]
+        if unknown:
+            raise UserError(f"--categories: the generator makes no category {unknown[0]!r} (it makes: "
+                            + ", ".join(by_name) + ")")
+        class_ids = [c for c in CATEGORIES if c in {by_name.get(n, n) for n in args.categories}]
     out = output_dir(args.out)
-    counts = make_dataset(out, n, args.test_objects, seed=args.seed, backend=args.backend)
+    counts = make_dataset(out, n, args.test_objects, seed=args.seed, class_ids=class_ids, backend=args.backend)
     print(f"wrote {len(counts)} categories x ({n} train + {next(iter(counts.values()))[1]} test) objects to {out}")
 
 
-def cmd_train(args):
-    from .training import mean_iou, train
-    device = resolve_device(args.device)
-    dataset = _dataset(args.data, "train")
-    out = output_dir(args.out)
-    path = os.path.join(out, f"{args.model}.pt")
-    try:
-        _, history = train(args.model, dataset, path, _config(args), device, resume=not args.restart)
-    except (FileNotFoundError, ValueError) as e:
-        raise UserError(str(e)) from None
+def _report_training(kind, history, path):
+    from .training import mean_iou
     steps = history["iou_loss"]
     if steps:
         window = max(1, min(WINDOW, len(steps) // 2))
-        print(f"trained {args.model}: {len(steps)} steps, {history['seconds']:.0f} s; training silhouette IoU "
+        print(f"trained {kind}: {len(steps)} steps, {history['seconds']:.0f} s; training silhouette IoU "
               f"(soft, mean over both views and {window} step{'s' if window > 1 else ''}) "
               f"{mean_iou(steps[:window]):.3f} at the start -> {mean_iou(steps[-window:]):.3f} at the end; "
               f"checkpoint {path}")
+
+
+def cmd_train(args):
+    from .per_category import model_path
+    from .training import train
+    device = resolve_device(args.device)
+    class_ids = _categories(args.data, args.categories)
+    if args.per_category:  # one model per category, RUN/<class_id>/MODEL.pt
+        jobs = [(c, model_path(args.out, c, args.model)) for c in class_ids]
+    else:
+        jobs = [(None, os.path.join(args.out, f"{args.model}.pt"))]
+    config = _config(args)
+    for class_id, path in jobs:
+        dataset = _dataset(args.data, "train", [class_id] if class_id else class_ids)
+        output_dir(os.path.dirname(path))
+        if class_id:
+            print(f"{class_id} ({dataset.names()[0]}): {len(dataset)} training objects")
+        try:
+            _, history = train(args.model, dataset, path, config, device, resume=not args.restart)
+        except (FileNotFoundError, ValueError) as e:
+            raise UserError(str(e)) from None
+        _report_training(args.model, history, path)
+
+
+def _model_config(ckpt):
+    history = ckpt["history"]
+    return dict(ckpt["config"], iterations_done=ckpt["iteration"],
+                train_seconds=round(history.get("seconds", 0.0), 1),
+                train_cpu_seconds=round(history.get("cpu_seconds", 0.0), 1))
+
+
+def _eval_per_category(args, device):
+    from .per_category import evaluate_each
+    from .shapes import CATEGORIES
+    class_ids = _categories(args.data, args.categories, "test")
+    if args.categories is None:  # every category that has models
+        class_ids = [c for c in class_ids if os.path.isdir(os.path.join(args.run, c))]
+    if not class_ids:
+        raise UserError(f"no per-category models in {args.run} (train with `tritonnmr reconstruct train "
+                        "--per-category`)")
+    try:
+        categories, details = evaluate_each(args.data, args.run, class_ids, args.views, device)
+    except (FileNotFoundError, ValueError) as e:
+        raise UserError(str(e)) from None
+    per_name = {CATEGORIES.get(c, (c,))[0]: d for c, d in details.items()}
+    configs = {n: {kind: _model_config(ck) for kind, ck in d["checkpoints"].items()} for n, d in per_name.items()}
+    times = {n: {kind: (cfg["train_seconds"], cfg["train_cpu_seconds"]) for kind, cfg in c.items()}
+             for n, c in configs.items()}
+    config = {"per_category": True, "models": configs, "data": os.path.abspath(args.data)}
+    for key in ("views", "train_objects", "test_objects", "voxel_threshold"):
+        config["eval_views" if key == "views" else key] = {n: d[key] for n, d in per_name.items()}
+    return categories, config, times
 
 
 def cmd_eval(args):
@@ -79,24 +148,28 @@ def cmd_eval(args):
     from .evaluation import evaluate
     from .report import write_report
     device = resolve_device(args.device)
-    trained, configs = {}, {}
-    for kind in ("mesh", "voxel"):
-        path = os.path.join(args.run, f"{kind}.pt")
-        if os.path.isfile(path):
-            trained[kind], ckpt = _checkpoint(path, kind, device)
-            configs[kind] = dict(ckpt["config"], iterations_done=ckpt["iteration"],
-                                 train_seconds=round(ckpt["history"].get("seconds", 0.0), 1))
-    if not trained:
-        raise UserError(f"no mesh.pt or voxel.pt in {args.run} (train with `tritonnmr reconstruct train`)")
-    test_set, train_set = _dataset(args.data, "test"), _dataset(args.data, "train")
+    times = None
+    if args.per_category:
+        categories, config, times = _eval_per_category(args, device)
+    else:
+        trained, configs = {}, {}
+        for kind in ("mesh", "voxel"):
+            path = os.path.join(args.run, f"{kind}.pt")
+            if os.path.isfile(path):
+                trained[kind], ckpt = _checkpoint(path, kind, device)
+                configs[kind] = _model_config(ckpt)
+        if not trained:
+            raise UserError(f"no mesh.pt or voxel.pt in {args.run} (train with `tritonnmr reconstruct train`)")
+        class_ids = _categories(args.data, args.categories, "test")
+        test_set, train_set = _dataset(args.data, "test", class_ids), _dataset(args.data, "train", class_ids)
+        views = args.views or next(iter(configs.values()))["eval_views"]
+        categories, thresholds = evaluate(trained, test_set, train_set, views, device)
+        config = {"models": configs, "eval_views": views, "data": os.path.abspath(args.data),
+                  "train_objects": len(train_set), "test_objects": len(test_set),
+                  "voxel_threshold": thresholds.get("voxel")}
     out = output_dir(args.out or args.run)
-    views = args.views or next(iter(configs.values()))["eval_views"]
-    categories, thresholds = evaluate(trained, test_set, train_set, views, device)
     meta = metadata(device)
-    config = {"models": configs, "eval_views": views, "data": os.path.abspath(args.data),
-              "train_objects": len(train_set), "test_objects": len(test_set),
-              "voxel_threshold": thresholds.get("voxel")}
-    result = write_report(categories, config, out, meta["device"], meta["commit"], {"date": meta["date"]})
+    result = write_report(categories, config, out, meta["device"], meta["commit"], {"date": meta["date"]}, times)
     with open(os.path.join(out, "results.md")) as fh:
         print(fh.read(), end="")
     print("mean voxel IoU: " + ", ".join(f"{k} {v:.3f}" for k, v in result["mean"].items()))
@@ -138,18 +211,27 @@ def cmd_run(args):
     ns = argparse.Namespace
     data_dir, run_dir = os.path.join(args.out, "data"), os.path.join(args.out, "run")
     if not os.path.isdir(data_dir) or not any(n.endswith("_test_voxels.npz") for n in os.listdir(data_dir)):
-        cmd_make_data(ns(out=data_dir, objects_per_class=args.objects_per_class, test_objects=None, seed=args.seed,
-                         quick=args.quick, backend=args.backend))
+        cmd_make_data(ns(out=data_dir, objects_per_class=args.objects_per_class, test_objects=args.test_objects,
+                         seed=args.seed, quick=args.quick, backend=args.backend, categories=args.categories))
     for kind in ("mesh", "voxel"):
         cmd_train(ns(model=kind, data=data_dir, out=run_dir, device=args.device, backend=args.backend, quick=args.quick,
-                     iterations=args.iterations, batch_size=args.batch_size, lr=None, seed=args.seed, restart=False))
-    cmd_eval(ns(data=data_dir, run=run_dir, out=args.results or run_dir, device=args.device, views=None))
+                     iterations=args.iterations, batch_size=args.batch_size, lr=None, seed=args.seed, restart=False,
+                     categories=args.categories, per_category=args.per_category))
+    cmd_eval(ns(data=data_dir, run=run_dir, out=args.results or run_dir, device=args.device, views=None,
+                categories=args.categories, per_category=args.per_category))
 
 
 def add_parser(sub):
     """Register ``reconstruct`` and its subcommands on the main parser's subparsers."""
     p = subcommand(sub, "reconstruct", "single-image mesh reconstruction vs a voxel baseline (the paper's sec. 4.1)")
     rs = p.add_subparsers(dest="reconstruct_command", required=True, metavar="STEP")
+
+    def categories(sp, per_category=None):
+        sp.add_argument("--categories", type=category_list, default=None,
+                        help="comma-separated category names or class ids, e.g. car,chair (default: every "
+                             "category in the data)")
+        if per_category:
+            sp.add_argument("--per-category", action="store_true", help=per_category)
 
     def training(sp):
         sp.add_argument("--quick", action="store_true", help="the small CPU configuration (minutes; see README)")
@@ -164,6 +246,7 @@ def add_parser(sub):
     m.add_argument("--test-objects", type=positive_int, default=None,
                    help="test objects per category (default: a quarter of --objects-per-class, at least 2)")
     m.add_argument("--quick", action="store_true", help="the small CPU configuration's size")
+    categories(m)
     m.add_argument("--out", default="out/reconstruction/data", help="dataset folder")
     add_device_options(m, seed=True)
     m.set_defaults(func=cmd_make_data)
@@ -175,6 +258,8 @@ def add_parser(sub):
     t.add_argument("--out", default="out/reconstruction/run", help="where MODEL.pt is written")
     t.add_argument("--lr", type=positive_float, default=None, help="Adam step (default: 0.001 with --quick, else 1e-4)")
     t.add_argument("--restart", action="store_true", help="start over instead of resuming an existing checkpoint")
+    categories(t, "one model per category, each trained on that category's objects alone: OUT/CLASS_ID/MODEL.pt "
+                  "(the paper's setting; default: one model for all the categories, OUT/MODEL.pt)")
     training(t)
     add_device_options(t, seed=True)
     t.set_defaults(func=cmd_train)
@@ -185,6 +270,8 @@ def add_parser(sub):
     e.add_argument("--out", default=None, help="where results.* go (default: the --run folder)")
     e.add_argument("--views", type=view_id, nargs="+", default=None,
                    help="input view ids, 0 to 23 (default: the training config's)")
+    categories(e, "evaluate each category's test objects with that category's own models, RUN/CLASS_ID/*.pt "
+                  "(from `train --per-category`); its mean shape is the category's")
     add_device_options(e)
     e.set_defaults(func=cmd_eval)
 
@@ -203,6 +290,9 @@ def add_parser(sub):
     r.add_argument("--results", default=None, help="where results.* go (default: OUT/run)")
     r.add_argument("--objects-per-class", type=positive_int, default=None,
                    help="training objects per category (default: 24 with --quick, else 200)")
+    r.add_argument("--test-objects", type=positive_int, default=None,
+                   help="test objects per category (default: a quarter of --objects-per-class, at least 2)")
+    categories(r, "one model per category (see `train --per-category`), evaluated per category")
     training(r)
     add_device_options(r, seed=True)
     r.set_defaults(func=cmd_run)

@@ -102,18 +102,35 @@ def camera_rays(eyes, image_size, viewing_angle=VIEWING_ANGLE):
     return eyes, F.normalize(directions, dim=-1)
 
 
-def project_voxels(occupancy, eyes, image_size=64, samples=64, radius=0.9):
-    """Differentiable silhouettes (B, S, S) of occupancy grids (B, N, N, N) [x, y, z] seen from ``eyes``:
-    the maximum of the trilinearly sampled occupancy over ``samples`` points along each ray, taken
-    across the sphere of ``radius`` around the origin that holds the grid."""
+def ray_samples(eyes, image_size=64, samples=64, radius=0.9, resolution=32):
+    """Where :func:`project_voxels` samples: ``samples`` points along each camera ray across the sphere
+    of ``radius`` around the origin, as grid_sample coordinates (B, S, S, K, 3) of a grid of
+    ``resolution``^3 voxels (the grid's extent maps to [-1, 1]; (x, y, z) -> (W, H, D))."""
     origins, directions = camera_rays(eyes, image_size)
     distance = origins.norm(dim=-1).view(-1, 1, 1, 1, 1)
     t = torch.linspace(-radius, radius, samples, device=eyes.device).view(1, 1, 1, -1, 1) + distance
-    points = origins.view(-1, 1, 1, 1, 3) + t * directions[:, :, :, None, :]  # (B, S, S, K, 3)
-    grid = points / grid_extent(occupancy.shape[-1])  # grid_sample wants [-1, 1] and (x, y, z) -> (W, H, D)
+    scale = 1 / grid_extent(resolution)  # origin + t direction, scaled; one pass over the (B, S, S, K, 3) points
+    return torch.addcmul(origins.view(-1, 1, 1, 1, 3) * scale, t, directions[:, :, :, None, :] * scale)
+
+
+def project_voxels(occupancy, eyes, image_size=64, samples=64, radius=0.9):
+    """Differentiable silhouettes (B, S, S) of occupancy grids (B, N, N, N) [x, y, z] seen from ``eyes``:
+    the maximum of the trilinearly sampled occupancy over ``samples`` points along each ray, taken
+    across the sphere of ``radius`` around the origin that holds the grid.
+
+    The maximising sample of each ray is found without gradient; the occupancy is then sampled again,
+    with gradient, at that one point per ray. Same value, and the same gradient as differentiating
+    the maximum over all samples wherever one sample is the largest (with ties, all of it goes to
+    the first instead of being shared), for a backward pass over S^2 points instead of S^2 K."""
+    grid = ray_samples(eyes, image_size, samples, radius, occupancy.shape[-1])
     volume = occupancy.permute(0, 3, 2, 1)[:, None]  # (B, 1, D=z, H=y, W=x)
-    sampled = F.grid_sample(volume, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return sampled[:, 0].amax(-1)
+    with torch.no_grad():
+        sampled = F.grid_sample(volume, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0]
+    if not torch.is_grad_enabled() or not occupancy.requires_grad:
+        return sampled.amax(-1)
+    best = sampled.argmax(-1)  # (B, S, S): the first maximising sample of each ray
+    chosen = grid.gather(3, best[..., None, None].expand(-1, -1, -1, 1, 3))  # (B, S, S, 1, 3)
+    return F.grid_sample(volume, chosen, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0, ..., 0]
 
 
 def build(kind, **config):

@@ -9,16 +9,40 @@ from .chart import bar_chart
 TITLES = {"mesh_iou": "mesh (ours)", "voxel_iou": "voxel (PTN-style)", "mean_shape_iou": "mean shape"}
 
 
-def write_report(categories, config, out_dir, device, commit, extra=None):
+def _duration(seconds):
+    return f"{seconds:.0f} s" if seconds < 600 else f"{seconds / 60:.0f} min"
+
+
+def _times_table(times):
+    """Markdown lines: training wall and CPU seconds per category and model, and their totals."""
+    kinds = [k for k in ("mesh", "voxel") if all(k in t for t in times.values())]
+    lines = ["| category | " + " | ".join(f"{k} training, wall / CPU" for k in kinds) + " |",
+             "|---" * (len(kinds) + 1) + "|"]
+    total = {k: [0.0, 0.0] for k in kinds}
+    for name, row in times.items():
+        for k in kinds:
+            total[k] = [total[k][0] + row[k][0], total[k][1] + row[k][1]]
+        lines.append(f"| {name} | " + " | ".join(f"{_duration(row[k][0])} / {_duration(row[k][1])}" for k in kinds)
+                     + " |")
+    lines.append("| **total** | " + " | ".join(f"{_duration(total[k][0])} / {_duration(total[k][1])}" for k in kinds)
+                 + " |")
+    return lines
+
+
+def write_report(categories, config, out_dir, device, commit, extra=None, times=None):
     """Write results.json, results.md and results.png (bar chart) to ``out_dir``; -> the JSON dict.
 
     categories: {name: {'mesh_iou': x, 'voxel_iou': y, 'mean_shape_iou': z}} (as :func:`.evaluation.evaluate`
-    gives); config, device, commit and ``extra`` are recorded in results.json."""
+    gives); config, device, commit and ``extra`` are recorded in results.json. ``times``
+    ({name: {kind: (wall seconds, CPU seconds)}}, per-category models) adds a table of training times."""
     os.makedirs(out_dir, exist_ok=True)
     keys = [k for k in ("mesh_iou", "voxel_iou", "mean_shape_iou") if all(k in r for r in categories.values())]
     mean = {k: float(np.mean([r[k] for r in categories.values()])) for k in keys}
     result = {"config": config, "commit": commit, "device": device, "categories": categories, "mean": mean,
               **(extra or {})}
+    if times:
+        result["train_seconds"] = {name: {k: {"wall": w, "cpu": c} for k, (w, c) in row.items()}
+                                   for name, row in times.items()}
     with open(os.path.join(out_dir, "results.json"), "w") as fh:
         json.dump(result, fh, indent=2)
     lines = ["| category | " + " | ".join(TITLES[k] for k in keys) + " |", "|---" * (len(keys) + 1) + "|"]
@@ -29,6 +53,8 @@ def write_report(categories, config, out_dir, device, commit, extra=None):
     if "mesh_iou" in keys and "voxel_iou" in keys:
         wins = sum(r["mesh_iou"] > r["voxel_iou"] for r in categories.values())
         lines.append(f"\nThe mesh model beats the voxel model in {wins} of {len(categories)} categories.")
+    if times:
+        lines += ["", "Training time per model (this process's wall clock / CPU time):", ""] + _times_table(times)
     with open(os.path.join(out_dir, "results.md"), "w") as fh:
         fh.write("\n".join(lines) + "\n")
     bar_chart({name: {TITLES[k]: row[k] for k in keys} for name, row in categories.items()}, "voxel IoU",

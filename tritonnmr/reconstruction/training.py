@@ -37,12 +37,13 @@ def training_loss(model, batch, renderer, pairs, config, device):
 def train(kind, dataset, path, config=QUICK, device="cpu", resume=True, progress=True, save_every=100):
     """Train a 'mesh' or 'voxel' model on ``dataset`` (a :class:`data.Dataset`), checkpointing to
     ``path`` (and resuming from it when it exists and ``resume``). Ctrl-C saves and stops.
-    -> (model, history dict with 'loss' and 'iou_loss' lists (one value per step) and 'seconds').
+    -> (model, history dict with 'loss' and 'iou_loss' lists (one value per step), 'seconds' (wall
+    time) and 'cpu_seconds' (this process's CPU time: what the steps cost on a shared machine)).
     ``iou_loss`` is 2 (1 - mean soft IoU) over the two views: :func:`mean_iou` turns it into an IoU."""
     torch.manual_seed(config.seed)
     model = models.build(kind, **config.model_options()).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999))
-    start, history = 0, {"loss": [], "iou_loss": [], "seconds": 0.0}
+    start, history = 0, {"loss": [], "iou_loss": [], "seconds": 0.0, "cpu_seconds": 0.0}
     if resume and os.path.isfile(path):
         ckpt = read_checkpoint(path, kind, device)
         if ckpt["config"]["width"] != config.width or ckpt["config"]["dim"] != config.dim:
@@ -57,7 +58,13 @@ def train(kind, dataset, path, config=QUICK, device="cpu", resume=True, progress
     model.train()
     bar = tqdm(range(start, config.iterations), desc=f"train {kind}", initial=start, total=config.iterations,
                disable=not progress)
-    t0, i = time.time(), start
+    t0, c0, i = time.time(), time.process_time(), start
+    wall0, cpu0 = history.get("seconds", 0.0), history.get("cpu_seconds", 0.0)
+
+    def clock():  # the times so far, in every checkpoint: a resumed run counts the steps it kept
+        history["seconds"] = wall0 + time.time() - t0
+        history["cpu_seconds"] = cpu0 + time.process_time() - c0
+
     try:
         for i in bar:
             optimizer.zero_grad()
@@ -69,13 +76,14 @@ def train(kind, dataset, path, config=QUICK, device="cpu", resume=True, progress
             history["iou_loss"].append(iou.item())
             bar.set_postfix(loss=f"{np.mean(history['loss'][-20:]):.4f}")
             if (i + 1) % save_every == 0:
+                clock()
                 save_checkpoint(path, model, optimizer, i + 1, config, history, dataset.class_ids)
         i = config.iterations
     except KeyboardInterrupt:
         tqdm.write(f"interrupted at iteration {i}; saving {path}")
     finally:
         bar.close()
-        history["seconds"] = history.get("seconds", 0.0) + time.time() - t0
+        clock()
         save_checkpoint(path, model, optimizer, i, config, history, dataset.class_ids)
     return model, history
 
