@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import tritonnmr as nr
-from tritonnmr import backends, cli_common
+from tritonnmr import backends, cli_common, fitting
 from tritonnmr.cli import build_parser, main
 from tritonnmr.media import load_image, silhouette_iou
 
@@ -103,6 +103,33 @@ def test_fit_texture_result_is_shown_under_the_fit_s_light(tmp_path, capsys):
     first = _gif(os.path.join(out, "result.gif"))[0]
     lit = last.max(-1) > 0
     assert lit.sum() > 50 and np.abs(first - last)[lit].mean() < 3
+
+
+def test_fit_texture_uv_error_falls_and_result_obj_renders_the_same_picture(tmp_path, capsys):
+    out, m = _fit(tmp_path, "texture", "--texture", "uv", "--uv-size", "24x16")
+    assert m["error_final"] < 0.5 * m["error_initial"] and m["uv_size"] == [16, 24]
+    said = capsys.readouterr().out
+    assert f"fit texture (uv): colour error (squared RGB distance per teapot pixel, 8 views) " \
+           f"{m['error_initial']:.4g} ->" in said
+    image = iio.imread(os.path.join(out, "result_0.png"))
+    assert image.shape == (16, 24, 3)
+    v, f, uv = nr.load_obj(os.path.join(out, "result.obj"), load_texture=True, texture_format="uv",
+                           normalization=False, device="cpu")
+    assert f.shape == (2464, 3) and len(uv.images) == 1 and uv.uvs.shape == (2464, 3, 2)
+    assert float(uv.uvs[..., 0].max()) > 1  # faces across the seam were unwrapped past u = 1
+    # the reloaded OBJ, rendered as result.gif's first frame was (azimuth 0, elevation 0, the fit's light)
+    r = fitting.texture_renderer(32, "torch")
+    r.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 0, 0)
+    rgb, _, alpha = r(v[None], f[None], uv)
+    reloaded = (rgb[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.int16)
+    first = _gif(os.path.join(out, "result.gif"))[0]
+    inside = alpha[0].numpy() > 0.99
+    assert inside.sum() > 100 and np.abs(reloaded - first)[inside].mean() < 3  # palette rounding aside
+    assert np.abs(reloaded - first)[inside].max() <= 16
+    # and it carries the fit: its colour error at this view is about the fit's (8 views), far below black's
+    target = load_image(nr.data_path("example3_ref.png"), 32)
+    error = (((rgb[0] - target) ** 2).sum(0) * alpha[0]).sum().item() / alpha[0].sum().item()
+    assert error < 0.5 * m["error_initial"] and error == pytest.approx(m["error_final"], rel=0.5)
 
 
 def test_fit_camera_result_shows_the_fitted_view_beside_the_target(tmp_path, capsys):

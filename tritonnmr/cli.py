@@ -66,8 +66,13 @@ def cmd_fit(args):
         nr.save_obj(os.path.join(out, "result.obj"), result.vertices[0], f[0])
         pictures = turntable(r, result.vertices, f)
     elif args.what == "texture":
-        result = fitting.fit_texture(image, v, f, texture_size=args.texture_size, **common)
-        nr.save_obj(os.path.join(out, "result.obj"), v[0], f[0], result.textures[0])
+        if args.texture == "uv":
+            result = fitting.fit_texture_uv(image, v, f, uv_size=args.uv_size, projection=args.uv_projection,
+                                            **common)
+            nr.save_obj(os.path.join(out, "result.obj"), v[0], f[0], result.textures)
+        else:
+            result = fitting.fit_texture(image, v, f, texture_size=args.texture_size, **common)
+            nr.save_obj(os.path.join(out, "result.obj"), v[0], f[0], result.textures[0])
         pictures = turntable(fitting.texture_renderer(args.image_size, args.backend), v, f, result.textures,
                              elevation=0)
     else:
@@ -79,10 +84,13 @@ def cmd_fit(args):
     save_gif(os.path.join(out, "optimization.gif"), result.frames)
     save_gif(os.path.join(out, "result.gif"), pictures)
     _write_metrics(out, result, {"device": str(device)})
-    print(("interrupted; " if result.interrupted else "") + f"fit {args.what}: {result.summary}")
+    name = "texture (uv)" if args.what == "texture" and args.texture == "uv" else args.what
+    print(("interrupted; " if result.interrupted else "") + f"fit {name}: {result.summary}")
     overlay = "; yellow: fitted silhouette, blue: target" if args.what != "texture" else ""
+    texture_image = "; the fitted texture image in result_0.png" if args.what == "texture" and args.texture == "uv" \
+        else ""
     print(f"pictures in {out}: optimization.gif (a frame every {args.frame_every} steps{overlay}), "
-          f"{RESULT_PICTURES[args.what]}; numbers in metrics.json")
+          f"{RESULT_PICTURES[args.what]}{texture_image}; numbers in metrics.json")
     return 130 if result.interrupted else 0
 
 
@@ -167,7 +175,15 @@ def build_parser():
     f.add_argument("--iterations", type=positive_int, default=300, help="Adam steps; the camera fit stops early once it fits")
     f.add_argument("--lr", type=positive_float, default=None,
                    help="Adam step (default: the example's: shape 0.001, texture 0.1, camera 0.1)")
-    f.add_argument("--texture-size", type=positive_int, default=4, help="texture cube size (texture fit)")
+    f.add_argument("--texture", choices=["cubes", "uv"], default="cubes",
+                   help="texture fit: cubes paints per-face texture cubes (neural_renderer's example 3); uv paints "
+                        "one image, mapped by a projection around the vertical axis (--uv-projection)")
+    f.add_argument("--texture-size", type=positive_int, default=4, help="texture cube size (--texture cubes)")
+    f.add_argument("--uv-size", type=image_size, default=128,
+                   help="texture image size for --texture uv: S for S x S texels, or WIDTHxHEIGHT")
+    f.add_argument("--uv-projection", choices=["cylindrical", "spherical"], default="cylindrical",
+                   help="how --texture uv maps the image onto the mesh: cylindrical (image rows are heights) or "
+                        "spherical (rows are latitudes)")
     f.add_argument("--frame-every", type=positive_int, default=10, help="one optimization.gif frame every N steps")
     f.add_argument("--out", default="out/fit", help="output folder")
     f.add_argument("--image-size", type=image_size, default=256, help=IMAGE_SIZE_HELP)

@@ -30,7 +30,7 @@ class FitResult:
     losses: list = field(default_factory=list)
     interrupted: bool = False
     vertices: torch.Tensor = None
-    textures: torch.Tensor = None
+    textures: object = None  # cubes (1, F, T, T, T, 3), or a UVMap (fit_texture_uv)
     eye: list = None
     path: list = None       # the camera fit's eye after each step, from the start: [[x, y, z], ...]
     summary: str = ""       # one line: what was measured, before -> after
@@ -124,52 +124,118 @@ def fit_shape(target, vertices, faces, iterations=300, lr=0.001, image_size=256,
     return FitResult(metrics, frames, losses, interrupted, vertices=vertices.detach(), summary=summary)
 
 
-def _view_error(renderer, vertices, faces, textures, target, azimuths):
-    """Mean over the mesh's pixels of the squared RGB distance to the target, averaged over views."""
+def _view_errors(renderer, vertices, faces, textures, target, azimuths):
+    """(error, interior error, edge floor), each averaged over the views at ``azimuths``:
+
+    - error: the squared RGB distance to the target per mesh pixel, weighted by coverage alpha;
+    - interior error: the same over the fully covered pixels only (alpha > 0.999);
+    - edge floor: the error that remains where the colours are right: an edge pixel shows
+      alpha * colour on the black background, so even a perfect texture leaves
+      sum alpha (1 - alpha)^2 |target|^2 / sum alpha."""
     errors = []
     with torch.no_grad():
         for azimuth in azimuths:
             renderer.eye = get_points_from_angles(DEFAULT_DISTANCE, 0, azimuth)
             rgb, _, alpha = renderer(vertices, faces, textures)
-            errors.append((((rgb[0] - target) ** 2).sum(0) * alpha[0]).sum().item() / alpha[0].sum().item())
-    return float(np.mean(errors))
+            squared, a = ((rgb[0] - target) ** 2).sum(0), alpha[0]
+            inside = a > 0.999
+            errors.append(((squared * a).sum().item() / a.sum().item(),
+                           squared[inside].mean().item() if bool(inside.any()) else float("nan"),
+                           (a * (1 - a) ** 2 * (target ** 2).sum(0)).sum().item() / a.sum().item()))
+    return tuple(float(x) for x in np.mean(errors, 0))
 
 
-def fit_texture(target, vertices, faces, iterations=300, lr=0.1, image_size=256, texture_size=4,
-                backend="auto", frame_every=10, progress=True, seed=0):
-    """Paint per-face texture cubes so renderings from random azimuths match ``target`` (3, H, W)
-    (the paper's example 3; :data:`TEXTURE_VIEW`: flat ambient light, orthographic camera). The
-    error reported is the squared RGB distance per mesh pixel (channels in [0, 1], so 0 to 3),
-    averaged over 8 fixed azimuths."""
-    device = vertices.device
-    target = target.to(device)
+def _fit_colours(target, vertices, faces, parameters, textures, iterations, lr, image_size, backend, frame_every,
+                 progress, seed, desc, final=None):
+    """Shared by the texture fits (the paper's example 3): Adam (betas 0.5, 0.999) on ``parameters``
+    so that renderings of ``textures()`` from a random azimuth each step match ``target`` (3, H, W)
+    under :data:`TEXTURE_VIEW`; the colour errors of :func:`_view_errors` before and after (after on
+    ``final()`` when given: what is kept). -> (metrics, frames, losses, interrupted)."""
+    target = target.to(vertices.device)
     g = torch.Generator().manual_seed(seed)
-    raw = torch.nn.Parameter(torch.zeros(1, faces.shape[1], *(texture_size,) * 3, 3, device=device))
     renderer = texture_renderer(image_size, backend)
     views = list(np.linspace(0, 360, 8, endpoint=False))
 
     def step():
         renderer.eye = get_points_from_angles(DEFAULT_DISTANCE, 0, float(torch.rand(1, generator=g)) * 360)
-        rgb, _, _ = renderer(vertices, faces, torch.tanh(raw))
+        rgb, _, _ = renderer(vertices, faces, textures())
         return ((rgb[0] - target) ** 2).sum()
 
     def frame():
         renderer.eye = get_points_from_angles(DEFAULT_DISTANCE, 0, 0)
         with torch.no_grad():
-            return to_uint8(renderer(vertices, faces, torch.tanh(raw))[0][0])
+            return to_uint8(renderer(vertices, faces, textures())[0][0])
 
-    error_initial = _view_error(renderer, vertices, faces, torch.tanh(raw), target, views)
+    with torch.no_grad():
+        error_initial, interior_initial, floor = _view_errors(renderer, vertices, faces, textures(), target, views)
     start = time.time()
-    losses, frames, interrupted = optimize(step, [raw], iterations, lr, frame, frame_every, progress,
-                                           "fit texture", betas=(0.5, 0.999))
-    error_final = _view_error(renderer, vertices, faces, torch.tanh(raw), target, views)
+    losses, frames, interrupted = optimize(step, parameters, iterations, lr, frame, frame_every, progress, desc,
+                                           betas=(0.5, 0.999))
+    seconds = time.time() - start
+    with torch.no_grad():
+        error_final, interior_final, _ = _view_errors(renderer, vertices, faces, (final or textures)(), target,
+                                                      views)
     metrics = dict(iterations=len(losses), loss_initial=losses[0] if losses else None,
                    loss_final=losses[-1] if losses else None, error_initial=error_initial,
                    error_final=error_final, error_reduction=1 - error_final / error_initial,
-                   seconds=time.time() - start)
-    summary = (f"colour error (squared RGB distance per teapot pixel, 8 views) {error_initial:.4g} -> "
-               f"{error_final:.4g} ({-100 * metrics['error_reduction']:+.1f}%); {_steps(metrics)}")
-    return FitResult(metrics, frames, losses, interrupted, textures=torch.tanh(raw).detach(), summary=summary)
+                   error_interior_initial=interior_initial, error_interior_final=interior_final,
+                   error_edge_floor=floor, seconds=seconds)
+    return metrics, frames, losses, interrupted
+
+
+def _colour_summary(metrics):
+    return (f"colour error (squared RGB distance per teapot pixel, 8 views) {metrics['error_initial']:.4g} -> "
+            f"{metrics['error_final']:.4g} ({-100 * metrics['error_reduction']:+.1f}%); {_steps(metrics)}")
+
+
+def fit_texture(target, vertices, faces, iterations=300, lr=0.1, image_size=256, texture_size=4,
+                backend="auto", frame_every=10, progress=True, seed=0):
+    """Paint per-face texture cubes (1, F, T, T, T, 3) = tanh(parameters), from 0, so renderings from
+    random azimuths match ``target`` (3, H, W) (the paper's example 3; :data:`TEXTURE_VIEW`: flat
+    ambient light, orthographic camera). The error reported is the squared RGB distance per mesh
+    pixel (channels in [0, 1], so 0 to 3), averaged over 8 fixed azimuths."""
+    raw = torch.nn.Parameter(torch.zeros(1, faces.shape[1], *(texture_size,) * 3, 3, device=vertices.device))
+    metrics, frames, losses, interrupted = _fit_colours(
+        target, vertices, faces, [raw], lambda: torch.tanh(raw), iterations, lr, image_size, backend,
+        frame_every, progress, seed, "fit texture")
+    return FitResult(metrics, frames, losses, interrupted, textures=torch.tanh(raw).detach(),
+                     summary=_colour_summary(metrics))
+
+
+def fit_texture_uv(target, vertices, faces, iterations=300, lr=0.1, image_size=256, uv_size=128,
+                   projection="cylindrical", backend="auto", frame_every=10, progress=True, seed=0):
+    """Paint one UV texture image (uv_size x uv_size, RGB) for the whole mesh, as :func:`fit_texture`
+    paints cubes: the same target, views, light, loss and Adam, the image = tanh(parameters) from 0.
+
+    The mesh's uvs come from :func:`tritonnmr.uv_projection.projected_uvs` (``projection``
+    'cylindrical' or 'spherical', around the vertical axis; REPEAT wrap across the seam).
+    ``uv_size``: an int S (S x S texels) or (height, width). ``result.textures`` is a
+    :class:`tritonnmr.UVMap` whose one image is the fitted one clipped to [0, 1] (what
+    :func:`tritonnmr.save_obj` writes); the final error is measured on it."""
+    from .uv_projection import projected_uvs
+    from .uvmap import UVMap
+    if vertices.shape[0] != 1 or faces.shape[0] != 1:
+        raise ValueError(f"vertices and faces must hold one mesh (batch 1), got {vertices.shape[0]} and "
+                         f"{faces.shape[0]}")
+    h, w = (uv_size, uv_size) if isinstance(uv_size, int) else tuple(uv_size)
+    if h < 1 or w < 1:
+        raise ValueError(f"uv_size must be positive, got {uv_size}")
+    uvs = projected_uvs(vertices[0], faces[0], projection).to(vertices.device)
+    raw = torch.nn.Parameter(torch.zeros(1, h, w, 3, device=vertices.device))
+
+    def painted():
+        return uvs[None], torch.tanh(raw)
+
+    def kept():
+        return uvs[None], torch.tanh(raw).clamp(0, 1)
+
+    metrics, frames, losses, interrupted = _fit_colours(
+        target, vertices, faces, [raw], painted, iterations, lr, image_size, backend, frame_every, progress,
+        seed, "fit texture (uv)", final=kept)
+    metrics.update(uv_size=[h, w], projection=projection)
+    uv_map = UVMap(uvs, torch.zeros(uvs.shape[0], dtype=torch.int64, device=uvs.device),
+                   [kept()[1][0].detach()], "REPEAT")
+    return FitResult(metrics, frames, losses, interrupted, textures=uv_map, summary=_colour_summary(metrics))
 
 
 def eye_angles(eye):
