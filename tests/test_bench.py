@@ -2,11 +2,11 @@
 import json
 import os
 
+import pytest
 import torch
 
-from tritonnmr import bench
+from tritonnmr import backends, bench, reference
 from tritonnmr.cli import main
-from tritonnmr.kernels.baseline import rasterize_fragments_pixel_loop
 from conftest import random_faces
 
 
@@ -19,12 +19,36 @@ def test_uv_sphere_is_closed_with_about_the_asked_faces():
     assert torch.allclose(v.norm(dim=1), torch.ones(len(v)), atol=1e-5)
 
 
-def test_pixel_loop_baseline_equals_face_parallel_kernels():
+@pytest.mark.skipif(not backends.interpreter_enabled(), reason="runs the Triton kernels in the interpreter")
+@pytest.mark.parametrize("strategy", ["binned", "face", "pixel-loop"])
+def test_each_benchmarked_strategy_equals_the_reference(strategy):
+    """What ``tritonnmr bench --raster`` times: face index equal, weights and depth allclose."""
     from tritonnmr import kernels
-    faces = random_faces(1, 12, seed=3)
-    a = rasterize_fragments_pixel_loop(faces, 10, 0.1, 100.0)
-    b = kernels.rasterize_fragments(faces, 10, 0.1, 100.0)
-    assert torch.equal(a[0], b[0]) and torch.allclose(a[2], b[2])
+    faces = random_faces(2, 20, seed=3, spread=0.6)
+    expected = reference.rasterize_fragments(faces, 16, 11, 0.1, 100.0)
+    got = kernels.rasterize_fragments_with(strategy, faces, 16, 11, 0.1, 100.0)
+    assert (expected[0] >= 0).sum() > 30
+    assert torch.equal(expected[0], got[0])
+    assert torch.allclose(expected[1], got[1], atol=1e-6) and torch.allclose(expected[2], got[2], atol=1e-6)
+
+
+def test_raster_option_picks_the_triton_rows():
+    cases = bench.grid(False, torch.device("cuda"))
+    rasters = {c.raster for c in cases if c.backend == "triton"}
+    assert rasters == {"binned", "face", "pixel-loop"}
+    only_face = bench.select_raster(cases, "face")
+    assert {c.raster for c in only_face if c.backend == "triton"} == {"face"}
+    assert [c for c in only_face if c.backend == "torch"] == [c for c in cases if c.backend == "torch"]
+    assert bench.backend_label({"backend": "triton", "raster": "face"}) == "triton (face)"
+
+
+def test_bench_work_writes_the_work_model(tmp_path, monkeypatch, capsys):
+    from tritonnmr import workmodel
+    monkeypatch.setattr(workmodel, "grid", lambda quick=False: [("quad", 2, 16, 1)])
+    out = str(tmp_path / "w")
+    assert main(["bench", "--work", "--out", out]) == 0
+    assert "| quad | 2 | 16 | 1 | binned | forward |" in capsys.readouterr().out
+    assert json.load(open(os.path.join(out, "results.json")))["rows"][0]["mesh"] == "quad"
 
 
 def test_bench_cli_writes_json_markdown_and_plot(tmp_path, monkeypatch):

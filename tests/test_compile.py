@@ -5,8 +5,10 @@ rejects (module globals that are not ``tl.constexpr``, methods on an int argumen
 specialised to the constant 1, ...). So this test
 
 1. RECORDS: runs the renderer through the Triton backend in every mode (texture cubes, vertex
-   colours, silhouettes, depth; anti-aliasing on and off; forward and backward; batch 2) and the
-   benchmark's pixel-loop baseline, with a hook on Triton's launch path that notes each launch's
+   colours, UV maps in each wrap mode, silhouettes, depth; anti-aliasing on and off; forward and
+   backward; batch 2), every forward strategy (binned, face-parallel, pixel loop), a scene whose
+   tile lists, pixel lists and edge runs are all cut (the merge and segment-sum kernels) and the
+   edge kernel's trip-counting variant, with a hook on Triton's launch path that notes each launch's
    kernel (module and name), argument types (tensor dtypes, ints with their values, floats) and
    constexpr values. Nothing here lists kernels: a new or rewritten kernel is recorded as soon as
    something launches it (and ``test_recording_sees_every_kernel`` fails if nothing does);
@@ -226,12 +228,31 @@ if __name__ != "__main__":
         nr.rasterize(screen.requires_grad_(), torch.rand(B, screen.shape[1], 1, 1, 1, 3, device=device),
                      image_size=2, anti_aliasing=False, backend="triton").sum().backward()
 
-    def _pixel_loop_baseline(device):
-        from tritonnmr import bench
-        case = bench.Case(mesh="sphere", faces=12, image_size=4, batch=2, mode="silhouettes",
-                          backend="triton-pixel-loop", passes="forward")
-        step, _ = bench.make_step(case, device)
-        step()
+    def _other_paths(device):
+        """The forward strategies the renderer does not use by default, UV maps in each wrap mode, a
+        non-square scene whose lists are all cut (a full-screen quad over random faces, with the
+        minimum item lengths at 1), and the edge kernel's trip-counting variant."""
+        from conftest import random_faces
+        from tritonnmr import kernels
+        from tritonnmr.kernels import tuning
+        quad = torch.tensor([[[-1.0, -1, 2], [1, -1, 2], [1, 1, 2]], [[-1.0, -1, 2], [1, 1, 2], [-1, 1, 2]]])
+        faces = torch.cat([random_faces(2, 6, seed=1), quad.expand(2, 2, 3, 3)], 1).to(device).contiguous()
+        for strategy in kernels.RASTER_STRATEGIES:
+            kernels.rasterize_fragments_with(strategy, faces, 5, 3, 0.1, 100.0)
+        with tuning.override(min_faces=1, item_trips=1, edge_trips=1):
+            f = faces.clone().requires_grad_()
+            cubes = torch.rand(2, faces.shape[1], 2, 2, 2, 3, device=device, requires_grad=True)
+            out = nr.rasterize_rgbad(f, cubes, (9, 12), anti_aliasing=False, backend="triton")
+            (out["rgb"].sum() + out["alpha"].sum() + out["depth"].sum()).backward()
+            frags = nr.rasterize_fragments(faces, (9, 12), backend="triton")
+            image = torch.rand(2, 9, 12, 2, device=device)
+            kernels.edge_backward_counted(faces, frags.face_index, image, image, 1e-3)
+        uvs = torch.rand(2, faces.shape[1], 3, 2, device=device) * 3 - 1
+        texture = torch.rand(2, 4, 5, 3, device=device, requires_grad=True)
+        for wrap in ("REPEAT", "MIRRORED_REPEAT", "CLAMP_TO_EDGE"):
+            rgb = nr.rasterize(faces, (uvs, texture), 4, anti_aliasing=False, backend="triton",
+                               shader=nr.UVTextureShader(wrap))
+            rgb.sum().backward()
 
     @pytest.fixture(scope="module")
     def launches():
@@ -243,7 +264,7 @@ if __name__ != "__main__":
             pytest.skip("no CUDA and TRITON_INTERPRET not set: cannot run the kernels to record them")
         with recording() as recorded:
             _render_every_mode(device)
-            _pixel_loop_baseline(device)
+            _other_paths(device)
         unique = {json.dumps(r, sort_keys=True): r for r in recorded}
         return list(unique.values())
 

@@ -29,8 +29,9 @@ class Case:
     image_size: int
     batch: int
     mode: str          # "silhouettes" | "rgb"
-    backend: str       # "torch" | "triton" | "triton-pixel-loop" (forward only) | "numba" | PEERS
+    backend: str       # "torch" | "triton" | "numba" | PEERS
     passes: str        # "forward" | "forward+backward"
+    raster: str = "binned"  # triton's forward z-buffer: "binned" | "face" | "pixel-loop" (kernels.RASTER_STRATEGIES)
 
 
 def uv_sphere(num_faces):
@@ -68,7 +69,7 @@ def _mesh(case, device):
 def make_step(case, device):
     """A function that runs the case once (and the number of faces it renders)."""
     v, f = _mesh(case, device)
-    backend = "triton" if case.backend.startswith("triton") else "torch" if case.backend in PEERS else case.backend
+    backend = "torch" if case.backend in PEERS else case.backend
     renderer = nr.Renderer(image_size=case.image_size, camera_mode="look_at", backend=backend)
     renderer.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 30, 45)
     tex = torch.rand(case.batch, f.shape[1], 2, 2, 2, 3, device=device)
@@ -80,10 +81,13 @@ def make_step(case, device):
         step, _ = peers.mitsuba_silhouette_step(v[0], f[0], case.image_size, spp, renderer.eye, case.passes,
                                                 threads=torch.get_num_threads())
         return step, f.shape[1]
-    if case.backend == "triton-pixel-loop":
-        from tritonnmr.kernels.baseline import rasterize_fragments_pixel_loop
+    if case.backend == "triton":
+        from tritonnmr import kernels
+        kernels.set_raster(case.raster)  # for the whole run of the case (run_case puts "binned" back)
+    if case.backend == "triton" and case.raster == "pixel-loop":  # forward only: the z-buffer alone
         screen = nr.vertices_to_faces(renderer.transform(v), nr.fill_back(f)[0]).detach().contiguous()
-        return (lambda: rasterize_fragments_pixel_loop(screen, case.image_size * 2, 0.1, 100.0)), f.shape[1]
+        size = case.image_size * 2
+        return (lambda: kernels.rasterize_fragments_with("pixel-loop", screen, size, size, 0.1, 100.0)), f.shape[1]
 
     def step():
         if case.mode == "silhouettes":
@@ -125,6 +129,15 @@ class _PeakRSS:
 
 def run_case(case, device, repeats=5, warmup=1):
     """{"median_ms", "ms_per_1k_faces", "peak_mb", ...} for one case."""
+    try:
+        return _run_case(case, device, repeats, warmup)
+    finally:
+        if case.backend == "triton":
+            from tritonnmr import kernels
+            kernels.set_raster("binned")
+
+
+def _run_case(case, device, repeats, warmup):
     step, num_faces = make_step(case, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(warmup):
@@ -188,10 +201,20 @@ def grid(quick, device):
     for batch in (1, 8, 32):
         cases += [Case("teapot", 2464, 256, batch, m, b, p) for b in backends for m in ("silhouettes", "rgb")
                   for p in passes]
-    if device.type == "cuda":
-        cases += [Case("teapot", 2464, s, 1, "silhouettes", "triton-pixel-loop", "forward") for s in (64, 256)]
-        cases += [Case("sphere", 10_000, 256, 1, "silhouettes", "triton-pixel-loop", "forward")]
+    if device.type == "cuda":  # the other forward strategies beside the binned default
+        cases += [Case("teapot", 2464, s, 1, "silhouettes", "triton", p, "face")
+                  for s in (64, 256, 1024) for p in passes]
+        cases += [Case("sphere", n, s, 1, "silhouettes", "triton", "forward", "face")
+                  for n in (10_000, 100_000, 1_000_000) for s in (256, 1024)]
+        cases += [Case("teapot", 2464, s, 1, "silhouettes", "triton", "forward", "pixel-loop") for s in (64, 256)]
+        cases += [Case("sphere", 10_000, 256, 1, "silhouettes", "triton", "forward", "pixel-loop")]
     return cases
+
+
+def select_raster(cases, raster):
+    """The cases whose triton rows use forward strategy ``raster`` ("all": every case); other
+    backends' rows stay."""
+    return [c for c in cases if raster == "all" or c.backend != "triton" or c.raster == raster]
 
 
 def add_speedups(rows):
@@ -204,11 +227,16 @@ def add_speedups(rows):
     return rows
 
 
+def backend_label(row):
+    """"triton (binned)" etc. for triton rows, the backend's name otherwise."""
+    return f"triton ({row.get('raster', 'binned')})" if row["backend"] == "triton" else row["backend"]
+
+
 def to_markdown(rows, meta):
     head = ("| mesh | faces | size | batch | mode | passes | backend | median ms | ms / 1k faces | "
             "x torch | peak MB | CPU ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = [f"| {r['mesh']} | {r['faces']} | {r['image_size']} | {r['batch']} | {r['mode']} | {r['passes']} | "
-             f"{r['backend']} | {r['median_ms']:.1f} | {r['ms_per_1k_faces']:.2f} | "
+             f"{backend_label(r)} | {r['median_ms']:.1f} | {r['ms_per_1k_faces']:.2f} | "
              f"{'-' if r['speedup_vs_torch'] is None else format(r['speedup_vs_torch'], '.1f')} | "
              f"{r['peak_mb']:.0f} | {format(r['cpu_ms'], '.1f') if 'cpu_ms' in r else '-'} |" for r in rows]
     return (f"Device: {meta['device']}; torch {meta['torch']}; commit {meta['commit']}; {meta['date']}\n\n"
@@ -224,9 +252,9 @@ def plot(rows, path):
     except ImportError:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    series = sorted({(r["backend"], r["passes"]) for r in rows})
+    series = sorted({(backend_label(r), r["passes"]) for r in rows})
     for backend, passes in series:
-        sel = [r for r in rows if r["backend"] == backend and r["passes"] == passes
+        sel = [r for r in rows if backend_label(r) == backend and r["passes"] == passes
                and r["mode"] == "silhouettes" and r["batch"] == 1]
         sizes = [r["image_size"] for r in sel if r["mesh"] == "sphere"]
         face_size = max(set(sizes), key=sizes.count) if sizes else None
@@ -268,3 +296,12 @@ def set_threads(n):
     if backends.available("numba"):
         import numba
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def write_work_model(out, quick=False):
+    """``tritonnmr bench --work``: the work model's table, plot and JSON in ``out``."""
+    from . import workmodel
+    _, markdown, plotted = workmodel.main(out, quick)
+    print(markdown)
+    print(f"wrote {out}/results.json, results.md" + (", results.png" if plotted else " (no matplotlib: no plot)"))
+    return 0

@@ -1,98 +1,340 @@
-"""Triton backend: the same ops as tritonnmr.reference, as kernels.
+"""Triton backend: the ops of the backend contract (docs/backend-contract.md) as Triton kernels.
 
 Import this module only after deciding on the interpreter: TRITON_INTERPRET=1 must be set before
 triton is imported for the kernels to run on CPU tensors.
+
+The forward z-buffer is binned by default (raster.tile_kernel: one program per item of a screen
+tile's face list); ``raster_strategy("face")`` / ``("pixel-loop")`` (or ``set_raster``) select the
+face-parallel atomic kernel or the pixel-loop baseline, for the benchmark. Every backward pass is
+balanced and atomic-free: per-face (or per-texel) items of bounded length write their sums once,
+and cut lists are added in slot order (binning, reduce), so every gradient is bit-identical
+between runs. Sizes come from tuning.config.
 
 The interpreter accepts code that the real compiler rejects; tests/test_compile.py compiles every
 launch for sm_80 and sm_90. So, in every kernel: a module global read inside a kernel is a
 ``tl.constexpr(...)``; an int argument that may be 1 is in ``do_not_specialize`` (Triton turns an
 int equal to 1 into a constant, which has no ``.to()``); and no lane, masked or not, divides by zero
-(faces that are not drawn are replaced by a harmless triangle first: geometry.sanitize).
+(plans list only drawn faces; elsewhere faces are replaced by a harmless triangle: geometry.sanitize).
 """
+import contextlib
+import functools
+
 import torch
 import triton
 
-from . import edges, raster, shade
+from . import backward, baseline, binning, edges, raster, reduce, shade, tuning
 
-BLOCK = 128
+RASTER_STRATEGIES = ("binned", "face", "pixel-loop")
+_raster = ["binned"]  # the strategy rasterize_fragments uses
 
 
+def set_raster(strategy):
+    """Make ``strategy`` ("binned", "face" or "pixel-loop") the forward z-buffer of this backend."""
+    if strategy not in RASTER_STRATEGIES:
+        raise ValueError(f"raster strategy must be one of {', '.join(RASTER_STRATEGIES)}, got {strategy!r}")
+    _raster[0] = strategy
 
-def rasterize_fragments(faces, image_size, near, far):
-    """See reference.rasterize_fragments: (face_index int64, weights, depth) maps."""
-    B, F = faces.shape[:2]
-    S = image_size
-    total = B * S * S
-    zbuf = torch.full((total,), raster.EMPTY_KEY, dtype=torch.int64, device=faces.device)
-    if B * F:
-        raster.coverage_kernel[(B * F,)](faces, zbuf, F, S, near, far, BLOCK=BLOCK)
-    face_index = torch.empty((B, S, S), dtype=torch.int64, device=faces.device)
-    weights = torch.empty((B, S, S, 3), dtype=faces.dtype, device=faces.device)
-    depth = torch.empty((B, S, S), dtype=faces.dtype, device=faces.device)
-    if total:
-        raster.resolve_kernel[(triton.cdiv(total, BLOCK),)](zbuf, faces, face_index, weights, depth,
-                                                            F, S, total, far, BLOCK=BLOCK)
+
+@contextlib.contextmanager
+def raster_strategy(strategy):
+    """``with raster_strategy("face"): ...`` runs the block with another forward z-buffer."""
+    previous = _raster[0]
+    set_raster(strategy)
+    try:
+        yield
+    finally:
+        _raster[0] = previous
+
+
+def _launch(kernel, grid):
+    """``kernel[grid]`` with floating-point contraction off: no fused multiply-adds, so every kernel
+    rounds exactly as the reference does (pixel-centre tests, floors of scanline crossings and
+    texel coordinates land on the same side; Triton 3.10 makes this the default)."""
+    return functools.partial(kernel[grid], enable_fp_fusion=False)
+
+
+def _slots(items, width, like):
+    """The partial buffer of a plan: one row of ``width`` per slot (at least one row: a kernel needs
+    a real pointer even when it writes nothing there)."""
+    return torch.empty((max(items.num_slots, 1), width), dtype=like.dtype, device=like.device)
+
+
+def _add_slots(items, partial, out, rows=None):
+    """out[rows[s]] = sum of the slots of cut segment s, in slot order (rows: the segments by default)."""
+    if not items.split_segment.numel():
+        return
+    rows = items.split_segment if rows is None else rows
+    D = partial.shape[1]
+    block = min(64, triton.next_power_of_2(D))
+    _launch(reduce.segment_sum_kernel, (rows.numel(), triton.cdiv(D, block)))(
+        partial, rows, items.split_first, items.split_count, out, D, ROWS=tuning.config(1, 1, 1).reduce_rows, DB=block)
+
+
+def _item_args(items):
+    return items.segment, items.start, items.stop, items.slot
+
+
+# ----------------------------------------------------------------------------------------------
+# Forward: fragments
+# ----------------------------------------------------------------------------------------------
+def rasterize_fragments(faces, height, width, near, far):
+    """Face index (B, H, W) int64 (-1: empty), weights (B, H, W, 3) and depth (B, H, W) (far: empty)
+    of faces (B, F, 3, 3), with the strategy chosen by ``set_raster`` (binned by default)."""
+    return rasterize_fragments_with(_raster[0], faces, height, width, near, far)
+
+
+def rasterize_fragments_with(strategy, faces, height, width, near, far):
+    """rasterize_fragments with an explicit strategy: "binned", "face" or "pixel-loop"."""
+    if strategy not in RASTER_STRATEGIES:
+        raise ValueError(f"raster strategy must be one of {', '.join(RASTER_STRATEGIES)}, got {strategy!r}")
+    B = faces.shape[0]
+    face_index = torch.full((B, height, width), -1, dtype=torch.int64, device=faces.device)
+    weights = torch.zeros((B, height, width, 3), dtype=faces.dtype, device=faces.device)
+    depth = torch.full((B, height, width), float(far), dtype=faces.dtype, device=faces.device)
+    if B * faces.shape[1] * height * width:
+        run = {"binned": _binned, "face": _face_parallel, "pixel-loop": _pixel_loop}[strategy]
+        run(faces, height, width, near, far, face_index, weights, depth)
     return face_index, weights, depth
 
 
-def depth_backward(faces, face_index, weights, depth, grad_depth):
+def _binned(faces, H, W, near, far, face_index, weights, depth):
+    """Tile lists (binning.binned_plan), one tile_kernel program per item, merge_kernel per cut list;
+    tiles with no face keep the empty fragments."""
+    F = faces.shape[1]
+    cfg = tuning.config(H, W, F)
+    plan = binning.binned_plan(faces, H, W, near, far, cfg.tile, cfg.min_faces, tuning.programs(faces.device),
+                               cfg.faces_per_trip)
+    items = plan.items
+    if not items.num_items:
+        return
+    tiles_x, tiles_y = binning.tile_grid(H, W, cfg.tile)
+    slot_keys = _slots(items, cfg.tile * cfg.tile, face_index)
+    _launch(raster.tile_kernel, (items.num_items,))(
+        faces, plan.lists.face, *_item_args(items), slot_keys, face_index, weights, depth, F, H, W, tiles_x,
+        tiles_x * tiles_y, near, far, TILE=cfg.tile, FACES=cfg.faces_per_trip)
+    if items.split_segment.numel():
+        _launch(raster.merge_kernel, (items.split_segment.numel(),))(
+            slot_keys, items.split_segment, items.split_first, items.split_count, faces, face_index, weights, depth,
+            F, H, W, tiles_x, tiles_x * tiles_y, far, TILE=cfg.tile, ROWS=cfg.merge_rows)
+
+
+def _resolve(zbuf, faces, H, W, far, face_index, weights, depth, block):
+    total = zbuf.numel()
+    _launch(raster.resolve_kernel, (triton.cdiv(total, block),))(
+        zbuf, faces, face_index, weights, depth, faces.shape[1], H, W, total, far, BLOCK=block)
+
+
+def _face_parallel(faces, H, W, near, far, face_index, weights, depth):
+    """One coverage_kernel program per face (64-bit atomic_min into a key map), then the decode."""
     B, F = faces.shape[:2]
-    out = torch.zeros_like(faces)
-    if B * F:
-        raster.depth_backward_kernel[(B * F,)](faces, face_index, weights, depth, grad_depth, out,
-                                               F, face_index.shape[-1], BLOCK=BLOCK)
+    cfg = tuning.config(H, W, F)
+    boxes = torch.stack(list(binning.face_boxes(faces, H, W, near, far)), 1).to(torch.int32).contiguous()
+    zbuf = torch.full((B * H * W,), raster.EMPTY_KEY, dtype=torch.int64, device=faces.device)
+    _launch(raster.coverage_kernel, (B * F,))(faces, boxes, zbuf, F, H, W, near, far, BLOCK=cfg.block)
+    _resolve(zbuf, faces, H, W, far, face_index, weights, depth, cfg.map_block)
+
+
+def _pixel_loop(faces, H, W, near, far, face_index, weights, depth):
+    """Every block of pixels loops over all faces (baseline.pixel_loop_kernel), then the decode."""
+    B, F = faces.shape[:2]
+    cfg = tuning.config(H, W, F)
+    zbuf = torch.empty((B * H * W,), dtype=torch.int64, device=faces.device)
+    _launch(baseline.pixel_loop_kernel, (triton.cdiv(zbuf.numel(), cfg.block),))(
+        faces, zbuf, F, H, W, zbuf.numel(), near, far, BLOCK=cfg.block)
+    _resolve(zbuf, faces, H, W, far, face_index, weights, depth, cfg.map_block)
+
+
+def _pixels(kernel, face_index, *args, **meta):
+    """Launch a pixel-parallel kernel over every pixel of face_index, map_block pixels per program."""
+    total = face_index.numel()
+    if total:
+        block = tuning.config(*face_index.shape[1:], 1).map_block
+        _launch(kernel, (triton.cdiv(total, block),))(*args, BLOCK=block, **meta)
+
+
+def perspective_barycentrics(faces, face_index, weights, depth):
+    """(B, H, W, 3) bary_k = w_k z / z_k at covered pixels, 0 where empty."""
+    out = torch.empty_like(weights)
+    H, W = face_index.shape[1:]
+    _pixels(shade.barycentrics_kernel, face_index, faces, face_index, weights, depth, out, faces.shape[1], H * W,
+            face_index.numel())
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Backward of the forward: depth and the blurred edge
+# ----------------------------------------------------------------------------------------------
+def _pixel_plan(face_index, num_faces, pixel_block=None):
+    """(config, pixel lists by face, items) of a per-face pass walking pixel_block pixels per trip."""
+    H, W = face_index.shape[1:]
+    cfg = tuning.config(H, W, num_faces)
+    lists, items = binning.pixel_items(face_index, num_faces, cfg.item_trips, pixel_block or cfg.pixel_block,
+                                       tuning.programs(face_index.device))
+    return cfg, lists, items
+
+
+def depth_backward(faces, face_index, weights, depth, grad_depth):
+    """Gradient (B, F, 3, 3) to the faces of sum(grad_depth * depth), exact; 0 for faces with no pixel."""
+    B, F = faces.shape[:2]
+    out = torch.zeros((B * F, 9), dtype=faces.dtype, device=faces.device)
+    if out.numel() and face_index.numel():
+        cfg, lists, items = _pixel_plan(face_index, F)
+        if items.num_items:
+            partial = _slots(items, 9, faces)
+            _launch(backward.depth_sums_kernel, (items.num_items,))(
+                faces, lists.order, *_item_args(items), weights, depth, grad_depth, out, partial, PB=cfg.pixel_block)
+            _add_slots(items, partial, out)
+    return out.view(B, F, 3, 3)
 
 
 def edge_backward(faces, face_index, image, grad_image, eps):
+    """Blurred-edge gradient (B, F, 3, 3) (z column 0) from image and grad_image (B, H, W, C)."""
+    return edge_backward_counted(faces, face_index, image, grad_image, eps, count_trips=False)
+
+
+def edge_backward_counted(faces, face_index, image, grad_image, eps, count_trips=True):
+    """edge_backward; with ``count_trips``, (gradient, the pixel-loop trips of each item (items,)
+    int32 as the kernel counted them, the binning.EdgePlan) for the work model's tests."""
     B, F = faces.shape[:2]
+    H, W = face_index.shape[1:]
     C = image.shape[-1]
-    out = torch.zeros_like(faces)
-    if B * F:
-        edges.edge_backward_kernel[(B * F,)](faces, image, grad_image, face_index, out, F,
-                                             face_index.shape[-1], eps, C=C, CP=triton.next_power_of_2(C),
-                                             BLOCK=64)
+    sums = torch.zeros((B * F, 6), dtype=faces.dtype, device=faces.device)  # x0, y0, x1, y1, x2, y2
+    plan, trips = None, None
+    if sums.numel() and face_index.numel() and C:
+        cfg = tuning.config(H, W, F)
+        plan = binning.edge_plan(faces, face_index, binning.edge_limit(H, W, cfg.edge_block, cfg.edge_trips))
+        items = plan.items
+        trips = torch.zeros(max(items.num_items, 1), dtype=torch.int32, device=faces.device)
+        if items.num_items:
+            partial = _slots(items, 6, faces)
+            CP = triton.next_power_of_2(C)
+            _launch(edges.edge_kernel, (items.num_items,))(
+                plan.pixels, plan.faces, *_item_args(items), image, grad_image, face_index, sums, partial, trips,
+                F, H, W, eps, C=C, CP=CP, BLOCK=cfg.edge_block, COUNT=count_trips, maxnreg=tuning.edge_registers(CP))
+            _add_slots(items, partial, sums, plan.faces[items.split_segment.long()])
+        trips = trips[:items.num_items]
+    grad = torch.zeros((B, F, 3, 3), dtype=faces.dtype, device=faces.device)
+    grad[..., :2] = sums.view(B, F, 3, 2)
+    return (grad, trips, plan) if count_trips else grad
+
+
+# ----------------------------------------------------------------------------------------------
+# Shading ops on perspective-correct barycentrics
+# ----------------------------------------------------------------------------------------------
+def _cube_top(T, eps):
+    """Upper clamp of cube coordinates, max(T - 1 - eps, 0)."""
+    return max(T - 1 - eps, 0.0)
+
+
+def cube_block(cells, channels_padded, pixel_block):
+    """(CB cells per program, PB pixels per trip) of backward.cube_sums_kernel: its per-trip
+    (PB, CB, CP) product stays at 1024 values (8 per thread; more spills registers)."""
+    CB = min(64, max(8, triton.next_power_of_2(cells)))
+    return CB, max(8, min(pixel_block, 1024 // (CB * channels_padded)))
+
+
+def sample_cubes(face_index, bary, textures, eps):
+    """(B, H, W, C) trilinear samples of per-face cubes textures (B, F, T, T, T, C); 0 where empty."""
+    B, F, T = textures.shape[:3]
+    C = textures.shape[-1]
+    H, W = face_index.shape[1:]
+    out = torch.zeros(face_index.shape + (C,), dtype=textures.dtype, device=textures.device)
+    if C and F:
+        _pixels(shade.cubes_kernel, face_index, face_index, bary, textures, out, F, H * W, T, face_index.numel(),
+                _cube_top(T, eps), C=C, CP=triton.next_power_of_2(C))
     return out
 
 
-def _texture_pass(faces, face_index, weights, depth, cubes, pixels, eps, backward):
-    B, F, T = cubes.shape[:3]
-    total = face_index.numel()
-    if total:
-        shade.texture_kernel[(triton.cdiv(total, BLOCK),)](faces, face_index, weights, depth, cubes, pixels,
-                                                           F, face_index.shape[-1], T, total, eps,
-                                                           BACKWARD=backward, BLOCK=BLOCK)
+def sample_cubes_backward(face_index, bary, grad, texture_shape, eps):
+    """Gradient (B, F, T, T, T, C) to the cubes: each pixel's gradient spread over its 8 cells."""
+    B, F, T = texture_shape[:3]
+    C = texture_shape[-1]
+    cells = T * T * T
+    out = torch.zeros((B * F, cells * C), dtype=grad.dtype, device=grad.device)
+    if out.numel() and face_index.numel():
+        CP = triton.next_power_of_2(C)
+        CB, PB = cube_block(cells, CP, tuning.config(*face_index.shape[1:], F).pixel_block)
+        cfg, lists, items = _pixel_plan(face_index, F, PB)
+        if items.num_items:
+            partial = _slots(items, cells * C, grad)
+            _launch(backward.cube_sums_kernel, (items.num_items, triton.cdiv(cells, CB)))(
+                lists.order, *_item_args(items), bary, grad, out, partial, T, C, _cube_top(T, eps), CP=CP, CB=CB,
+                PB=PB)
+            _add_slots(items, partial, out)
+    return out.view(texture_shape)
 
 
-def sample_textures(faces, face_index, weights, depth, textures, eps):
-    rgb = torch.empty(face_index.shape + (3,), dtype=textures.dtype, device=textures.device)
-    _texture_pass(faces, face_index, weights, depth, textures, rgb, eps, False)
-    return rgb
-
-
-def sample_textures_backward(faces, face_index, weights, depth, texture_shape, grad_rgb, eps):
-    grad = torch.zeros(texture_shape, dtype=grad_rgb.dtype, device=grad_rgb.device)
-    _texture_pass(faces, face_index, weights, depth, grad, grad_rgb, eps, True)
-    return grad
-
-
-def _interpolate_pass(faces, face_index, weights, depth, attributes, pixels, backward):
+def interpolate(face_index, bary, attributes):
+    """(B, H, W, C) = sum_k bary_k attributes[b, f, k] for attributes (B, F, 3, C); 0 where empty."""
     F, C = attributes.shape[1], attributes.shape[-1]
-    total = face_index.numel()
-    if total:
-        shade.interpolate_kernel[(triton.cdiv(total, BLOCK),)](
-            faces, face_index, weights, depth, attributes, pixels, F, face_index.shape[-1], total,
-            C=C, CP=triton.next_power_of_2(C), BACKWARD=backward, BLOCK=BLOCK)
-
-
-def interpolate(faces, face_index, weights, depth, attributes):
-    out = torch.empty(face_index.shape + (attributes.shape[-1],), dtype=attributes.dtype,
-                      device=attributes.device)
-    _interpolate_pass(faces, face_index, weights, depth, attributes, out, False)
+    H, W = face_index.shape[1:]
+    out = torch.zeros(face_index.shape + (C,), dtype=attributes.dtype, device=attributes.device)
+    if C and F:
+        _pixels(shade.interpolate_kernel, face_index, face_index, bary, attributes, out, F, H * W, face_index.numel(),
+                C=C, CP=triton.next_power_of_2(C))
     return out
 
 
-def interpolate_backward(faces, face_index, weights, depth, attribute_shape, grad_out):
-    grad = torch.zeros(attribute_shape, dtype=grad_out.dtype, device=grad_out.device)
-    _interpolate_pass(faces, face_index, weights, depth, grad, grad_out, True)
-    return grad
+def interpolate_backward(face_index, bary, grad, attribute_shape):
+    """Gradient (B, F, 3, C) to the face-vertex attributes of :func:`interpolate`."""
+    B, F, _, C = attribute_shape
+    out = torch.zeros((B * F, 3 * C), dtype=grad.dtype, device=grad.device)
+    if out.numel() and face_index.numel():
+        cfg, lists, items = _pixel_plan(face_index, F)
+        if items.num_items:
+            partial = _slots(items, 3 * C, grad)
+            _launch(backward.interpolate_sums_kernel, (items.num_items,))(
+                lists.order, *_item_args(items), bary, grad, out, partial, C, CP=triton.next_power_of_2(C),
+                PB=cfg.pixel_block)
+            _add_slots(items, partial, out)
+    return out.view(attribute_shape)
+
+
+def sample_uv(face_index, bary, uvs, material, texels, table, wrap):
+    """(B, H, W, C) bilinear samples of texels (N, C) at each pixel's uv; 0 where empty."""
+    F, C = uvs.shape[1], texels.shape[-1]
+    H, W = face_index.shape[1:]
+    out = torch.zeros(face_index.shape + (C,), dtype=texels.dtype, device=texels.device)
+    if C and F and texels.shape[0]:
+        _pixels(shade.uv_kernel, face_index, face_index, bary, uvs, material, texels, table, out, F, H * W,
+                face_index.numel(), int(wrap), C=C, CP=triton.next_power_of_2(C))
+    return out
+
+
+def sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, grad):
+    """(grad_texels (N, C), grad_uvs (B, F, 3, 2)) of :func:`sample_uv`, both without atomics: the uv
+    gradient summed per face over its pixels, the texel gradient per texel over its (pixel, tap)
+    contributions, grouped by a stable sort of their texel rows."""
+    B, F = uvs.shape[:2]
+    C = texels.shape[-1]
+    H, W = face_index.shape[1:]
+    grad_texels = torch.zeros_like(texels)
+    grad_uvs = torch.zeros((B * F, 6), dtype=uvs.dtype, device=uvs.device)
+    if not (grad_uvs.numel() and face_index.numel() and C and texels.shape[0]):
+        return grad_texels, grad_uvs.view(B, F, 3, 2)
+    cfg, lists, items = _pixel_plan(face_index, F)
+    CP = triton.next_power_of_2(C)
+    wrap = int(wrap)
+    if items.num_items:
+        partial = _slots(items, 6, uvs)
+        _launch(backward.uv_sums_kernel, (items.num_items,))(
+            lists.order, *_item_args(items), face_index, bary, uvs, material, texels, table, grad, grad_uvs, partial,
+            F, H * W, wrap, C, CP=CP, PB=cfg.pixel_block)
+        _add_slots(items, partial, grad_uvs)
+    # texels: the four taps of every covered pixel, grouped by texel row (a stable sort)
+    pixels = torch.nonzero(face_index.reshape(-1) >= 0).flatten()
+    if pixels.numel():
+        taps = torch.empty(pixels.numel() * 4, dtype=torch.int64, device=uvs.device)
+        _launch(shade.uv_taps_kernel, (triton.cdiv(pixels.numel(), cfg.map_block),))(
+            pixels, face_index, bary, uvs, material, table, taps, F, H * W, pixels.numel(), wrap, BLOCK=cfg.map_block)
+        key, contrib = torch.sort(taps, stable=True)
+        texel, count = torch.unique_consecutive(key, return_counts=True)
+        starts = torch.cat([count.new_zeros(1), torch.cumsum(count, 0)])
+        items = binning.split_segments(starts, binning.balanced_limit(
+            key.numel(), tuning.programs(uvs.device), cfg.item_trips * cfg.pixel_block, cfg.pixel_block))
+        partial = _slots(items, C, texels)
+        _launch(backward.texel_sums_kernel, (items.num_items,))(
+            contrib, pixels, texel[items.segment.long()], items.start, items.stop, items.slot, face_index, bary, uvs,
+            material, table, grad, grad_texels, partial, F, H * W, wrap, C, CP=CP, PB=cfg.pixel_block)
+        _add_slots(items, partial, grad_texels, texel[items.split_segment.long()])
+    return grad_texels, grad_uvs.view(B, F, 3, 2)

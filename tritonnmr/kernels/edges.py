@@ -1,133 +1,175 @@
-"""The blurred-edge backward (Kato et al. 2018, section 3.3): one program per (batch, face).
+"""The blurred-edge backward (Kato et al. 2018, section 3.3), balanced over scanline crossings.
 
-For each edge (a, b) of a front face and each axis, every integer scanline d0 the edge crosses
-is visited. ``u`` runs along the scanlines' index, ``w`` along the scanline; the edge crosses
-scanline d0 at w_x. Pixels the edge could reach by moving outwards ("out") would take the colour
-of the last pixel inside; pixels of this face it could uncover by moving inwards ("in") would
-take the colour of the first pixel outside. delta = sum_c (I - I_new) * dL/dI; when delta > 0
-the move lowers the loss and each vertex gets -delta / dist, dist being how far that vertex alone
-must move along w for the edge to reach the pixel. Sums stay in registers and are written once.
+For each edge (a, b) of a visible face (third vertex c) and each axis, every integer scanline d0
+the edge crosses is a *crossing*; ``u`` numbers the scanlines, ``w`` runs along them, and the edge
+crosses scanline d0 at ``w_x = w_a + (w_b - w_a) / (u_b - u_a) (d0 - u_a)``. Axis 0 scans columns
+(u = x, w = y) and moves the vertices along y; axis 1 scans rows (u = y, w = x), along x.
+``d_in`` is the last pixel inside (floor or ceil of w_x, on the outward side), ``d_out`` the first
+outside.
+
+- out: when pixel d_in is this face's, every pixel d1 from d_out to the border could be covered by
+  moving the edge outwards; it would take the in-pixel's colour: ``delta = sum_c (I[d1] - I[d_in]) dL/dI[d1]``.
+- in: every pixel of this face from d_in to where the scanline leaves the face (edge a-c or c-b,
+  rounded outward) could be uncovered by moving the edge inwards: ``delta = sum_c (I[d1] - I[d_out]) dL/dI[d1]``.
+
+When delta > 0 the move lowers the loss: vertex a gets ``-delta / dist_a`` with
+``dist_a = (u_b - u_a) / (u_b - d0) (d1 - w_x) 2 / N_w`` (how far a alone must move along w, in NDC;
+N_w the pixels along w), vertex b likewise with ``(u_b - u_a) / (d0 - u_a)``; dist is pushed away
+from zero by eps.
+
+Work split (binning.edge_plan): a face's crossings are numbered slot by slot (slot = 2 edge + axis),
+and one program walks a run of at most ``limit`` consecutive crossings of one face, so no program
+walks more than ``limit`` scanlines (each at most one image side, BLOCK pixels per trip). It adds
+its crossings' gradients into six sums (x0, y0, x1, y1, x2, y2) and writes them once, to the face
+(a face with one run) or to its slot (reduce.segment_sum_kernel then adds a face's runs in order).
 """
 import triton
 import triton.language as tl
 
-from .geometry import load_face
-
 
 @triton.jit
-def _move(delta, mask, k, shift, eps):
-    """-delta / dist for the pixels in ``mask`` with delta > 0; dist = k * shift pushed away from 0 by eps."""
-    dist = k * shift
-    dist = tl.where(dist > 0, dist + eps, dist - eps)
-    live = mask & (delta > 0)
-    return tl.where(live, -delta / tl.where(live, dist, 1.0), 0.0)
-
-
-@triton.jit
-def _edge_axis(img_ptr, grad_ptr, index_ptr, b, f, S, eps, front, ua, wa, ub, wb, uc, wc,
-               AXIS: tl.constexpr, C: tl.constexpr, CP: tl.constexpr, BLOCK: tl.constexpr):
-    """Gradients (to a's w, to b's w) from edge (a, b) along one axis (0: columns, 1: rows)."""
-    Sf = S.to(tl.float32)
-    if AXIS == 0:  # scanline d0 is column d0; d1 walks rows; outward is -w when ua < ub
-        direction = tl.where(ua < ub, -1, 1)
-        s0 = 1
-        s1 = S
-    else:  # scanline d0 is row d0; d1 walks columns; outward is +w when ua < ub
-        direction = tl.where(ua < ub, 1, -1)
-        s0 = S
-        s1 = 1
-    first = tl.maximum(tl.ceil(tl.minimum(ua, ub)), 0.0)
-    last = tl.minimum(tl.floor(tl.maximum(ua, ub)), Sf - 1.0)
-    n = tl.where(front & (ua != ub) & (last >= first), (last - first).to(tl.int32) + 1, 0)
+def _walk(img_ptr, grad_ptr, index_ptr, f, line, step, along, d0, ua, wa, ub, wb, uc, wc, direction, eps,
+          C: tl.constexpr, CP: tl.constexpr, BLOCK: tl.constexpr, COUNT: tl.constexpr):
+    """(gradient to a's w, to b's w, loop trips (0 unless COUNT)) from the crossing of edge (a, b)
+    with scanline d0 (float), whose pixel d1 sits at ``line + d1 * step``; ``along`` pixels per scanline."""
+    along_f = along.to(tl.float32)
+    wx = wa + (wb - wa) / (ub - ua) * (d0 - ua)
+    wx_c = tl.minimum(tl.maximum(wx, -2.0), along_f + 1.0)  # far-off crossings stay far off, as ints
+    d_in = tl.where(direction > 0, tl.floor(wx_c), tl.ceil(wx_c)).to(tl.int32)
+    d_out = d_in + direction
+    ok = (d_in >= 0) & (d_in < along) & (d_out >= 0) & (d_out < along)
+    p_in = line + tl.minimum(tl.maximum(d_in, 0), along - 1) * step
+    p_out = line + tl.minimum(tl.maximum(d_out, 0), along - 1) * step
     ch = tl.arange(0, CP)
-    cmask = ch < C
+    i_in = tl.load(img_ptr + p_in * C + ch, mask=ch < C, other=0.0)
+    i_out = tl.load(img_ptr + p_out * C + ch, mask=ch < C, other=0.0)
+    # out: from d_out to the border, when the in-pixel is this face's
+    do_out = ok & (tl.load(index_ptr + p_in) == f)
+    out_lo = tl.where(do_out, tl.where(direction > 0, d_out, 0), along)
+    out_hi = tl.where(do_out, tl.where(direction > 0, along - 1, d_out), -1)
+    # in: from d_in to where the scanline leaves the face through a-c (d0 strictly between u_a and
+    # u_c) or c-b, rounded outward
+    between = (d0 - ua) * (d0 - uc) < 0
+    via_ac = wa + (wc - wa) / tl.where(uc != ua, uc - ua, 1.0) * (d0 - ua)
+    via_cb = tl.where(ub == uc, wc, wc + (wb - wc) / tl.where(ub != uc, ub - uc, 1.0) * (d0 - uc))
+    w_far = tl.minimum(tl.maximum(tl.where(between, via_ac, via_cb), -2.0), along_f + 1.0)
+    limit = tl.where(direction > 0, tl.ceil(w_far), tl.floor(w_far)).to(tl.int32)
+    in_lo = tl.where(ok, tl.maximum(tl.minimum(d_in, limit), 0), along)
+    in_hi = tl.where(ok, tl.minimum(tl.maximum(d_in, limit), along - 1), -1)
+    # how far each vertex alone must move per pixel of edge shift: a needs u_b != d0, b needs u_a != d0
+    # (as 0/1 factors: the interpreter cannot & a one-element bool with a block)
+    use_a = tl.where(ub != d0, 1.0, 0.0)
+    use_b = tl.where(ua != d0, 1.0, 0.0)
+    k_a = (ub - ua) / tl.where(ub != d0, ub - d0, 1.0)
+    k_b = (ub - ua) / tl.where(ua != d0, d0 - ua, 1.0)
+    lo = tl.minimum(out_lo, in_lo)
+    hi = tl.maximum(out_hi, in_hi)
     acc_a = tl.zeros([BLOCK], tl.float32)
     acc_b = tl.zeros([BLOCK], tl.float32)
-    for i in range(0, n):
-        d0 = first.to(tl.int32) + i
-        d0f = d0.to(tl.float32)
-        wx = (wb - wa) / (ub - ua) * (d0f - ua) + wa
-        d_in = tl.where(direction > 0, tl.floor(wx), tl.ceil(wx)).to(tl.int32)
-        d_out = d_in + direction
-        ok = (d_in >= 0) & (d_in < S) & (d_out >= 0) & (d_out < S)
-        line = b.to(tl.int64) * S * S + d0 * s0  # pixel (d0, d1) sits at line + d1 * s1
-        p_in = line + tl.minimum(tl.maximum(d_in, 0), S - 1) * s1
-        p_out = line + tl.minimum(tl.maximum(d_out, 0), S - 1) * s1
-        i_in = tl.load(img_ptr + p_in * C + ch, mask=cmask, other=0.0)
-        i_out = tl.load(img_ptr + p_out * C + ch, mask=cmask, other=0.0)
-        # out: from d_out to the border, only when the in-pixel is this face's
-        do_out = ok & (tl.load(index_ptr + p_in) == f)
-        out_lo = tl.where(do_out, tl.where(direction > 0, d_out, 0), S)
-        out_hi = tl.where(do_out, tl.where(direction > 0, S - 1, d_out), -1)
-        # in: from d_in to where the scanline leaves the face (edge a-c or c-b), rounded outward
-        between = (d0f - ua) * (d0f - uc) < 0
-        via_ac = (wc - wa) / tl.where(uc == ua, 1.0, uc - ua) * (d0f - ua) + wa  # used only when between
-        via_cb = tl.where(ub == uc, wc, (wb - wc) / tl.where(ub == uc, 1.0, ub - uc) * (d0f - uc) + wc)
-        w_far = tl.where(between, via_ac, via_cb)
-        limit = tl.where(direction > 0, tl.ceil(w_far), tl.floor(w_far)).to(tl.int32)
-        in_lo = tl.where(ok, tl.maximum(tl.minimum(d_in, limit), 0), S)
-        in_hi = tl.where(ok, tl.minimum(tl.maximum(d_in, limit), S - 1), -1)
-        # distance factors: vertex a alone (needs ub != d0), vertex b alone (needs ua != d0)
-        use_a = tl.where(ub != d0f, 1.0, 0.0)
-        use_b = tl.where(ua != d0f, 1.0, 0.0)
-        k_a = (ub - ua) / tl.where(ub != d0f, ub - d0f, 1.0)
-        k_b = (ub - ua) / tl.where(ua != d0f, d0f - ua, 1.0)
-        for start in range(tl.minimum(out_lo, in_lo), tl.maximum(out_hi, in_hi) + 1, BLOCK):
-            d1 = start + tl.arange(0, BLOCK)
-            pix = line + d1 * s1
-            m_out = (d1 >= out_lo) & (d1 <= out_hi)
-            m_in = (d1 >= in_lo) & (d1 <= in_hi)
-            m_any = m_out | m_in
-            m_in = m_in & (tl.load(index_ptr + pix, mask=m_in, other=-1) == f)
-            m2 = m_any[:, None] & cmask[None, :]
-            vals = tl.load(img_ptr + pix[:, None] * C + ch[None, :], mask=m2, other=0.0)
-            grads = tl.load(grad_ptr + pix[:, None] * C + ch[None, :], mask=m2, other=0.0)
-            delta_out = tl.sum((vals - i_in[None, :]) * grads, axis=1)
-            delta_in = tl.sum((vals - i_out[None, :]) * grads, axis=1)
-            shift = (d1.to(tl.float32) - wx) * (2.0 / Sf)
-            delta = tl.where(m_out, delta_out, delta_in)  # the two ranges are disjoint
-            acc_a += use_a * _move(delta, m_out | m_in, k_a, shift, eps)
-            acc_b += use_b * _move(delta, m_out | m_in, k_b, shift, eps)
-    return tl.sum(acc_a, axis=0), tl.sum(acc_b, axis=0)
+    for start in range(lo, hi + 1, BLOCK):
+        d1 = start + tl.arange(0, BLOCK)
+        pix = line + d1 * step
+        m_out = (d1 >= out_lo) & (d1 <= out_hi)
+        m_in = (d1 >= in_lo) & (d1 <= in_hi)
+        m_in = m_in & (tl.load(index_ptr + pix, mask=m_in, other=-1) == f)
+        m2 = (m_out | m_in)[:, None] & (ch < C)[None, :]
+        vals = tl.load(img_ptr + pix[:, None] * C + ch[None, :], mask=m2, other=0.0)
+        grads = tl.load(grad_ptr + pix[:, None] * C + ch[None, :], mask=m2, other=0.0)
+        delta_out = tl.sum((vals - i_in[None, :]) * grads, axis=1)
+        delta_in = tl.sum((vals - i_out[None, :]) * grads, axis=1)
+        live_out = m_out & (delta_out > 0)
+        live_in = m_in & (delta_in > 0)
+        # the deltas of the moves that lower the loss (out and in both, should the ranges meet)
+        delta = tl.where(live_out, delta_out, 0.0) + tl.where(live_in, delta_in, 0.0)
+        live = live_out | live_in
+        shift = (d1.to(tl.float32) - wx) * (2.0 / along_f)
+        dist_a = k_a * shift
+        dist_a = tl.where(dist_a > 0, dist_a + eps, dist_a - eps)
+        dist_b = k_b * shift
+        dist_b = tl.where(dist_b > 0, dist_b + eps, dist_b - eps)
+        acc_a += use_a * tl.where(live, -delta / tl.where(live, dist_a, 1.0), 0.0)
+        acc_b += use_b * tl.where(live, -delta / tl.where(live, dist_b, 1.0), 0.0)
+    trips = 0
+    if COUNT:
+        trips = (tl.maximum(hi - lo + 1, 0) + BLOCK - 1) // BLOCK
+    return tl.sum(acc_a, axis=0), tl.sum(acc_b, axis=0), trips
 
 
-@triton.jit(do_not_specialize=["F", "S"])
-def edge_backward_kernel(faces_ptr, img_ptr, grad_ptr, index_ptr, out_ptr, F, S, eps,
-                         C: tl.constexpr, CP: tl.constexpr, BLOCK: tl.constexpr):
-    """Gradient (B, F, 3, 3) to screen-space faces from image (B, S, S, C) and its gradient.
-    Faces that are not drawn (see geometry.sanitize) scan nothing and get exactly 0."""
-    pid = tl.program_id(0)
-    b = pid // F
-    f = pid % F
-    front, x0, y0, z0, x1, y1, z1, x2, y2, z2 = load_face(faces_ptr + pid.to(tl.int64) * 9)
-    Sf = S.to(tl.float32)
-    # pixel coordinates 0.5 (v S + S - 1)
-    px0 = 0.5 * (x0 * Sf + Sf - 1.0)
-    px1 = 0.5 * (x1 * Sf + Sf - 1.0)
-    px2 = 0.5 * (x2 * Sf + Sf - 1.0)
-    py0 = 0.5 * (y0 * Sf + Sf - 1.0)
-    py1 = 0.5 * (y1 * Sf + Sf - 1.0)
-    py2 = 0.5 * (y2 * Sf + Sf - 1.0)
-    # axis 0 (u = x, w = y) moves vertices along y; axis 1 (u = y, w = x) along x
-    gy0, gy1 = _edge_axis(img_ptr, grad_ptr, index_ptr, b, f, S, eps, front,
-                           px0, py0, px1, py1, px2, py2, 0, C, CP, BLOCK)
-    gx0, gx1 = _edge_axis(img_ptr, grad_ptr, index_ptr, b, f, S, eps, front,
-                           py0, px0, py1, px1, py2, px2, 1, C, CP, BLOCK)
-    gy1b, gy2 = _edge_axis(img_ptr, grad_ptr, index_ptr, b, f, S, eps, front,
-                           px1, py1, px2, py2, px0, py0, 0, C, CP, BLOCK)
-    gx1b, gx2 = _edge_axis(img_ptr, grad_ptr, index_ptr, b, f, S, eps, front,
-                           py1, px1, py2, px2, py0, px0, 1, C, CP, BLOCK)
-    gy2b, gy0b = _edge_axis(img_ptr, grad_ptr, index_ptr, b, f, S, eps, front,
-                           px2, py2, px0, py0, px1, py1, 0, C, CP, BLOCK)
-    gx2b, gx0b = _edge_axis(img_ptr, grad_ptr, index_ptr, b, f, S, eps, front,
-                           py2, px2, py0, px0, py1, px1, 1, C, CP, BLOCK)
-    out = out_ptr + pid.to(tl.int64) * 9
-    tl.store(out + 0, gx0 + gx0b)
-    tl.store(out + 1, gy0 + gy0b)
-    tl.store(out + 2, 0.0)
-    tl.store(out + 3, gx1 + gx1b)
-    tl.store(out + 4, gy1 + gy1b)
-    tl.store(out + 5, 0.0)
-    tl.store(out + 6, gx2 + gx2b)
-    tl.store(out + 7, gy2 + gy2b)
-    tl.store(out + 8, 0.0)
+@triton.jit(do_not_specialize=["F", "H", "W"])
+def edge_kernel(pixels_ptr, face_ptr, item_face_ptr, item_start_ptr, item_stop_ptr, item_slot_ptr,
+                img_ptr, grad_ptr, index_ptr, out_ptr, partial_ptr, trips_ptr, F, H, W, eps,
+                C: tl.constexpr, CP: tl.constexpr, BLOCK: tl.constexpr, COUNT: tl.constexpr):
+    """One run of a face's crossings [start, stop) (numbered slot by slot, scanlines ascending):
+    the six sums (x0, y0, x1, y1, x2, y2) of the gradient, to out (B * F, 6) or to its partial slot.
+    COUNT: also store the run's pixel-loop trips to trips_ptr (for the work model's tests)."""
+    item = tl.program_id(0)
+    v = tl.load(item_face_ptr + item).to(tl.int64)
+    start = tl.load(item_start_ptr + item)
+    stop = tl.load(item_stop_ptr + item)
+    slot = tl.load(item_slot_ptr + item)
+    flat = tl.load(face_ptr + v)
+    b = flat // F
+    f = flat % F
+    px0 = tl.load(pixels_ptr + v * 6 + 0)
+    py0 = tl.load(pixels_ptr + v * 6 + 1)
+    px1 = tl.load(pixels_ptr + v * 6 + 2)
+    py1 = tl.load(pixels_ptr + v * 6 + 3)
+    px2 = tl.load(pixels_ptr + v * 6 + 4)
+    py2 = tl.load(pixels_ptr + v * 6 + 5)
+    entry = b * H * W
+    k8 = tl.arange(0, 8)
+    sums = tl.zeros([8], tl.float32)  # x0, y0, x1, y1, x2, y2 (and two unused)
+    trips = 0
+    done = 0  # crossings of the slots before this one
+    for s in range(0, 6):
+        # slot s = 2 e + axis: edge (a, b) = (e, e + 1), third vertex c = e + 2 (inline selects:
+        # the interpreter pays for every helper call)
+        e = s // 2
+        axis = s % 2
+        xa = tl.where(e == 0, px0, tl.where(e == 1, px1, px2))
+        ya = tl.where(e == 0, py0, tl.where(e == 1, py1, py2))
+        xb = tl.where(e == 0, px1, tl.where(e == 1, px2, px0))
+        yb = tl.where(e == 0, py1, tl.where(e == 1, py2, py0))
+        ua = tl.where(axis == 0, xa, ya)
+        ub = tl.where(axis == 0, xb, yb)
+        lines = tl.where(axis == 0, W, H)
+        # its scanlines: the integers in [ceil(min(u_a, u_b)), floor(max)] clipped to the image,
+        # none when u_a == u_b (exact float operations, as binning.edge_slots)
+        first = tl.maximum(tl.ceil(tl.minimum(ua, ub)), 0.0)
+        last = tl.minimum(tl.floor(tl.maximum(ua, ub)), lines.to(tl.float32) - 1.0)
+        count = tl.where(ua != ub, tl.maximum(last - first + 1.0, 0.0), 0.0).to(tl.int32)
+        lo = tl.maximum(start - done, 0)
+        hi = tl.minimum(stop - done, count)
+        if lo < hi:  # this item walks crossings lo .. hi - 1 of the slot
+            xc = tl.where(e == 0, px2, tl.where(e == 1, px0, px1))
+            yc = tl.where(e == 0, py2, tl.where(e == 1, py0, py1))
+            uc = tl.where(axis == 0, xc, yc)
+            wa = tl.where(axis == 0, ya, xa)
+            wb = tl.where(axis == 0, yb, xb)
+            wc = tl.where(axis == 0, yc, xc)
+            along = tl.where(axis == 0, H, W)
+            # outward along w: axis 0: -1 when u_a < u_b, else +1; axis 1: +1 when u_a < u_b, else -1
+            direction = tl.where(ua < ub, 1, -1) * tl.where(axis == 0, -1, 1)
+            line_step = tl.where(axis == 0, 1, W)  # scanline d0 starts at entry + d0 * line_step
+            step = tl.where(axis == 0, W, 1)  # pixel d1 of a scanline is d1 * step further
+            ga = 0.0  # this slot's gradient to a's w and to b's w
+            gb = 0.0
+            for i in range(lo, hi):
+                d0 = first + i
+                line = entry + d0.to(tl.int64) * line_step
+                da, db, n = _walk(img_ptr, grad_ptr, index_ptr, f, line, step, along, d0, ua, wa, ub, wb, uc, wc,
+                                  direction, eps, C, CP, BLOCK, COUNT)
+                ga += da
+                gb += db
+                if COUNT:
+                    trips += n
+            a_out = e * 2 + 1 - axis  # axis 0 moves y, axis 1 moves x
+            b_out = ((e + 1) % 3) * 2 + 1 - axis
+            sums += tl.where(k8 == a_out, ga, 0.0) + tl.where(k8 == b_out, gb, 0.0)
+        done += count
+    if slot < 0:
+        tl.store(out_ptr + flat * 6 + k8, sums, mask=k8 < 6)
+    else:
+        tl.store(partial_ptr + slot.to(tl.int64) * 6 + k8, sums, mask=k8 < 6)
+    if COUNT:
+        tl.store(trips_ptr + item, trips)

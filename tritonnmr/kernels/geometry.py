@@ -1,13 +1,15 @@
 """Triton helpers shared by the kernels: the same formulas as tritonnmr.reference, per element.
 
 Nothing here divides by a value that can be zero for a face that is drawn, and faces that are not
-drawn are replaced by a harmless triangle first (``load_face``, ``sanitize``), so no lane, masked or
-not, ever divides by zero or computes with inf/NaN.
+drawn are either never visited (the host plans in ``binning`` list only drawn faces) or replaced by
+a harmless triangle first (``load_face``, ``sanitize``), so no lane, masked or not, ever divides by
+zero or computes with inf/NaN.
 """
 import triton
 import triton.language as tl
 
 FLT_MAX = tl.constexpr(3.4028234663852886e38)
+EMPTY = tl.constexpr(0x7FFFFFFFFFFFFFFF)  # z-buffer key of a pixel no face covers (the largest int64)
 
 
 @triton.jit
@@ -56,35 +58,21 @@ def gather_faces(ptr, mask):
 
 
 @triton.jit
-def pixel_centre(index, Sf):
-    """NDC coordinate (2i + 1 - S) / S of pixel centre i."""
-    return (2.0 * index.to(tl.float32) + 1.0 - Sf) / Sf
+def pixel_centre(index, size_f):
+    """NDC coordinate (2i + 1 - N) / N of pixel centre i along an axis of N pixels (N as float)."""
+    return (2.0 * index.to(tl.float32) + 1.0 - size_f) / size_f
 
 
 @triton.jit
-def bbox(lo_ndc, hi_ndc, S):
-    """First pixel index and pixel count of [lo, hi] in NDC, clipped to the image (one pixel slack)."""
-    Sf = S.to(tl.float32)
-    lo = tl.floor(0.5 * (lo_ndc * Sf + Sf - 1.0))
-    hi = tl.ceil(0.5 * (hi_ndc * Sf + Sf - 1.0))
-    lo = tl.minimum(tl.maximum(lo, 0.0), Sf - 1.0)
-    hi = tl.minimum(tl.maximum(hi, 0.0), Sf - 1.0)
-    return lo.to(tl.int32), (hi - lo).to(tl.int32) + 1
+def fragment(x0, y0, z0, x1, y1, z1, x2, y2, z2, xp, yp):
+    """(w0, w1, w2, z, covered) of a drawn face at pixel centres (xp, yp):
 
+    - screen-space weights w_k = (A_k xp + B_k yp + C_k) / det, clamped to [0, 1] and renormalised
+      (det != 0 for a drawn face; the clamped weights still sum to at least 1/3);
+    - perspective-correct depth 1/z = sum_k w_k / z_k (z = 1 where that sum is 0: never kept);
+    - covered: the centre is on the inner side of (or on) all three edges, and 1/z != 0.
 
-@triton.jit
-def inside(x0, y0, x1, y1, x2, y2, xp, yp):
-    """Pixel centre on the inner side of (or on) all three edges."""
-    e0 = (yp - y0) * (x1 - x0) >= (xp - x0) * (y1 - y0)
-    e1 = (yp - y1) * (x2 - x1) >= (xp - x1) * (y2 - y1)
-    e2 = (yp - y2) * (x0 - x2) >= (xp - x2) * (y0 - y2)
-    return e0 & e1 & e2
-
-
-@triton.jit
-def barycentric(x0, y0, x1, y1, x2, y2, xp, yp):
-    """Screen-space weights w_k = (A_k xp + B_k yp + C_k) / det, clamped to [0, 1], renormalised
-    (det != 0 for sanitized faces; the clamped weights still sum to at least 1/3)."""
+    One helper for all of it, written inline: the interpreter pays per helper call."""
     det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
     w0 = ((y1 - y2) * xp + (x2 - x1) * yp + (x1 * y2 - x2 * y1)) / det
     w1 = ((y2 - y0) * xp + (x0 - x2) * yp + (x2 * y0 - x0 * y2)) / det
@@ -93,12 +81,41 @@ def barycentric(x0, y0, x1, y1, x2, y2, xp, yp):
     w1 = tl.minimum(tl.maximum(w1, 0.0), 1.0)
     w2 = tl.minimum(tl.maximum(w2, 0.0), 1.0)
     total = w0 + w1 + w2
-    return w0 / total, w1 / total, w2 / total
+    w0 = w0 / total
+    w1 = w1 / total
+    w2 = w2 / total
+    inv = w0 / z0 + w1 / z1 + w2 / z2
+    z = 1.0 / tl.where(inv == 0.0, 1.0, inv)
+    covered = ((yp - y0) * (x1 - x0) >= (xp - x0) * (y1 - y0)) & ((yp - y1) * (x2 - x1) >= (xp - x1) * (y2 - y1)) \
+        & ((yp - y2) * (x0 - x2) >= (xp - x2) * (y0 - y2)) & (inv != 0.0)
+    return w0, w1, w2, z, covered
 
 
 @triton.jit
-def inverse_depth(w0, w1, w2, z0, z1, z2):
-    """(z, valid): perspective-correct depth 1/z = sum_k w_k / z_k; where that sum is 0 (z = inf,
-    never kept) z is returned as 1 and valid is False."""
-    inv = w0 / z0 + w1 / z1 + w2 / z2
-    return 1.0 / tl.where(inv == 0.0, 1.0, inv), inv != 0.0
+def cover_key(x0, y0, z0, x1, y1, z1, x2, y2, z2, face, xp, yp, near, far):
+    """z-buffer key where the face covers pixel centre (xp, yp) with near < z < far, EMPTY elsewhere:
+    (float bits of z) << 32 | face. For z > 0 the bits order like the floats, so the smallest key
+    is the nearest face, and on equal depth the lower face index."""
+    _w0, _w1, _w2, z, covered = fragment(x0, y0, z0, x1, y1, z1, x2, y2, z2, xp, yp)
+    key = (z.to(tl.int32, bitcast=True).to(tl.int64) << 32) + face
+    return tl.where(covered & (z > near) & (z < far), key, EMPTY)
+
+
+@triton.jit
+def write_fragments(key, offs, valid, b, px, py, faces_ptr, index_ptr, weights_ptr, depth_ptr,
+                    F, W_f, H_f, far):
+    """Decode the keys of pixels ``offs`` (b, row py, column px) into face index (-1 where EMPTY),
+    depth (the key's float bits; ``far`` where empty) and the weights recomputed at the pixel centre
+    from the winning face (0 where empty); store the lanes in ``valid``."""
+    hit = key != EMPTY
+    face = key - ((key >> 32) << 32)
+    z = (key >> 32).to(tl.int32).to(tl.float32, bitcast=True)
+    m = valid & hit
+    _drawn, x0, y0, z0, x1, y1, z1, x2, y2, z2 = gather_faces(faces_ptr + (b * F + face) * 9, m)
+    w0, w1, w2, _z, _covered = fragment(x0, y0, z0, x1, y1, z1, x2, y2, z2, pixel_centre(px, W_f),
+                                        pixel_centre(py, H_f))
+    tl.store(index_ptr + offs, tl.where(hit, face, -1), mask=valid)
+    tl.store(depth_ptr + offs, tl.where(hit, z, far), mask=valid)
+    tl.store(weights_ptr + offs * 3 + 0, tl.where(hit, w0, 0.0), mask=valid)
+    tl.store(weights_ptr + offs * 3 + 1, tl.where(hit, w1, 0.0), mask=valid)
+    tl.store(weights_ptr + offs * 3 + 2, tl.where(hit, w2, 0.0), mask=valid)

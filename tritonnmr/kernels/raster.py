@@ -1,110 +1,151 @@
-"""Forward rasterization (face-parallel z-buffer, then a pixel-parallel resolve) and the depth backward.
+"""Forward rasterization kernels: the binned z-buffer (the default), the face-parallel one (kept for
+the benchmark) and the pixel-parallel decode both share.
 
-Integer sizes are never specialised (``do_not_specialize``): Triton would turn a size equal to 1
-(one face, a 1-pixel image) into a compile-time constant, which has no ``.to()``.
+Every pixel ends with the smallest key (float bits of z) << 32 | face over the faces that cover
+its centre with near < z < far (geometry.cover_key): the nearest face, ties to the lower index.
+
+- binned (``tile_kernel`` + ``merge_kernel``): one program per item of a screen tile's face list
+  (binning.tile_lists, cut by binning.split_segments): the tile's TILE x TILE pixels stay in
+  registers while the program loops over its faces, FACES at a time (a FACES x TILE^2 block).
+  No atomics: a tile whose list
+  was not cut writes its fragments directly; the items of a cut list write their keys to their
+  own slots and ``merge_kernel`` takes the minimum over the slots (a minimum does not depend on
+  the order it is taken in).
+- face-parallel (``coverage_kernel`` + ``resolve_kernel``): one program per face walks its box
+  BLOCK pixels at a time and keeps the smallest key with a 64-bit ``atomic_min``.
+
+Integer sizes are never specialised (``do_not_specialize``): Triton would turn an int equal to 1
+(one face, a one-pixel image) into a compile-time constant, which has no ``.to()``.
 """
 import triton
 import triton.language as tl
 
-from .geometry import barycentric, bbox, gather_faces, inside, inverse_depth, load_face, pixel_centre
+from .geometry import EMPTY, cover_key, pixel_centre, write_fragments
 
-EMPTY_KEY = 0x7FFFFFFFFFFFFFFF  # z-buffer key of a pixel no face covers (the largest int64)
-EMPTY = tl.constexpr(EMPTY_KEY)  # the same, readable inside kernels
+EMPTY_KEY = 0x7FFFFFFFFFFFFFFF  # geometry.EMPTY, for the host
 
 
-@triton.jit(do_not_specialize=["F", "S"])
-def coverage_kernel(faces_ptr, zbuf_ptr, F, S, near, far, BLOCK: tl.constexpr):
-    """One program per (batch, face): walk the face's clipped bounding box BLOCK pixels at a time,
-    keep covered pixels with near < z < far, and atomically keep the smallest key
-    (float bits of z) << 32 | face, so the nearest face wins and ties go to the lower index
-    (z > 0, so its float bits order like the floats). Faces not drawn visit no pixel."""
+@triton.jit
+def _tile_pixels(tile, tiles_x, tiles_per_entry, H, W, TILE: tl.constexpr):
+    """Batch entry, flat pixel offsets, column, row and in-image mask of the lanes of ``tile``
+    (numbered batch entry, tile row, tile column): lane l is pixel (l // TILE, l % TILE) of the tile."""
+    b = tile // tiles_per_entry
+    t = tile % tiles_per_entry
+    lane = tl.arange(0, TILE * TILE)
+    px = (t % tiles_x) * TILE + lane % TILE
+    py = (t // tiles_x) * TILE + lane // TILE
+    valid = (px < W) & (py < H)
+    offs = b.to(tl.int64) * H * W + py * W + px
+    return b, offs, px, py, valid
+
+
+@triton.jit(do_not_specialize=["F", "H", "W", "tiles_x", "tiles_per_entry"])
+def tile_kernel(faces_ptr, pair_face_ptr, item_tile_ptr, item_start_ptr, item_stop_ptr, item_slot_ptr,
+                slot_keys_ptr, index_ptr, weights_ptr, depth_ptr, F, H, W, tiles_x, tiles_per_entry,
+                near, far, TILE: tl.constexpr, FACES: tl.constexpr):
+    """One item of a tile's face list: for the tile's pixels, the smallest key over the faces
+    pair_face[start:stop] (ascending), FACES of them per trip on the rows of a (FACES, TILE^2)
+    block; then either the fragments (a whole list) or the keys into slot ``item_slot`` (a list cut
+    into several items; merge_kernel finishes it). Keys are unique (they hold the face), so the
+    minimum is exact whatever the order."""
+    item = tl.program_id(0)
+    tile = tl.load(item_tile_ptr + item)
+    start = tl.load(item_start_ptr + item)
+    stop = tl.load(item_stop_ptr + item)
+    slot = tl.load(item_slot_ptr + item)
+    b, offs, px, py, valid = _tile_pixels(tile, tiles_x, tiles_per_entry, H, W, TILE)
+    W_f = W.to(tl.float32)
+    H_f = H.to(tl.float32)
+    # every operand is a full (FACES, TILE^2) block: the interpreter pays twice per op for broadcasting
+    xp = tl.broadcast_to(pixel_centre(px, W_f)[None, :], (FACES, TILE * TILE))
+    yp = tl.broadcast_to(pixel_centre(py, H_f)[None, :], (FACES, TILE * TILE))
+    entry_faces = faces_ptr + b.to(tl.int64) * F * 9
+    best = tl.full([TILE * TILE], EMPTY, tl.int64)
+    for j in range(start, stop, FACES):
+        rows = j + tl.arange(0, FACES)
+        live = rows < stop
+        f = tl.load(pair_face_ptr + rows, mask=live, other=0)
+        p = entry_faces + f.to(tl.int64) * 9
+        # rows past the list read the triangle (0, 0), (1, 0), (0, 1) at depth 1 and are dropped
+        key = cover_key(tl.broadcast_to(tl.load(p + 0, mask=live, other=0.0)[:, None], xp.shape),
+                        tl.broadcast_to(tl.load(p + 1, mask=live, other=0.0)[:, None], xp.shape),
+                        tl.broadcast_to(tl.load(p + 2, mask=live, other=1.0)[:, None], xp.shape),
+                        tl.broadcast_to(tl.load(p + 3, mask=live, other=1.0)[:, None], xp.shape),
+                        tl.broadcast_to(tl.load(p + 4, mask=live, other=0.0)[:, None], xp.shape),
+                        tl.broadcast_to(tl.load(p + 5, mask=live, other=1.0)[:, None], xp.shape),
+                        tl.broadcast_to(tl.load(p + 6, mask=live, other=0.0)[:, None], xp.shape),
+                        tl.broadcast_to(tl.load(p + 7, mask=live, other=1.0)[:, None], xp.shape),
+                        tl.broadcast_to(tl.load(p + 8, mask=live, other=1.0)[:, None], xp.shape),
+                        tl.broadcast_to(f[:, None], xp.shape), xp, yp, near, far)
+        best = tl.minimum(best, tl.min(tl.where(tl.broadcast_to(live[:, None], xp.shape), key, EMPTY), axis=0))
+    if slot < 0:
+        write_fragments(best, offs, valid, b, px, py, faces_ptr, index_ptr, weights_ptr, depth_ptr,
+                        F, W_f, H_f, far)
+    else:
+        tl.store(slot_keys_ptr + slot.to(tl.int64) * TILE * TILE + tl.arange(0, TILE * TILE), best)
+
+
+@triton.jit(do_not_specialize=["F", "H", "W", "tiles_x", "tiles_per_entry"])
+def merge_kernel(slot_keys_ptr, split_tile_ptr, split_first_ptr, split_count_ptr, faces_ptr, index_ptr,
+                 weights_ptr, depth_ptr, F, H, W, tiles_x, tiles_per_entry, far,
+                 TILE: tl.constexpr, ROWS: tl.constexpr):
+    """One cut tile: the minimum key per pixel over its slots (ROWS slots per trip), then its fragments."""
+    s = tl.program_id(0)
+    tile = tl.load(split_tile_ptr + s)
+    first = tl.load(split_first_ptr + s)
+    count = tl.load(split_count_ptr + s)
+    b, offs, px, py, valid = _tile_pixels(tile, tiles_x, tiles_per_entry, H, W, TILE)
+    lane = tl.arange(0, TILE * TILE)
+    best = tl.full([TILE * TILE], EMPTY, tl.int64)
+    for r in range(0, count, ROWS):
+        rows = r + tl.arange(0, ROWS)
+        keys = tl.load(slot_keys_ptr + (first + rows).to(tl.int64)[:, None] * TILE * TILE + lane[None, :],
+                       mask=(rows < count)[:, None], other=EMPTY)
+        best = tl.minimum(best, tl.min(keys, axis=0))
+    write_fragments(best, offs, valid, b, px, py, faces_ptr, index_ptr, weights_ptr, depth_ptr,
+                    F, W.to(tl.float32), H.to(tl.float32), far)
+
+
+@triton.jit(do_not_specialize=["F", "H", "W"])
+def coverage_kernel(faces_ptr, box_ptr, zbuf_ptr, F, H, W, near, far, BLOCK: tl.constexpr):
+    """Face-parallel: one program per (batch, face) walks the face's box (binning.face_boxes: lo_x,
+    lo_y, columns, rows; empty for faces that cover nothing) BLOCK pixels at a time and keeps the
+    smallest key per pixel with a global 64-bit atomic_min."""
     pid = tl.program_id(0)
     b = pid // F
     f = pid % F
-    drawn, x0, y0, z0, x1, y1, z1, x2, y2, z2 = load_face(faces_ptr + pid.to(tl.int64) * 9)
-    Sf = S.to(tl.float32)
-    lo_x, nx = bbox(tl.minimum(tl.minimum(x0, x1), x2), tl.maximum(tl.maximum(x0, x1), x2), S)
-    lo_y, ny = bbox(tl.minimum(tl.minimum(y0, y1), y2), tl.maximum(tl.maximum(y0, y1), y2), S)
-    n = tl.where(drawn, nx * ny, 0)
-    row = zbuf_ptr + b.to(tl.int64) * S * S
+    lo_x = tl.load(box_ptr + pid * 4 + 0).to(tl.int32)
+    lo_y = tl.load(box_ptr + pid * 4 + 1).to(tl.int32)
+    nx = tl.load(box_ptr + pid * 4 + 2).to(tl.int32)
+    n = nx * tl.load(box_ptr + pid * 4 + 3).to(tl.int32)
+    W_f = W.to(tl.float32)
+    H_f = H.to(tl.float32)
+    p = faces_ptr + pid.to(tl.int64) * 9
+    x0 = tl.load(p + 0)
+    y0 = tl.load(p + 1)
+    z0 = tl.load(p + 2)
+    x1 = tl.load(p + 3)
+    y1 = tl.load(p + 4)
+    z1 = tl.load(p + 5)
+    x2 = tl.load(p + 6)
+    y2 = tl.load(p + 7)
+    z2 = tl.load(p + 8)
+    row = zbuf_ptr + b.to(tl.int64) * H * W
     for start in range(0, n, BLOCK):
         offs = start + tl.arange(0, BLOCK)
-        px = lo_x + offs % nx
-        py = lo_y + offs // nx
-        xp = pixel_centre(px, Sf)
-        yp = pixel_centre(py, Sf)
-        w0, w1, w2 = barycentric(x0, y0, x1, y1, x2, y2, xp, yp)
-        z, finite = inverse_depth(w0, w1, w2, z0, z1, z2)
-        keep = (offs < n) & inside(x0, y0, x1, y1, x2, y2, xp, yp) & finite & (z > near) & (z < far)
-        key = (z.to(tl.int32, bitcast=True).to(tl.int64) << 32) + f
-        tl.atomic_min(row + py * S + px, key, mask=keep)
+        px = lo_x + offs % tl.maximum(nx, 1)
+        py = lo_y + offs // tl.maximum(nx, 1)
+        key = cover_key(x0, y0, z0, x1, y1, z1, x2, y2, z2, f, pixel_centre(px, W_f), pixel_centre(py, H_f), near, far)
+        tl.atomic_min(row + py * W + px, key, mask=(offs < n) & (key != EMPTY))
 
 
-@triton.jit(do_not_specialize=["F", "S", "total"])
-def resolve_kernel(zbuf_ptr, faces_ptr, index_ptr, weights_ptr, depth_ptr, F, S, total, far,
+@triton.jit(do_not_specialize=["F", "H", "W", "total"])
+def resolve_kernel(zbuf_ptr, faces_ptr, index_ptr, weights_ptr, depth_ptr, F, H, W, total, far,
                    BLOCK: tl.constexpr):
     """Pixel-parallel: decode each pixel's key into face index and depth, recompute its weights."""
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     valid = offs < total
     key = tl.load(zbuf_ptr + offs, mask=valid, other=EMPTY)
-    hit = key != EMPTY
-    face = key - ((key >> 32) << 32)
-    z = (key >> 32).to(tl.int32).to(tl.float32, bitcast=True)
-    b = offs // (S * S)
-    py = (offs // S) % S
-    px = offs % S
-    Sf = S.to(tl.float32)
-    m = valid & hit
-    _drawn, x0, y0, _z0, x1, y1, _z1, x2, y2, _z2 = gather_faces(faces_ptr + (b * F + face) * 9, m)
-    w0, w1, w2 = barycentric(x0, y0, x1, y1, x2, y2, pixel_centre(px, Sf), pixel_centre(py, Sf))
-    tl.store(index_ptr + offs, tl.where(hit, face, -1), mask=valid)
-    tl.store(depth_ptr + offs, tl.where(hit, z, far), mask=valid)
-    tl.store(weights_ptr + offs * 3 + 0, tl.where(hit, w0, 0.0), mask=valid)
-    tl.store(weights_ptr + offs * 3 + 1, tl.where(hit, w1, 0.0), mask=valid)
-    tl.store(weights_ptr + offs * 3 + 2, tl.where(hit, w2, 0.0), mask=valid)
-
-
-@triton.jit(do_not_specialize=["F", "S"])
-def depth_backward_kernel(faces_ptr, index_ptr, weights_ptr, depth_ptr, grad_ptr, out_ptr, F, S,
-                          BLOCK: tl.constexpr):
-    """One program per (batch, face): sum, over the face's pixels, the exact gradient of
-    z = 1 / sum_m w_m / z_m:  dz/dz_k = z^2 w_k / z_k^2 and
-    dz/d(x_k, y_k) = z^2 w_k sum_m grad_p(w_m) / z_m, grad_p(w_m) = (A_m, B_m) / det.
-    A face that covers no pixel gets exactly 0 (its sums are 0 and are not multiplied by anything
-    that could be inf). Written once per face: deterministic, no atomics."""
-    pid = tl.program_id(0)
-    b = pid // F
-    f = pid % F
-    drawn, x0, y0, z0, x1, y1, z1, x2, y2, z2 = load_face(faces_ptr + pid.to(tl.int64) * 9)
-    det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)  # > 0: sanitized faces are front-facing
-    sx = (y1 - y2) / det / z0 + (y2 - y0) / det / z1 + (y0 - y1) / det / z2
-    sy = (x2 - x1) / det / z0 + (x0 - x2) / det / z1 + (x1 - x0) / det / z2
-    lo_x, nx = bbox(tl.minimum(tl.minimum(x0, x1), x2), tl.maximum(tl.maximum(x0, x1), x2), S)
-    lo_y, ny = bbox(tl.minimum(tl.minimum(y0, y1), y2), tl.maximum(tl.maximum(y0, y1), y2), S)
-    n = tl.where(drawn, nx * ny, 0)
-    a0 = tl.zeros([BLOCK], tl.float32)  # sum of g z^2 w_k, per vertex
-    a1 = tl.zeros([BLOCK], tl.float32)
-    a2 = tl.zeros([BLOCK], tl.float32)
-    row = b.to(tl.int64) * S * S
-    for start in range(0, n, BLOCK):
-        offs = start + tl.arange(0, BLOCK)
-        pix = row + (lo_y + offs // nx) * S + lo_x + offs % nx
-        mine = (offs < n) & (tl.load(index_ptr + pix, mask=offs < n, other=-1) == f)
-        z = tl.load(depth_ptr + pix, mask=mine, other=0.0)
-        gz2 = tl.load(grad_ptr + pix, mask=mine, other=0.0) * z * z
-        a0 += gz2 * tl.load(weights_ptr + pix * 3 + 0, mask=mine, other=0.0)
-        a1 += gz2 * tl.load(weights_ptr + pix * 3 + 1, mask=mine, other=0.0)
-        a2 += gz2 * tl.load(weights_ptr + pix * 3 + 2, mask=mine, other=0.0)
-    s0 = tl.sum(a0, axis=0)
-    s1 = tl.sum(a1, axis=0)
-    s2 = tl.sum(a2, axis=0)
-    out = out_ptr + pid.to(tl.int64) * 9
-    tl.store(out + 0, tl.where(s0 != 0.0, s0 * sx, 0.0))
-    tl.store(out + 1, tl.where(s0 != 0.0, s0 * sy, 0.0))
-    tl.store(out + 2, s0 / (z0 * z0))
-    tl.store(out + 3, tl.where(s1 != 0.0, s1 * sx, 0.0))
-    tl.store(out + 4, tl.where(s1 != 0.0, s1 * sy, 0.0))
-    tl.store(out + 5, s1 / (z1 * z1))
-    tl.store(out + 6, tl.where(s2 != 0.0, s2 * sx, 0.0))
-    tl.store(out + 7, tl.where(s2 != 0.0, s2 * sy, 0.0))
-    tl.store(out + 8, s2 / (z2 * z2))
+    b = offs // (H * W)
+    write_fragments(key, offs, valid, b, offs % W, (offs // W) % H, faces_ptr, index_ptr, weights_ptr,
+                    depth_ptr, F, W.to(tl.float32), H.to(tl.float32), far)
