@@ -121,10 +121,12 @@ def cmd_bench(args):
 
     from . import bench
     from .provenance import metadata
+    if args.work:
+        return bench.write_work_model(args.out, args.quick)
     device = resolve_device(args.device)
     if args.threads:
         bench.set_threads(args.threads)
-    cases = bench.grid(args.quick, device)
+    cases = bench.select_raster(bench.grid(args.quick, device), args.raster)
     if args.backend != "auto":
         cases = [c for c in cases if c.backend.startswith(args.backend) or c.backend == "torch"]
     if args.peers:
@@ -207,6 +209,12 @@ def build_parser():
     b.add_argument("--threads", type=positive_int, default=None,
                    help="threads for torch, numba and Mitsuba (default: as torch starts; 1: the CPU comparison in "
                         "benchmarks/README.md)")
+    b.add_argument("--raster", choices=["binned", "face", "pixel-loop", "all"], default="all",
+                   help="the Triton rows' forward z-buffer: binned (what the renderer runs), face (one program per "
+                        "face, atomic), pixel-loop (every pixel loops over all faces), or all three")
+    b.add_argument("--work", action="store_true",
+                   help="instead of timing, write the kernels' work model (exact counts of programs, loop trips, "
+                        "coverage tests, atomics, bytes; no GPU needed) to --out (see benchmarks/README.md)")
     add_device_options(b, backend_help="limit the columns to this backend (the torch reference always runs)")
     b.set_defaults(func=cmd_bench)
 
