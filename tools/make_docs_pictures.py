@@ -1,0 +1,149 @@
+"""Regenerate the pictures in docs/ with the current code, by running the commands that make them.
+
+    .venv/bin/python tools/make_docs_pictures.py [--work out/docs] [--backend auto] [--only NAME ...]
+
+Each picture comes from one ``tritonnmr`` command (run in this process, outputs under ``--work``)
+and is copied to docs/ under its README name; two are drawn here: the textured display model
+rendered with texture cubes and with its UV maps side by side, and the fitted UV texture image
+scaled up. Prints, per command, what it measured (its own summary line), wall and process CPU time,
+and at the end the size of every picture written.
+
+docs picture <- command (its file):
+
+- teapot_turntable.gif <- tritonnmr render --image-size 128 (turntable.gif)
+- teapot_320x240.gif <- tritonnmr render --image-size 320x240 --frames 24 (turntable.gif)
+- fit_shape.gif <- tritonnmr fit shape --image-size 128 --frame-every 5 (optimization.gif)
+- fit_texture.gif <- tritonnmr fit texture --image-size 128 (result.gif)
+- fit_texture_uv.gif <- tritonnmr fit texture --texture uv --image-size 128 (result.gif); fit_texture_uv.png
+  is its result_0.png, the fitted image, scaled 2x
+- fit_camera.gif, fit_camera_result.gif <- tritonnmr fit camera --image-size 128 --frame-every 5
+  (optimization.gif, result.gif)
+- teapot_before.gif, style_mosaic.gif, style_mosaic.png <- tritonnmr style (before.gif, result.gif,
+  style_mosaic.png)
+- dream.gif <- tritonnmr dream (result.gif)
+- display_cubes_vs_uv.png: drawn here (load_obj texture_size 4 vs texture_format="uv")
+
+docs/reconstruction.gif is not made here: it needs a trained reconstruction checkpoint
+(``tritonnmr reconstruct run``, then ``reconstruct predict``).
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = os.path.join(ROOT, "docs")
+
+# name: (tritonnmr arguments, {file it writes: docs picture})
+COMMANDS = {
+    "render": (["render", "--image-size", "128"], {"turntable.gif": "teapot_turntable.gif"}),
+    "render_320x240": (["render", "--image-size", "320x240", "--frames", "24"],
+                       {"turntable.gif": "teapot_320x240.gif"}),
+    "fit_shape": (["fit", "shape", "--image-size", "128", "--frame-every", "5"],
+                  {"optimization.gif": "fit_shape.gif"}),
+    "fit_texture": (["fit", "texture", "--image-size", "128"], {"result.gif": "fit_texture.gif"}),
+    "fit_texture_uv": (["fit", "texture", "--texture", "uv", "--image-size", "128"],
+                       {"result.gif": "fit_texture_uv.gif"}),
+    "fit_camera": (["fit", "camera", "--image-size", "128", "--frame-every", "5"],
+                   {"optimization.gif": "fit_camera.gif", "result.gif": "fit_camera_result.gif"}),
+    "style": (["style"], {"before.gif": "teapot_before.gif", "result.gif": "style_mosaic.gif",
+                          "style_mosaic.png": "style_mosaic.png"}),
+    "dream": (["dream"], {"result.gif": "dream.gif"}),
+}
+DRAWN = ("display", "uv_texture")
+
+
+def run_command(name, work, backend):
+    """Run one tritonnmr command into work/name and copy its pictures to DOCS; -> its record."""
+    from tritonnmr.cli import main
+    argv, pictures = COMMANDS[name]
+    out = os.path.join(work, name)
+    argv = argv + ["--out", out, "--backend", backend]
+    print(f"== tritonnmr {' '.join(argv)}", flush=True)
+    wall, cpu = time.time(), time.process_time()
+    code = main(argv)
+    wall, cpu = time.time() - wall, time.process_time() - cpu
+    if code != 0:
+        raise SystemExit(f"tritonnmr {' '.join(argv)} exited with status {code}")
+    for source, target in pictures.items():
+        shutil.copyfile(os.path.join(out, source), os.path.join(DOCS, target))
+    metrics = os.path.join(out, "metrics.json")
+    record = {"command": "tritonnmr " + " ".join(argv), "wall_s": wall, "cpu_s": cpu,
+              "pictures": list(pictures.values())}
+    if os.path.exists(metrics):
+        with open(metrics) as fh:
+            record["metrics"] = json.load(fh)
+    print(f"   {wall:.0f} s wall, {cpu:.0f} s CPU -> {', '.join(pictures.values())} in {DOCS}", flush=True)
+    return record
+
+
+def draw_display(backend, size=256, elevation=15.0, azimuth=-30.0):
+    """docs/display_cubes_vs_uv.png: the textured display model, texture cubes (texture_size 4) on
+    the left, its UV maps on the right, same camera and lights, each panel labelled."""
+    import torch
+
+    import tritonnmr as nr
+    from tritonnmr.media import label, save_png, side_by_side, to_uint8
+    path = nr.data_path("textured_display/model.obj")
+    v, f, cubes = nr.load_obj(path, load_texture=True, texture_size=4, device="cpu")
+    _, _, uv = nr.load_obj(path, load_texture=True, texture_format="uv", device="cpu")
+    r = nr.Renderer(image_size=size, camera_mode="look_at", backend=backend)
+    r.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, elevation, azimuth)
+    with torch.no_grad():
+        left = to_uint8(r(v[None], f[None], cubes[None])[0][0])
+        right = to_uint8(r(v[None], f[None], uv)[0][0])
+    picture = side_by_side(label(left, "texture cubes (T = 4)"), label(right, "UV maps"))
+    save_png(os.path.join(DOCS, "display_cubes_vs_uv.png"), picture)
+    return {"picture": "display_cubes_vs_uv.png", "size": list(picture.shape[:2])}
+
+
+def draw_uv_texture(work, scale=2):
+    """docs/fit_texture_uv.png: the fitted UV texture image of the fit_texture_uv run, scaled up
+    (nearest) so its texels show."""
+    import imageio.v3 as iio
+    image = iio.imread(os.path.join(work, "fit_texture_uv", "result_0.png"))[..., :3]
+    image = np.repeat(np.repeat(image, scale, 0), scale, 1)
+    iio.imwrite(os.path.join(DOCS, "fit_texture_uv.png"), image)
+    return {"picture": "fit_texture_uv.png", "size": list(image.shape[:2])}
+
+
+def main(argv=None):
+    global DOCS
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--work", default=os.path.join(ROOT, "out", "docs"), help="where the commands write")
+    p.add_argument("--backend", default="auto", help="rasterizer backend of every command (default: auto)")
+    p.add_argument("--only", nargs="+", choices=list(COMMANDS) + list(DRAWN), help="make only these")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch and numba threads (default: as they start)")
+    p.add_argument("--docs", default=DOCS, help="where the pictures go (default: the repository's docs/)")
+    args = p.parse_args(argv)
+    DOCS = os.path.abspath(args.docs)
+    os.makedirs(DOCS, exist_ok=True)
+    if args.threads:
+        from tritonnmr import bench
+        bench.set_threads(args.threads)
+    os.makedirs(args.work, exist_ok=True)
+    records = []
+    for name in args.only or list(COMMANDS) + list(DRAWN):
+        if name == "display":
+            records.append(draw_display(args.backend))
+        elif name == "uv_texture":
+            records.append(draw_uv_texture(args.work))
+        else:
+            records.append(run_command(name, args.work, args.backend))
+    log = os.path.join(args.work, f"records-{int(time.time())}.json")
+    with open(log, "w") as fh:
+        json.dump(records, fh, indent=2)
+    print(f"records in {log}")
+    for name in sorted(os.listdir(DOCS)):
+        if name.endswith((".gif", ".png")):
+            print(f"{os.path.join(DOCS, name)}: {os.path.getsize(os.path.join(DOCS, name)) / 1024:.0f} KB")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, ROOT)
+    main()
