@@ -38,43 +38,41 @@ def _store_row(out_ptr, partial_ptr, slot, dest, offsets, values, mask):
 
 @triton.jit
 def depth_sums_kernel(faces_ptr, order_ptr, item_face_ptr, item_start_ptr, item_stop_ptr, item_slot_ptr,
-                 weights_ptr, depth_ptr, grad_ptr, out_ptr, partial_ptr, PB: tl.constexpr):
+                      weights_ptr, depth_ptr, grad_ptr, out_ptr, partial_ptr, PB: tl.constexpr):
     """Depth gradient (9 sums) of one face from its pixels: with z = 1 / sum_m w_m / z_m,
     dz/dz_k = z^2 w_k / z_k^2 and dz/d(x_k, y_k) = z^2 w_k sum_m grad_p(w_m) / z_m,
-    grad_p(w_m) = (A_m, B_m) / det. So with s_k = sum over pixels of g z^2 w_k:
-    (x_k, y_k, z_k) get (s_k sx, s_k sy, s_k / z_k^2), sx = sum_m A_m / (det z_m), sy alike."""
+    grad_p(w_m) = (A_m, B_m) / det. So with sum_k = the sum over pixels of g z^2 w_k:
+    (x_k, y_k, z_k) get (sum_k kx, sum_k ky, sum_k / z_k^2), kx = sum_m A_m / (det z_m), ky alike."""
     face, start, stop, slot, dest = _item(tl.program_id(0), item_face_ptr, item_start_ptr, item_stop_ptr, item_slot_ptr,
                                           9)
     _drawn, x0, y0, z0, x1, y1, z1, x2, y2, z2 = load_face(faces_ptr + face * 9)
     det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)  # > 0 for a drawn face
-    sx = (y1 - y2) / det / z0 + (y2 - y0) / det / z1 + (y0 - y1) / det / z2
-    sy = (x2 - x1) / det / z0 + (x0 - x2) / det / z1 + (x1 - x0) / det / z2
-    a0 = tl.zeros([PB], tl.float32)
-    a1 = tl.zeros([PB], tl.float32)
-    a2 = tl.zeros([PB], tl.float32)
+    kx = (y1 - y2) / det / z0 + (y2 - y0) / det / z1 + (y0 - y1) / det / z2
+    ky = (x2 - x1) / det / z0 + (x0 - x2) / det / z1 + (x1 - x0) / det / z2
+    acc0 = tl.zeros([PB], tl.float32)  # g z^2 w_k per lane
+    acc1 = tl.zeros([PB], tl.float32)
+    acc2 = tl.zeros([PB], tl.float32)
     for j in range(start, stop, PB):
         idx = j + tl.arange(0, PB)
         m = idx < stop
         pix = tl.load(order_ptr + idx, mask=m, other=0)
         z = tl.load(depth_ptr + pix, mask=m, other=0.0)
         gz2 = tl.load(grad_ptr + pix, mask=m, other=0.0) * z * z
-        a0 += gz2 * tl.load(weights_ptr + pix * 3 + 0, mask=m, other=0.0)
-        a1 += gz2 * tl.load(weights_ptr + pix * 3 + 1, mask=m, other=0.0)
-        a2 += gz2 * tl.load(weights_ptr + pix * 3 + 2, mask=m, other=0.0)
-    s0 = tl.sum(a0, axis=0)
-    s1 = tl.sum(a1, axis=0)
-    s2 = tl.sum(a2, axis=0)
-    k = tl.arange(0, 16)
+        acc0 += gz2 * tl.load(weights_ptr + pix * 3 + 0, mask=m, other=0.0)
+        acc1 += gz2 * tl.load(weights_ptr + pix * 3 + 1, mask=m, other=0.0)
+        acc2 += gz2 * tl.load(weights_ptr + pix * 3 + 2, mask=m, other=0.0)
+    k = tl.arange(0, 16)  # output 3 vertex + coordinate, 9 of 16 lanes
     vertex = k // 3
-    s = tl.where(vertex == 0, s0, tl.where(vertex == 1, s1, s2))
+    sum_k = tl.where(vertex == 0, tl.sum(acc0, axis=0),
+                     tl.where(vertex == 1, tl.sum(acc1, axis=0), tl.sum(acc2, axis=0)))
     zk = tl.where(vertex == 0, z0, tl.where(vertex == 1, z1, z2))
-    values = tl.where(k % 3 == 0, s * sx, tl.where(k % 3 == 1, s * sy, s / (zk * zk)))
+    values = tl.where(k % 3 == 0, sum_k * kx, tl.where(k % 3 == 1, sum_k * ky, sum_k / (zk * zk)))
     _store_row(out_ptr, partial_ptr, slot, dest, k, values, k < 9)
 
 
 @triton.jit(do_not_specialize=["C"])
-def interpolate_sums_kernel(order_ptr, item_face_ptr, item_start_ptr, item_stop_ptr, item_slot_ptr, bary_ptr, grad_ptr,
-                       out_ptr, partial_ptr, C, CP: tl.constexpr, PB: tl.constexpr):
+def interpolate_sums_kernel(order_ptr, item_face_ptr, item_start_ptr, item_stop_ptr, item_slot_ptr, bary_ptr,
+                            grad_ptr, out_ptr, partial_ptr, C, CP: tl.constexpr, PB: tl.constexpr):
     """Gradient (3, C) of one face's vertex attributes: sum over its pixels of bary_k * grad."""
     face, start, stop, slot, dest = _item(tl.program_id(0), item_face_ptr, item_start_ptr, item_stop_ptr, item_slot_ptr,
                                           3 * C)
@@ -97,7 +95,7 @@ def interpolate_sums_kernel(order_ptr, item_face_ptr, item_start_ptr, item_stop_
 
 @triton.jit(do_not_specialize=["T", "C"])
 def cube_sums_kernel(order_ptr, item_face_ptr, item_start_ptr, item_stop_ptr, item_slot_ptr, bary_ptr, grad_ptr,
-                 out_ptr, partial_ptr, T, C, top, CP: tl.constexpr, CB: tl.constexpr, PB: tl.constexpr):
+                     out_ptr, partial_ptr, T, C, top, CP: tl.constexpr, CB: tl.constexpr, PB: tl.constexpr):
     """Gradient of one face's cube (T^3 cells x C) for cells [CB program_id(1), + CB): each pixel's
     gradient times the trilinear weight of each of its 8 cells. Per trip, the weights of PB pixels
     form a (PB, CB) matrix W (one-hot cells times weights), and the cells gain W^T grad."""
@@ -128,8 +126,8 @@ def cube_sums_kernel(order_ptr, item_face_ptr, item_start_ptr, item_stop_ptr, it
 
 @triton.jit(do_not_specialize=["F", "HW", "wrap", "C"])
 def uv_sums_kernel(order_ptr, item_face_ptr, item_start_ptr, item_stop_ptr, item_slot_ptr, index_ptr, bary_ptr,
-                    uvs_ptr, material_ptr, texels_ptr, table_ptr, grad_ptr, out_ptr, partial_ptr, F, HW, wrap, C,
-                    CP: tl.constexpr, PB: tl.constexpr):
+                   uvs_ptr, material_ptr, texels_ptr, table_ptr, grad_ptr, out_ptr, partial_ptr, F, HW, wrap, C,
+                   CP: tl.constexpr, PB: tl.constexpr):
     """Gradient (3, 2) of one face's vertex uvs: bary_k times d colour/d(u, v) . grad, with
     d/du = w [(1 - fy)(T01 - T00) + fy (T11 - T10)] and d/dv = -h [(1 - fx)(T10 - T00) + fx (T11 - T01)]."""
     face, start, stop, slot, dest = _item(tl.program_id(0), item_face_ptr, item_start_ptr, item_stop_ptr, item_slot_ptr,
@@ -170,8 +168,8 @@ def uv_sums_kernel(order_ptr, item_face_ptr, item_start_ptr, item_stop_ptr, item
 
 @triton.jit(do_not_specialize=["F", "HW", "wrap", "C"])
 def texel_sums_kernel(contrib_ptr, pixels_ptr, item_texel_ptr, item_start_ptr, item_stop_ptr, item_slot_ptr,
-                     index_ptr, bary_ptr, uvs_ptr, material_ptr, table_ptr, grad_ptr, out_ptr, partial_ptr,
-                     F, HW, wrap, C, CP: tl.constexpr, PB: tl.constexpr):
+                      index_ptr, bary_ptr, uvs_ptr, material_ptr, table_ptr, grad_ptr, out_ptr, partial_ptr,
+                      F, HW, wrap, C, CP: tl.constexpr, PB: tl.constexpr):
     """Gradient (C,) of one texel: over its contributions c (pixel pixels[c // 4], tap q = c % 4), the
     tap's bilinear weight times the pixel's gradient."""
     texel, start, stop, slot, dest = _item(tl.program_id(0), item_texel_ptr, item_start_ptr, item_stop_ptr,
