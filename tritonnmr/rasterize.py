@@ -91,9 +91,12 @@ def edge_gradient(image, fragments, eps=DEFAULT_EPS, *, backend="auto"):
 
 
 def _finish(image, anti_aliasing):
-    """Pre-flip (B, H, W, C) -> flipped (B, C, H', W'), pooled 2x2 when anti-aliasing."""
-    image = image.flip(1).permute(0, 3, 1, 2)
-    return F.avg_pool2d(image, kernel_size=2, stride=2) if anti_aliasing else image
+    """Pre-flip (B, H, W, C) -> flipped (B, C, H', W'), pooled 2x2 when anti-aliasing (pooling
+    first: the 2x2 blocks of an even height flip onto blocks, and the flip then moves 4x less)."""
+    image = image.permute(0, 3, 1, 2)
+    if anti_aliasing:
+        image = F.avg_pool2d(image, kernel_size=2, stride=2)
+    return image.flip(2)
 
 
 def _for_shader(frags, parent):
