@@ -7,8 +7,8 @@ specialised to the constant 1, ...). So this test
 1. RECORDS: runs the renderer through the Triton backend in every mode (texture cubes, vertex
    colours, UV maps in each wrap mode, silhouettes, depth; anti-aliasing on and off; forward and
    backward; batch 2), every forward strategy (binned, face-parallel, pixel loop), a scene whose
-   tile lists, pixel lists and edge runs are all cut (the merge and segment-sum kernels) and the
-   edge kernel's trip-counting variant, with a hook on Triton's launch path that notes each launch's
+   tile lists, pixel lists and edge runs are all cut (the merge and segment-sum kernels), every
+   configuration of the tuning table (kernels/tuning.py) and the edge kernel's trip-counting variant, with a hook on Triton's launch path that notes each launch's
    kernel (module and name), argument types (tensor dtypes, ints with their values, floats) and
    constexpr values. Nothing here lists kernels: a new or rewritten kernel is recorded as soon as
    something launches it (and ``test_recording_sees_every_kernel`` fails if nothing does);
@@ -26,6 +26,7 @@ keeps the installed one (triton 3.6's interpreter cannot run our loops under num
 int() on one-element arrays). TRITONNMR_EXPECT_TRITON=3.6.0 makes the test check the workers' version.
 """
 import contextlib
+import dataclasses
 import importlib
 import inspect
 import json
@@ -231,7 +232,8 @@ if __name__ != "__main__":
     def _other_paths(device):
         """The forward strategies the renderer does not use by default, UV maps in each wrap mode, a
         non-square scene whose lists are all cut (a full-screen quad over random faces, with the
-        minimum item lengths at 1), and the edge kernel's trip-counting variant."""
+        minimum item lengths at 1), the edge kernel's trip-counting variant, and every configuration
+        of the tuning table (large images and face counts select other block sizes)."""
         from conftest import random_faces
         from tritonnmr import kernels
         from tritonnmr.kernels import tuning
@@ -247,6 +249,12 @@ if __name__ != "__main__":
             frags = nr.rasterize_fragments(faces, (9, 12), backend="triton")
             image = torch.rand(2, 9, 12, 2, device=device)
             kernels.edge_backward_counted(faces, frags.face_index, image, image, 1e-3)
+        for *_, cfg in tuning.TABLE:  # every configuration of the tuning table, whatever scenes reach it
+            with tuning.override(**dataclasses.asdict(cfg)):
+                frags = nr.rasterize_fragments(faces, (4, 6), backend="triton")
+                for channels in (1, 4):  # silhouettes; rgb and alpha
+                    image = torch.rand(2, 4, 6, channels, device=device)
+                    kernels.edge_backward(faces, frags.face_index, image, image, 1e-3)
         uvs = torch.rand(2, faces.shape[1], 3, 2, device=device) * 3 - 1
         texture = torch.rand(2, 4, 5, 3, device=device, requires_grad=True)
         for wrap in ("REPEAT", "MIRRORED_REPEAT", "CLAMP_TO_EDGE"):

@@ -97,3 +97,12 @@ def test_work_model_writes_its_table_and_plot(tmp_path, monkeypatch):
     assert "| teapot | 4,928 | 32 | 2 | binned | forward |" in markdown
     assert "Targets met: 10 of 10" in markdown
     assert plotted == (os.path.getsize(os.path.join(out, "results.png")) > 1000)
+
+
+@needs_kernels
+def test_retune_times_every_candidate_and_names_a_winner():
+    from tritonnmr.kernels import tuning
+    lines = []
+    best = tuning.retune("cpu", sizes=(8,), scenes=(("quad", 2),), tiles=(8,), faces_per_trip=(1, 4), min_faces=(4,),
+                         repeats=1, out=lines.append)
+    assert len(lines) == 3 and best[0][:3] == ("quad", 2, 8) and best[0][4] in (1, 4)

@@ -8,6 +8,10 @@ model (``tritonnmr bench --work``, benchmarks/results/workmodel-*), not by timin
   face-parallel kernel's 128-pixel blocks: within 1.2x of it on the teapot and the spheres, where
   16 x 16 tiles launch 2-3x as many (a small face still costs 256 lanes). Large tiles only pay
   when faces are large (full-screen quads: equal lanes), where both do well.
+- ``faces_per_trip`` 4: a tile program tests 4 faces per trip (a 4 x 64 block), a quarter of the
+  trips of one face per trip for at most 2x the lanes (a tile list of 1-3 faces pads to 4: the
+  full-screen quad's tiles); 8 from 100k faces per batch entry on, where tile lists are long
+  (tens to thousands of faces) and 8 halves the trips again at the same lanes.
 - ``min_faces`` 32: a tile's face list is cut into items of max(32, pairs / programs) faces, so a
   program loops over at most the fair share of the whole frame's pairs (and at least 32, to keep
   per-program overhead small); ``programs`` is the GPU's concurrency (SMs x 4; 528 on an H100).
@@ -20,8 +24,9 @@ model (``tritonnmr bench --work``, benchmarks/results/workmodel-*), not by timin
   launch's longest program stays short: together well within 64 trips on small scenes.
 
 To retune on a GPU: ``python -m tritonnmr.kernels.tuning`` times each candidate (tile 8 / 16,
-min_faces 16 / 32 / 64) on the benchmark meshes at 256^2 and 1024^2 and prints the fastest per
-row of the table; copy its output into TABLE.
+faces_per_trip 1 / 4 / 8, min_faces 16 / 32 / 64) on the benchmark scenes at 256^2 and 1024^2 and
+prints the fastest per scene; write the winners into TABLE (keyed on image size and face count)
+and rerun ``tritonnmr bench --work`` to check the targets still hold.
 """
 import contextlib
 from dataclasses import dataclass, replace
@@ -53,10 +58,12 @@ def edge_registers(channels_padded):
     return 64 if channels_padded <= 2 else 80 if channels_padded <= 4 else 96
 
 
-# (largest H * W, largest face count, config): the first row that fits is used
+# (largest H * W, largest face count per batch entry, config): the first row that fits is used
 TABLE = (
-    (512 * 512, None, Config()),
-    (None, None, Config(edge_block=256)),
+    (512 * 512, 100_000, Config()),
+    (512 * 512, None, Config(faces_per_trip=8)),
+    (None, 100_000, Config(edge_block=256)),
+    (None, None, Config(edge_block=256, faces_per_trip=8)),
 )
 
 
@@ -95,37 +102,37 @@ def programs(device):
     return PROGRAMS
 
 
-def retune(device="cuda", repeats=20):
-    """Time candidate tile sizes and minimum item lengths on the benchmark meshes; print table rows."""
+def retune(device="cuda", sizes=(256, 1024), scenes=(("teapot", 2464), ("sphere", 100_000), ("sphere", 1_000_000)),
+           tiles=(8, 16), faces_per_trip=(1, 4, 8), min_faces=(16, 32, 64), repeats=20, out=print):
+    """Time the binned forward for each candidate (tile, faces_per_trip, min_faces) on the benchmark
+    scenes (workmodel.scene_faces: the same meshes and camera) and report the fastest per scene, to
+    copy into TABLE. Meant for a GPU; on the CPU it runs through the interpreter (tiny sizes only)."""
     import time
 
-    import tritonnmr as nr
-    from tritonnmr import bench
-    from tritonnmr import kernels
-    global TABLE
-    base = TABLE
-    for size in (256, 1024):
-        for mesh, faces in (("teapot", 2464), ("sphere", 100_000), ("sphere", 1_000_000)):
-            v, f = bench._mesh(bench.Case(mesh, faces, size, 1, "silhouettes", "triton", "forward"), device)
-            renderer = nr.Renderer(image_size=size, camera_mode="look_at", anti_aliasing=False)
-            renderer.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 30, 45)
-            screen = nr.vertices_to_faces(renderer.transform(v), nr.fill_back(f)[0]).contiguous()
+    from .. import kernels, workmodel
+    device = torch.device(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    best_rows = []
+    for size in sizes:
+        for mesh, n in scenes:
+            faces = workmodel.scene_faces(mesh, n, size, 1).to(device)
             best = None
-            for tile in (8, 16):
-                for min_faces in (16, 32, 64):
-                    TABLE = ((None, None, replace(config(size, size, screen.shape[1]), tile=tile,
-                                                  min_faces=min_faces)),)
-                    kernels.rasterize_fragments(screen, size, size, 0.1, 100.0)
-                    torch.cuda.synchronize()
-                    t = time.perf_counter()
-                    for _ in range(repeats):
-                        kernels.rasterize_fragments(screen, size, size, 0.1, 100.0)
-                    torch.cuda.synchronize()
-                    ms = (time.perf_counter() - t) / repeats * 1000
-                    print(f"{mesh} {screen.shape[1]} faces {size}^2: tile {tile} min_faces {min_faces}: {ms:.3f} ms")
-                    best = min(best or (ms, tile, min_faces), (ms, tile, min_faces))
-            print(f"-> {mesh} {size}^2: tile {best[1]}, min_faces {best[2]}")
-            TABLE = base
+            for tile in tiles:
+                for rows in faces_per_trip:
+                    for least in min_faces:
+                        with override(tile=tile, faces_per_trip=rows, min_faces=max(least, rows)):
+                            kernels.rasterize_fragments_with("binned", faces, size, size, 0.1, 100.0)
+                            sync()
+                            start = time.perf_counter()
+                            for _ in range(repeats):
+                                kernels.rasterize_fragments_with("binned", faces, size, size, 0.1, 100.0)
+                            sync()
+                        ms = (time.perf_counter() - start) / repeats * 1000
+                        out(f"{mesh} {n} {size}^2: tile {tile} faces_per_trip {rows} min_faces {least}: {ms:.3f} ms")
+                        best = min(best or (ms, tile, rows, least), (ms, tile, rows, least))
+            best_rows.append((mesh, n, size) + best[1:])
+            out(f"-> {mesh} {n} {size}^2: tile {best[1]}, faces_per_trip {best[2]}, min_faces {best[3]}")
+    return best_rows
 
 
 if __name__ == "__main__":
