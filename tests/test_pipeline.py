@@ -39,7 +39,8 @@ def test_every_backend_provides_every_op_with_the_reference_signature(name):
         assert got == expected, f"{name}.{op.name}{tuple(got)} differs from the reference {tuple(expected)}"
 
 
-def test_registered_ops_serve_a_custom_shader():
+def test_registered_ops_serve_a_custom_shader(monkeypatch):
+    monkeypatch.setattr(backends, "_extra_ops", {})  # registrations end with the test
     calls = []
 
     def scale(face_index, bary, attributes, factor):
@@ -244,10 +245,10 @@ def test_non_square_blurred_edge_gradient_by_hand():
 def test_non_square_depth_gradient_matches_finite_differences():
     faces = torch.tensor([[[[-0.7, -0.6, 2.0], [0.8, -0.5, 3.0], [0.1, 0.7, 2.5]]]], dtype=torch.float64)
     size = (9, 14)
+    mask = nr.rasterize_depth(faces.float(), size, anti_aliasing=False, backend="torch") < 100
 
-    def loss(f):
-        d = nr.rasterize_depth(f.float(), size, anti_aliasing=False, backend="torch")
-        return (d * (d < 100)).sum()
+    def loss(f):  # the depth summed over a fixed set of pixels: smooth in every coordinate
+        return (nr.rasterize_depth(f.float(), size, anti_aliasing=False, backend="torch") * mask).sum()
 
     f = faces.clone().float().requires_grad_()
     loss(f).backward()
@@ -258,8 +259,7 @@ def test_non_square_depth_gradient_matches_finite_differences():
             plus[0, 0, k, c] += h
             minus[0, 0, k, c] -= h
             numeric = (loss(plus) - loss(minus)).item() / (2 * h)
-            if c == 2:  # depth itself: smooth while the covered pixels stay the same
-                assert f.grad[0, 0, k, c].item() == pytest.approx(numeric, rel=2e-2, abs=1e-2)
+            assert f.grad[0, 0, k, c].item() == pytest.approx(numeric, rel=2e-2, abs=2e-2), (k, c)
 
 
 def test_image_size_forms():
@@ -367,3 +367,149 @@ def test_custom_shaders_are_unlit_unless_they_ask(teapot):
 
     rgb, _, alpha = r.render(v, f, normals, shader=LitFlat())
     assert torch.allclose(rgb[0][:, alpha[0] == 1], torch.tensor(0.1))  # 0.5 x ambient 0.2
+
+
+# ----------------------------------------------------------------------------------------------
+# Corner cases found in review
+# ----------------------------------------------------------------------------------------------
+def test_looking_straight_up_or_down_matches_the_nearby_views(teapot):
+    v, f = teapot
+    r = nr.Renderer(image_size=32, camera_mode="look_at", backend="torch", anti_aliasing=False)
+    for elevation in (90, -90):
+        r.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, elevation, 0)
+        exact = r(v, f, mode="silhouettes")
+        r.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, elevation * 0.99999, 0)
+        near = r(v, f, mode="silhouettes")
+        assert exact.sum() > 100 and (exact != near).sum() <= 2, elevation
+    with pytest.raises(ValueError, match="camera_mode"):
+        pass_ = nr.Renderer(camera_mode="look_at", backend="torch")
+        pass_.camera_mode = "sideways"
+        pass_(v, f, mode="silhouettes")
+
+
+def test_viewing_angle_is_a_half_angle_below_90():
+    for bad in (90, 120, 179):
+        with pytest.raises(ValueError, match="viewing_angle must be below 90"):
+            nr.Renderer(viewing_angle=bad)
+
+
+def test_orthographic_non_square_keeps_pixels_square():
+    # a square of side 1 centred at the origin, seen orthographically: 1/2 of the shorter side
+    v = torch.tensor([[[-0.5, -0.5, 0.0], [0.5, -0.5, 0.0], [0.5, 0.5, 0.0], [-0.5, 0.5, 0.0]]])
+    f = torch.tensor([[[0, 1, 2], [0, 2, 3]]])
+    r = nr.Renderer(image_size=(16, 32), camera_mode="look_at", perspective=False, anti_aliasing=False,
+                    backend="torch")
+    r.eye = [0, 0, -5]
+    alpha = r(v, f, mode="silhouettes")[0]
+    rows, cols = alpha.sum(1).gt(0).sum().item(), alpha.sum(0).gt(0).sum().item()
+    assert rows == cols == 8
+
+
+def test_projection_with_a_face_through_the_camera_plane_has_finite_gradients():
+    v = torch.tensor([[[100.0, 0.0, -1.0], [-0.5, -0.5, 3.0], [0.5, -0.4, 3.0]]], requires_grad=True)
+    f = torch.tensor([[[0, 1, 2]]])
+    K = torch.tensor([[[64.0, 0, 32], [0, 64.0, 32], [0, 0, 1]]])
+    for near, dist in ((0.0, None), (0.1, None), (0.0, torch.tensor([[0.1, 0.01, 0.0, 0.0, 0.001]]))):
+        r = nr.Renderer(image_size=32, camera_mode="projection", K=K, R=torch.eye(3)[None], t=torch.zeros(1, 1, 3),
+                        dist_coeffs=dist, orig_size=64, near=near, backend="torch")
+        rgb, depth, alpha = r(v, f, torch.ones(1, 1, 2, 2, 2, 3))
+        if dist is None:  # (with distortion the cut points land ~1e17 off the image: nothing to see)
+            assert alpha.sum() > 10
+        v.grad = None
+        (rgb.sum() + alpha.sum() + depth[alpha > 0].sum()).backward()
+        assert torch.isfinite(v.grad).all()
+    assert torch.isfinite(nr.projection(torch.tensor([[[0.5, 0.2, 0.0]]]), K, torch.eye(3)[None],
+                                        torch.zeros(1, 1, 3), None, 64)).all()
+
+
+def test_clipped_face_depth_gradient_matches_finite_differences():
+    floor = torch.tensor([[[-1.5, -0.5, 3.0], [0.2, -0.6, -1.0], [1.5, -0.45, 3.0]]], dtype=torch.float64)
+    f = torch.tensor([[[0, 1, 2]]])
+    r = nr.Renderer(image_size=16, anti_aliasing=False, camera_mode="look", camera_direction=(0, 0, 1),
+                    backend="torch")
+    r.eye = [0, 0, 0]
+    mask = r(floor.float(), f, mode="depth") < 100
+
+    def loss(v):
+        return (r(v.float(), f, mode="depth") * mask).sum()
+
+    v = floor.clone().float().requires_grad_()
+    loss(v).backward()
+    h = 1e-3
+    for k, c in ((1, 1), (1, 2), (0, 1), (2, 1)):  # the vertex behind the camera moves the cut
+        plus, minus = floor.clone(), floor.clone()
+        plus[0, k, c] += h
+        minus[0, k, c] -= h
+        numeric = (loss(plus) - loss(minus)).item() / (2 * h)
+        assert v.grad[0, k, c].item() == pytest.approx(numeric, rel=3e-2, abs=3e-2), (k, c)
+
+
+def test_per_mesh_textures_must_fit_their_meshes():
+    vs, fs = _two_meshes()
+    r = nr.Renderer(image_size=8, camera_mode="look_at", backend="torch")
+    good = [torch.ones(len(f), 2, 2, 2, 3) for f in fs]
+    r(vs, fs, good)
+    with pytest.raises(ValueError, match=r"textures\[0\] must be cubes \(F_i=4"):
+        r(vs, fs, [torch.ones(3, 2, 2, 2, 3), good[1]])
+    with pytest.raises(ValueError, match=r"textures\[1\]"):
+        r(vs, fs, [good[0], torch.ones(len(fs[1]), 3, 3, 3, 3)])
+    with pytest.raises(ValueError, match=r"textures\[0\] must be cubes"):
+        r(vs, fs, [torch.ones(3, 3), torch.ones(len(vs[1]), 3)])  # 3 vertex colours for 4 vertices
+    with pytest.raises(ValueError, match="one entry per mesh"):
+        r(vs, fs, good[:1])
+    rgb, depth, alpha = r([], [], [])
+    assert rgb.shape == (0, 3, 8, 8)
+
+
+def test_one_channel_textures_are_lit_by_grey_light_and_coloured_light_is_refused(teapot):
+    v, f = teapot
+    r = nr.Renderer(image_size=16, camera_mode="look_at", backend="torch", background_color=0.25)
+    grey, _, alpha = r(v, f, torch.ones(1, f.shape[1], 2, 2, 2, 1))
+    rgb, _, _ = r(v, f, torch.ones(1, f.shape[1], 2, 2, 2, 3))
+    assert grey.shape == (1, 1, 16, 16)
+    assert torch.allclose(grey[0, 0], rgb[0, 0], atol=1e-6)  # white light: every channel alike
+    assert torch.allclose(grey[0, 0][alpha[0] == 0], torch.tensor(0.25))
+    r.light_color_directional = (1.0, 0.5, 0.5)
+    with pytest.raises(ValueError, match="coloured light"):
+        r(v, f, torch.ones(1, f.shape[1], 2, 2, 2, 1))
+    r.light_color_directional = (1.0, 1.0, 1.0)
+    r.background_color = (0.0, 1.0)
+    with pytest.raises(ValueError, match="background_color must have 1 values"):
+        r(v, f, torch.ones(1, f.shape[1], 2, 2, 2, 1))
+
+
+def test_learnable_light_intensities(teapot):
+    v, f = teapot
+    ambient = torch.tensor(0.4, requires_grad=True)
+    r = nr.Renderer(image_size=16, camera_mode="look_at", backend="torch", light_intensity_ambient=ambient)
+    rgb, _, _ = r(v, f, torch.ones(1, f.shape[1], 2, 2, 2, 3))
+    rgb.sum().backward()
+    assert ambient.grad > 0
+
+
+def test_duck_typed_shaders_and_packed_uv_textures():
+    faces = torch.tensor([[[[-0.5, -0.5, 2.0], [0.5, -0.5, 2.0], [0.0, 0.5, 2.0]]]])
+
+    class Duck:  # no Shader base class, no check()
+        def shade(self, fragments, attributes, backend="auto"):
+            return (fragments.face_index >= 0)[..., None].float() * attributes
+
+    rgb = nr.rasterize(faces, torch.tensor([0.5, 0.25, 1.0]), 8, anti_aliasing=False, shader=Duck(),
+                       backend="torch")
+    covered = rgb[0, 0] > 0
+    assert covered.any() and torch.allclose(rgb[0, 1][covered], torch.tensor(0.25))
+    with pytest.raises(TypeError, match="shader must be a tritonnmr.Shader"):
+        nr.rasterize(faces, torch.ones(3), 8, shader=object())
+    uvs = torch.tensor([[[[0.0, 0.0], [1.0, 0.0], [0.5, 1.0]]]])
+    packed = nr.UVTextureShader().check((uvs, torch.ones(1, 2, 2, 3)), 1, 1)
+    assert nr.rasterize(faces, packed, 8, backend="torch").shape == (1, 3, 8, 8)
+
+
+def test_edge_gradient_checks_its_image():
+    faces = torch.tensor([[[[-0.5, -0.5, 2.0], [0.5, -0.5, 2.0], [0.0, 0.5, 2.0]]]], requires_grad=True)
+    frags = nr.rasterize_fragments(faces, 8, backend="torch")
+    image = (frags.face_index >= 0)[..., None].double()  # float64 is accepted (as float32)
+    out = nr.edge_gradient(image, frags, backend="torch")
+    assert out.dtype == torch.float32
+    with pytest.raises(TypeError, match="image must be a torch.Tensor"):
+        nr.edge_gradient([[0.0]], frags, backend="torch")

@@ -110,9 +110,24 @@ def test_uv_map_from_the_loader_renders_with_lighting_and_fill_back():
     inside = alpha[0] == 1
     # both show the same model under the same light: close on average, sharper with uvs
     assert (rgb_uv - rgb_cubes)[0][:, inside].abs().mean() < 0.08
-    # Kd-only materials are 1 x 1 images: on faces with such a material both forms agree exactly
-    plain = [m for m, im in enumerate(uv.images) if im.shape[:2] == (1, 1)]
-    assert plain, "the display model has colour-only materials"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_texel_materials_render_exactly_like_constant_cubes(backend):
+    # colour-only materials (OBJ Kd) are 1 x 1 images: every face shows its material's colour, as a
+    # constant texture cube of that colour does, under the same light
+    v, f = nr.load_obj(nr.data_path("teapot.obj"), device="cpu")
+    g = torch.Generator().manual_seed(6)
+    colours = torch.rand(3, 3, generator=g)
+    material = torch.randint(0, 3, (f.shape[0],), generator=g)
+    uv = nr.UVMap(torch.rand(f.shape[0], 3, 2, generator=g) * 3 - 1, material, [c.view(1, 1, 3) for c in colours])
+    cubes = colours[material][:, None, None, None, :].expand(-1, 2, 2, 2, 3)
+    r = nr.Renderer(image_size=24, camera_mode="look_at", backend=backend)
+    r.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 25, 70)
+    rgb_uv, _, alpha = r(v, f, uv)
+    rgb_cubes, _, _ = r(v[None], f[None], cubes[None])
+    assert alpha.sum() > 50
+    assert torch.allclose(rgb_uv, rgb_cubes, atol=1e-6)
 
 
 def test_a_list_of_uv_maps_for_different_meshes():
@@ -121,11 +136,13 @@ def test_a_list_of_uv_maps_for_different_meshes():
     f = torch.arange(6).reshape(2, 3)
     red = nr.UVMap(_quad_uvs()[0], torch.zeros(2, dtype=torch.int64), [torch.tensor([[[1.0, 0, 0]]])])
     image = torch.rand(4, 4, 3, generator=torch.Generator().manual_seed(4))
-    checker = nr.UVMap(_quad_uvs()[0], torch.zeros(2, dtype=torch.int64), [image], "CLAMP_TO_EDGE")
+    checker = nr.UVMap(_quad_uvs()[0][:1], torch.zeros(1, dtype=torch.int64), [image], "CLAMP_TO_EDGE")
     r = nr.Renderer(image_size=4, anti_aliasing=False, camera_mode="none", backend="torch",
                     light_intensity_ambient=1.0, light_intensity_directional=0.0)
     with pytest.raises(ValueError, match="one wrap mode"):
         r([v, v[:3]], [f, f[:1]], [red, checker])
+    with pytest.raises(ValueError, match=r"textures\[0\] has uvs for 2 faces but faces\[0\] has 1"):
+        r([v[:3], v], [f[:1], f], [red, checker])
     checker.wrap = "REPEAT"
     rgb, _, _ = r([v, v[:3]], [f, f[:1]], [red, checker])
     assert torch.allclose(rgb[0], torch.tensor([1.0, 0, 0])[:, None, None].expand(3, 4, 4))

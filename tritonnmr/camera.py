@@ -16,9 +16,9 @@ DEFAULT_VIEWING_ANGLE = 30.0
 # normalised mesh ([-1, 1]^3) fills the default 30-degree view; the examples and turntables use it
 DEFAULT_DISTANCE = 1.0 / math.tan(math.radians(DEFAULT_VIEWING_ANGLE)) + 1.0
 # when the view direction is parallel to ``up`` (a camera straight above or below the origin), the up
-# vector falls back to +z: the limit of the azimuth-0 views as the elevation approaches +-90 degrees
+# vector falls back to +z looking down and -z looking up (for the default up = +y): the limits of the
+# azimuth-0 views as the elevation approaches +90 and -90 degrees
 FALLBACK_UP = (0.0, 0.0, 1.0)
-
 
 def _rotate(vertices, eye, x_axis, y_axis, z_axis):
     r = torch.stack([x_axis, y_axis, z_axis], dim=1)  # (B, 3, 3), rows are the camera axes
@@ -27,21 +27,33 @@ def _rotate(vertices, eye, x_axis, y_axis, z_axis):
 
 def look_at_axes(eye, at, up):
     """The camera axes (each (B, 3)) of look_at cameras, from batched tensors eye, at, up (B or 1, 3):
-    z = unit(at - eye), x = unit(up x z), y = z x x. Where ``up`` is parallel to z, up = +z is used
-    instead (see FALLBACK_UP); ``eye == at`` has no direction and raises ValueError."""
+    z = unit(at - eye), x = unit(up x z), y = z x x. Where ``up`` is parallel to z, a fallback up
+    vector is used: FALLBACK_UP made orthogonal to up (another axis if it is parallel too), pointing
+    away from the view direction. ``eye == at`` has no direction and raises ValueError."""
     forward = at - eye
     length = forward.norm(dim=-1)
     if bool((length <= 1e-7 * (1 + eye.norm(dim=-1))).any()):
-        raise ValueError("eye and at must differ: a camera at the point it looks at has no direction")
+        raise ValueError("eye and at must differ (look: camera_direction must be non-zero): a camera needs "
+                         "a direction")
     z_axis = forward / length[:, None]
     up = up.expand_as(z_axis)
     side = torch.cross(up, z_axis, dim=-1)
     parallel = side.norm(dim=-1, keepdim=True) <= 1e-6 * up.norm(dim=-1, keepdim=True)
-    fallback = torch.cross(z_axis.new_tensor(FALLBACK_UP).expand_as(z_axis), z_axis, dim=-1)
-    x_axis = F.normalize(torch.where(parallel, fallback, side), dim=-1, eps=1e-12)
+    x_axis = F.normalize(torch.where(parallel, torch.cross(_fallback_up(up, z_axis), z_axis, dim=-1), side),
+                         dim=-1, eps=1e-12)
     y_axis = torch.cross(z_axis, x_axis, dim=-1)
     return x_axis, y_axis, z_axis
 
+
+def _fallback_up(up, z_axis):
+    """(B, 3) up vectors orthogonal to ``up``: FALLBACK_UP (or +y if up is along it) without its
+    component along up, signed to point against the view direction's component along up."""
+    unit = F.normalize(up, dim=-1, eps=1e-12)
+    base = unit.new_tensor(FALLBACK_UP).expand_as(unit)
+    base = torch.where((unit * base).sum(-1, keepdim=True).abs() > 0.99, unit.new_tensor([0.0, 1.0, 0.0]), base)
+    ortho = F.normalize(base - (base * unit).sum(-1, keepdim=True) * unit, dim=-1, eps=1e-12)
+    looking_up = (z_axis * unit).sum(-1, keepdim=True) > 0
+    return torch.where(looking_up, -ortho, ortho)
 
 def look_at(vertices, eye, at=(0, 0, 0), up=(0, 1, 0)):
     """Camera coordinates of ``vertices`` (B, V, 3) for a camera at ``eye`` looking at ``at``.
@@ -71,15 +83,22 @@ def look(vertices, eye, direction=(0, 1, 0), up=(0, 1, 0)):
 
 
 def perspective(vertices, angle=DEFAULT_VIEWING_ANGLE):
-    """Perspective division: x and y divided by ``z * tan(angle)`` (angle in degrees); z kept."""
+    """Perspective division: x and y divided by ``z * tan(angle)`` (angle in degrees, half the field
+    of view, in (0, 90)); z kept."""
     vertices = checks.vertices(vertices)
-    return divide(vertices, checks.number("viewing_angle", angle, low=0, high=180, allow_low=False))
+    return divide(vertices, viewing_angle(angle))
+
+
+def viewing_angle(angle):
+    """The half-angle of a perspective view, in degrees: a finite number in (0, 90)."""
+    angle = checks.number("viewing_angle", angle, low=0, allow_low=False)
+    if angle >= 90:
+        raise ValueError(f"viewing_angle must be below 90 degrees (it is half the field of view), got {angle}")
+    return angle
 
 
 def divide(points, angle):
-    """Trusted version of :func:`perspective` (points (B, N, 3), angle in degrees in (0, 180))."""
-    if angle >= 180:
-        raise ValueError(f"viewing_angle must be below 180 degrees, got {angle}")
+    """:func:`perspective` without the checks (points (B, N, 3), ``angle`` from :func:`viewing_angle`)."""
     width = math.tan(math.radians(angle))
     z = points[..., 2]
     return torch.stack([points[..., 0] / (z * width), points[..., 1] / (z * width), z], dim=-1)
@@ -161,7 +180,8 @@ def pinhole(points, K, dist, orig_size, eps=1e-9):
     safe = torch.where(z.abs() < eps, torch.full_like(z, eps), z)  # z = 0 has no image; keep it finite
     x_, y_ = x / safe, y / safe
     k1, k2, p1, p2, k3 = (dist[:, i:i + 1] for i in range(5))
-    r2 = x_ * x_ + y_ * y_
+    # far outside any picture the polynomial would overflow (0 * inf = NaN even with zero coefficients)
+    r2 = (x_ * x_ + y_ * y_).clamp(max=1e6)
     radial = 1 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3
     x__ = x_ * radial + 2 * p1 * x_ * y_ + p2 * (r2 + 2 * x_ * x_)
     y__ = y_ * radial + p1 * (r2 + 2 * y_ * y_) + 2 * p2 * x_ * y_

@@ -10,7 +10,8 @@ import torch
 
 
 def tensor(name, value, dims=None, last=None, floating=True):
-    """Return ``value`` as a contiguous float32 (or int64) tensor after checking its shape."""
+    """``value`` as a contiguous tensor after checking its type and shape: floating point ones become
+    float32; integer ones (``floating=False``) keep their dtype."""
     if not torch.is_tensor(value):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if floating and not value.is_floating_point():
@@ -119,17 +120,23 @@ def near_far(near, far):
 
 
 def background(value, channels=None, name="background_color"):
-    """Background colour: a sequence or tensor of finite numbers, one per channel (or one for all)."""
+    """Background colour as a float tensor (CPU): finite numbers, one per channel, or one (or several
+    equal ones, like the default (0, 0, 0)) for all ``channels``."""
     try:
-        t = torch.as_tensor(value, dtype=torch.float32).flatten() if not torch.is_tensor(value) \
-            else value.detach().float().flatten().cpu()
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a sequence of numbers, got {value!r}") from None
+        t = value.detach().float().flatten().cpu() if torch.is_tensor(value) else \
+            torch.as_tensor(value, dtype=torch.float32).flatten()
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"{name} must be a number or a sequence of numbers, got {value!r}") from None
+    if t.numel() == 0:
+        raise ValueError(f"{name} must have at least one value, got {value!r}")
     if not torch.isfinite(t).all():
         raise ValueError(f"{name} contains NaN or infinite values: {value!r}")
-    if channels is not None and t.numel() not in (1, channels):
-        raise ValueError(f"{name} must have {channels} values (one per colour channel), got {t.numel()}")
-    return value
+    if channels is not None and t.numel() != channels:
+        if t.numel() != 1 and not torch.all(t == t[0]):
+            raise ValueError(f"{name} must have {channels} values (one per colour channel) or one, "
+                             f"got {t.numel()}")
+        t = t[:1].expand(channels)
+    return t
 
 
 def same_device(**named):
@@ -148,6 +155,8 @@ def choice(name, value, options):
 def texture_like(value, batch, num_faces, num_vertices, name="textures"):
     """Cubes (B, F, T, T, T, C), face-vertex attributes (B, F, 3, C) or vertex attributes (B, V, C)."""
     value = tensor(name, value)
+    if value.dim() and value.shape[-1] < 1:
+        raise ValueError(f"{name} must have at least one colour channel, got shape {tuple(value.shape)}")
     if value.dim() == 6:
         return textures(value, batch, num_faces, name)
     expected = {3: (batch, num_vertices), 4: (batch, num_faces, 3)}.get(value.dim())

@@ -45,7 +45,9 @@ def near_plane(faces, z_clip):
         den = b[..., 2] - a[..., 2]
         t = (z_clip - a[..., 2]) / torch.where(den == 0, 1.0, den)
         t = torch.where(den == 0, 0.0, t).clamp(0.0, 1.0)
-        return a + t[..., None] * (b - a), t
+        point = a + t[..., None] * (b - a)
+        # on the plane exactly (rounding could leave it a hair in front of near, and its pixels dropped)
+        return torch.cat([point[..., :2], torch.full_like(point[..., 2:], z_clip)], -1), t
 
     sp, t_sp = cut(s, p)
     sq, t_sq = cut(s, q)

@@ -11,18 +11,18 @@ def face_light(faces, intensity_ambient=0.5, intensity_directional=0.5,
 
     faces: (B, F, 3, 3) world-space faces; n is the unit normal of cross(v0 - v1, v2 - v1);
     colours and direction are (3,) or (B, 3) (the direction is used as given, not normalised, as in
-    neural_renderer); intensities are numbers.
+    neural_renderer); intensities are numbers or tensors (one value, or one per mesh).
     """
     faces = checks.screen_faces(faces)
     B, nf = faces.shape[:2]
-    ambient = checks.number("light_intensity_ambient", intensity_ambient)
-    directional = checks.number("light_intensity_directional", intensity_directional)
+    ambient = _intensity("light_intensity_ambient", intensity_ambient, faces)
+    directional = _intensity("light_intensity_directional", intensity_directional, faces)
 
     def vec(value, name):
         return checks.vector3(name, value, faces, B)[:, None, :]  # (B or 1, 1, 3)
 
     light = ambient * vec(color_ambient, "light_color_ambient").expand(B, nf, 3)
-    if directional != 0:
+    if torch.is_tensor(directional) or directional != 0:
         # unit normal of each face: normalise over x, y, z (the last dimension), not over faces.
         # eps only guards degenerate faces (neural_renderer's 1e-5 dims faces under ~0.003 wide)
         normals = F.normalize(torch.cross(faces[:, :, 0] - faces[:, :, 1],
@@ -30,6 +30,18 @@ def face_light(faces, intensity_ambient=0.5, intensity_directional=0.5,
         cos = torch.relu((normals * vec(direction, "light_direction")).sum(-1))
         light = light + directional * vec(color_directional, "light_color_directional") * cos[..., None]
     return light
+
+
+def _intensity(name, value, faces):
+    """A number, or a tensor of one value or one per mesh (B,) (learnable intensities), as a number
+    or a (B or 1, 1, 1) tensor."""
+    if torch.is_tensor(value):
+        B = faces.shape[0]
+        if value.numel() not in (1, B) or value.dim() > 1:
+            raise ValueError(f"{name} must be a number or a tensor of 1 or B={B} values, got shape "
+                             f"{tuple(value.shape)}")
+        return checks.finite(name, value.to(faces)).reshape(-1, 1, 1)
+    return checks.number(name, value)
 
 
 def lighting(faces, textures, intensity_ambient=0.5, intensity_directional=0.5,

@@ -35,10 +35,7 @@ def batch(vertices, faces, textures=None):
               for i, v in enumerate(vertices)]
         fs = [checks.faces(checks.tensor(f"faces[{i}]", f, dims=2, last=3, floating=False)[None],
                            vs[i].shape[0], name=f"faces[{i}]")[0] for i, f in enumerate(faces)]
-        if textures is not None and isinstance(textures, (list, tuple)) and textures and torch.is_tensor(textures[0]):
-            if len(textures) != len(vs):
-                raise ValueError(f"textures must list one tensor per mesh ({len(vs)}), got {len(textures)}")
-            textures = _stack_padded([checks.tensor(f"textures[{i}]", t) for i, t in enumerate(textures)], 0.0)
+        textures = _per_mesh_textures(textures, vs, fs)
         if not vs:
             return torch.zeros(0, 0, 3), torch.zeros(0, 0, 3, dtype=torch.long), textures
         checks.same_device(**{f"vertices[{i}]": v for i, v in enumerate(vs)},
@@ -51,6 +48,34 @@ def batch(vertices, faces, textures=None):
     vertices = checks.vertices(vertices)
     faces = checks.faces(faces, vertices.shape[1], vertices.shape[0], padding=True)
     return vertices, faces, textures
+
+
+def _per_mesh_textures(textures, vs, fs):
+    """A list of per-mesh textures, checked against each mesh and padded into one tensor (cubes
+    (F_i, T, T, T, C), face-vertex colours (F_i, 3, C), vertex colours (V_i, C)); a list of UV maps
+    is checked (each with its mesh's face count) and passed on; anything else passes through."""
+    if not isinstance(textures, (list, tuple)) or (isinstance(textures, tuple) and len(textures) == 2
+                                                   and torch.is_tensor(textures[0]) and textures[0].dim() == 4):
+        return textures
+    if len(textures) != len(vs):
+        raise ValueError(f"textures must list one entry per mesh ({len(vs)}), got {len(textures)}")
+    if not textures:
+        return torch.zeros(0, 0, 1, 1, 1, 3)
+    if all(hasattr(t, "uvs") for t in textures):
+        for i, m in enumerate(textures):
+            if m.uvs.shape[0] != fs[i].shape[0]:
+                raise ValueError(f"textures[{i}] has uvs for {m.uvs.shape[0]} faces but faces[{i}] has "
+                                 f"{fs[i].shape[0]}")
+        return list(textures)
+    ts = [checks.tensor(f"textures[{i}]", t) for i, t in enumerate(textures)]
+    kind = ts[0].dim()
+    for i, t in enumerate(ts):
+        count = {2: vs[i].shape[0], 3: fs[i].shape[0], 5: fs[i].shape[0]}.get(t.dim())
+        if t.dim() != kind or count is None or t.shape[0] != count or t.shape[1:] != ts[0].shape[1:]:
+            raise ValueError(f"textures[{i}] must be cubes (F_i={fs[i].shape[0]}, T, T, T, C), face-vertex colours "
+                             f"(F_i, 3, C) or vertex colours (V_i={vs[i].shape[0]}, C), the same kind and "
+                             f"trailing shape as textures[0] {tuple(ts[0].shape[1:])}; got {tuple(t.shape)}")
+    return _stack_padded(ts, 0.0)
 
 
 def padding(faces):
@@ -80,16 +105,15 @@ def vertices_to_faces(vertices, faces):
     return gather(vertices, faces)
 
 
-def fill_back(faces, textures=None):
+def fill_back(faces, textures=None, shader=None):
     """Append every face with reversed winding, so both sides render.
 
-    faces: (B, F, 3) int -> (B, 2F, 3); textures (B, F, T, T, T, C) get their cube axes reversed to
-    match (permutation (0, 1, 4, 3, 2, 5)), per face-vertex attributes (B, F, 3, C) their vertex
-    order; per-vertex attributes (B, V, C) need nothing.
+    faces: (B, F, 3) int -> (B, 2F, 3); textures are extended by their shader's ``fill_back``
+    (``shader`` or the default one for them): cubes (B, F, T, T, T, C) get their axes reversed
+    (permutation (0, 1, 4, 3, 2, 5)), face-vertex attributes (B, F, 3, C) their vertex order.
     """
+    from .shading import default_shader
     faces = torch.cat([faces, faces.flip(-1)], dim=1)
-    if torch.is_tensor(textures) and textures.dim() == 6:
-        textures = torch.cat([textures, textures.permute(0, 1, 4, 3, 2, 5)], dim=1)
-    elif torch.is_tensor(textures) and textures.dim() == 4:
-        textures = torch.cat([textures, textures.flip(2)], dim=1)
+    if textures is not None:
+        textures = (shader or default_shader(textures, 1e-3)).fill_back(textures)
     return faces, textures

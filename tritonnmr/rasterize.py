@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from . import backends, checks
-from .shading import Fragments, Shader, default_shader
+from .shading import Fragments, as_shader, attribute_tensors, default_shader
 
 DEFAULT_IMAGE_SIZE = 256
 DEFAULT_ANTI_ALIASING = True
@@ -83,9 +83,11 @@ def edge_gradient(image, fragments, eps=DEFAULT_EPS, *, backend="auto"):
     from the image's gradient to ``fragments.faces``. Apply it once to all channels that depend on
     coverage (e.g. rgb and alpha stacked): whether a move lowers the loss is decided on their sum.
     """
+    image = checks.tensor("image", image, dims=4)
     if image.shape[:3] != fragments.face_index.shape:
         raise ValueError(f"image must have shape (B, H, W, C) = {tuple(fragments.face_index.shape)} + (C,), "
                          f"got {tuple(image.shape)}")
+    checks.same_device(image=image, faces=fragments.faces)
     ops = backends.module(backends.resolve(backend, image.device))
     return _EdgeGradient.apply(image.contiguous(), fragments.faces, fragments.face_index, float(eps), ops)
 
@@ -135,9 +137,9 @@ def render_faces(faces, attributes=None, *, shader=None, image_size=DEFAULT_IMAG
         rgb = shader.shade(shaded, attributes, backend)
         if light is not None and light.shape[1] and getattr(shader, "lit", False):
             b = torch.arange(rgb.shape[0], device=rgb.device)[:, None, None]
-            rgb = rgb * light[b, shaded.face_index.clamp(min=0)]
-        bg = torch.as_tensor(background_color, dtype=rgb.dtype, device=rgb.device).flatten()
-        channels.append(torch.where(covered, rgb, bg))
+            rgb = rgb * _light_for(light, rgb.shape[-1])[b, shaded.face_index.clamp(min=0)]
+        bg = checks.background(background_color, rgb.shape[-1])
+        channels.append(torch.where(covered, rgb, bg.to(device=rgb.device, dtype=rgb.dtype)))
     if "alpha" in outputs:
         channels.append(covered.to(faces.dtype))
     out = {}
@@ -152,10 +154,15 @@ def render_faces(faces, attributes=None, *, shader=None, image_size=DEFAULT_IMAG
     return out
 
 
-def _check_shader(shader):
-    if not isinstance(shader, Shader) and not hasattr(shader, "shade"):
-        raise TypeError("shader must have a shade(fragments, attributes, backend) method")
-    return shader
+def _light_for(light, channels):
+    """Per-face light (B, F, 3) for images of ``channels`` colours: as it is for 3, one grey value
+    per face for any other count (the light's colours must then be grey)."""
+    if channels == 3:
+        return light
+    if not torch.equal(light, light[..., :1].expand_as(light)):
+        raise ValueError(f"coloured light (light_color_ambient / light_color_directional) needs 3-channel "
+                         f"colours; the shader gives {channels} channels: use grey light colours")
+    return light[..., :1]
 
 
 def rasterize_rgbad(faces, textures=None, image_size=DEFAULT_IMAGE_SIZE, anti_aliasing=DEFAULT_ANTI_ALIASING,
@@ -180,11 +187,10 @@ def rasterize_rgbad(faces, textures=None, image_size=DEFAULT_IMAGE_SIZE, anti_al
     if return_rgb:
         if textures is None:
             raise ValueError("textures is required when return_rgb=True")
-        shader = _check_shader(shader or default_shader(textures, eps))
+        shader = as_shader(shader) if shader is not None else default_shader(textures, eps)
         textures = shader.check(textures, B, nf)
-        checks.same_device(faces=faces, textures=textures if torch.is_tensor(textures) else None)
-        channels = textures.shape[-1] if torch.is_tensor(textures) else None
-        background_color = checks.background(background_color, channels)
+        checks.same_device(faces=faces, **attribute_tensors(textures))
+        checks.background(background_color)
     out = render_faces(faces, textures, shader=shader, image_size=size, anti_aliasing=anti_aliasing, near=near,
                        far=far, eps=eps, background_color=background_color, outputs=outputs, backend=backend)
     return {"rgb": out.get("rgb"), "alpha": out.get("alpha"), "depth": out.get("depth")}

@@ -18,7 +18,6 @@ import torch
 
 CHUNK = 1 << 21  # (face, pixel) or (scanline, pixel) pairs handled at once
 EMPTY_KEY = torch.iinfo(torch.int64).max  # z-buffer key of a pixel no face covers
-WRAPS = ("REPEAT", "MIRRORED_REPEAT", "CLAMP_TO_EDGE")  # the ``wrap`` codes 0, 1, 2 of sample_uv
 
 
 # ----------------------------------------------------------------------------------------------
@@ -162,7 +161,6 @@ def _decode(zbuf, faces, far):
 def perspective_barycentrics(faces, face_index, weights, depth):
     """(B, H, W, 3) perspective-correct barycentrics ``bary_k = w_k z / z_k`` of each covered pixel
     in its face (they sum to 1), 0 where empty: what the shading ops take."""
-    B, F = faces.shape[:2]
     hit, batch, face, w, z = _covered(face_index, weights, depth)
     out = torch.zeros_like(weights)
     out[hit] = w * z[:, None] / faces[batch, face][:, :, 2]
@@ -285,14 +283,27 @@ def wrap_index(i, size, wrap):
     return torch.minimum(i.clamp(min=0), size - 1)
 
 
-def _uv_texels(face_index, bary, uvs, material, table, wrap):
-    """Per covered pixel: the 4 texel rows (N, 4) around its uv point, their bilinear weights
-    (N, 4) in the order (top-left, top-right, bottom-left, bottom-right), the fractions (fx, fy),
-    the texture size (h, w), and the covered mask, batch and face."""
+class UVSamples(NamedTuple):
+    """What bilinear UV sampling needs per covered pixel (N of them)."""
+    hit: torch.Tensor     # (B, H, W) covered mask
+    batch: torch.Tensor   # (N,) batch entry
+    face: torch.Tensor    # (N,) face
+    bary: torch.Tensor    # (N, 3)
+    index: torch.Tensor   # (N, 4) texel rows: top-left, top-right, bottom-left, bottom-right
+    weight: torch.Tensor  # (N, 4) their bilinear weights
+    fx: torch.Tensor      # (N,) fraction across, between the left and right texels
+    fy: torch.Tensor      # (N,) fraction down, between the top and bottom texels
+    h: torch.Tensor       # (N,) texture height
+    w: torch.Tensor       # (N,) texture width
+
+
+def _uv_samples(face_index, bary, uvs, material, table, wrap):
+    """The 4 texels around each covered pixel's uv point (texel centres at x = u w - 0.5,
+    y = (1 - v) h - 0.5, row 0 at v = 1), wrapped, with their bilinear weights."""
     hit, batch, face, b = _covered(face_index, bary)
     uv = (b[..., None] * uvs[batch, face]).sum(1)  # (N, 2)
     offset, h, w = table[material[batch, face]].unbind(-1)
-    x = uv[:, 0] * w - 0.5  # texel centres at integer x, y; row 0 at v = 1
+    x = uv[:, 0] * w - 0.5
     y = (1.0 - uv[:, 1]) * h - 0.5
     x0, y0 = x.floor(), y.floor()
     fx, fy = x - x0, y - y0
@@ -300,15 +311,15 @@ def _uv_texels(face_index, bary, uvs, material, table, wrap):
     rows = [wrap_index(y0.long() + dy, h, wrap) for dy in (0, 1)]
     index = torch.stack([offset + rows[dy] * w + cols[dx] for dy in (0, 1) for dx in (0, 1)], 1)
     weight = torch.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], 1)
-    return index, weight, fx, fy, h, w, hit, batch, face, b
+    return UVSamples(hit, batch, face, b, index, weight, fx, fy, h, w)
 
 
 def sample_uv(face_index, bary, uvs, material, texels, table, wrap):
     """Colours (B, H, W, C) of UV-mapped textures: the pixel's uv is ``sum_k bary_k uvs[b, f, k]``,
     bilinearly sampled from material ``material[b, f]``'s texels; 0 where empty."""
-    index, weight, *_, hit, _, _, _ = _uv_texels(face_index, bary, uvs, material, table, wrap)
+    s = _uv_samples(face_index, bary, uvs, material, table, wrap)
     out = torch.zeros(face_index.shape + (texels.shape[-1],), dtype=texels.dtype, device=texels.device)
-    out[hit] = (texels[index] * weight[..., None]).sum(1)
+    out[s.hit] = (texels[s.index] * s.weight[..., None]).sum(1)
     return out
 
 
@@ -320,16 +331,17 @@ def sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, gra
     d colour / dv = -h [(1 - fx)(T10 - T00) + fx (T11 - T01)]; a face vertex's uv gets bary_k times that.
     """
     B, F = uvs.shape[:2]
-    index, weight, fx, fy, h, w, hit, batch, face, b = _uv_texels(face_index, bary, uvs, material, table, wrap)
-    g = grad[hit]  # (N, C)
+    s = _uv_samples(face_index, bary, uvs, material, table, wrap)
+    g = grad[s.hit]  # (N, C)
     grad_texels = torch.zeros_like(texels)
-    grad_texels.index_add_(0, index.reshape(-1), (weight[..., None] * g[:, None, :]).reshape(-1, texels.shape[-1]))
-    t00, t01, t10, t11 = texels[index].unbind(1)  # (N, C) each: top-left, top-right, bottom-left, bottom-right
-    du = w[:, None] * ((1 - fy)[:, None] * (t01 - t00) + fy[:, None] * (t11 - t10))
-    dv = -h[:, None] * ((1 - fx)[:, None] * (t10 - t00) + fx[:, None] * (t11 - t01))
+    grad_texels.index_add_(0, s.index.reshape(-1), (s.weight[..., None] * g[:, None, :]).reshape(-1, texels.shape[-1]))
+    t00, t01, t10, t11 = texels[s.index].unbind(1)  # (N, C) each: top-left, top-right, bottom-left, bottom-right
+    fx, fy = s.fx[:, None], s.fy[:, None]
+    du = s.w[:, None] * ((1 - fy) * (t01 - t00) + fy * (t11 - t10))
+    dv = -s.h[:, None] * ((1 - fx) * (t10 - t00) + fx * (t11 - t01))
     duv = torch.stack([(du * g).sum(-1), (dv * g).sum(-1)], -1)  # (N, 2)
     grad_uvs = torch.zeros((B * F, 3, 2), dtype=uvs.dtype, device=uvs.device)
-    grad_uvs.index_add_(0, batch * F + face, b[..., None] * duv[:, None, :])
+    grad_uvs.index_add_(0, s.batch * F + s.face, s.bary[..., None] * duv[:, None, :])
     return grad_texels, grad_uvs.view(B, F, 3, 2)
 
 
@@ -353,8 +365,10 @@ class Crossings(NamedTuple):
 
 
 def _crossings(pix, edge, axis, lines):
-    """Crossings of edge (edge, edge + 1) of the faces ``pix`` (N, 3, 2) (pixel coordinates) with
-    the ``lines`` scanlines of ``axis``; ``pix`` rows are indexed by ``ids`` in the caller."""
+    """Where edge (a, b) = (edge, edge + 1) of each face in ``pix`` (N, 3, 2), pixel coordinates,
+    crosses the integer scanlines 0 .. lines - 1 of ``axis``. Returns (owner: the row of ``pix`` of
+    each crossing, d0: its scanline, (ua, ub, uc), (wa, wb, wc): the face's vertices a, b and the
+    third one c, across (u) and along (w) the scanlines), each (M,)."""
     a, b, c = edge, (edge + 1) % 3, (edge + 2) % 3
     u, w = pix[:, :, axis], pix[:, :, 1 - axis]
     first = torch.minimum(u[:, a], u[:, b]).ceil().clamp(min=0)

@@ -13,7 +13,7 @@ from torch import nn
 
 from . import backends, camera, checks, clip, lights, mesh
 from .rasterize import render_faces
-from .shading import VertexColorShader, default_shader
+from .shading import VertexColorShader, as_shader, attribute_tensors, default_shader
 
 CAMERA_MODES = ("look_at", "look", "projection", "none")
 _MODES = (None, "rgb", "silhouettes", "depth")
@@ -46,14 +46,14 @@ class Renderer(nn.Module):
         checks.image_size(image_size)
         self.image_size = image_size
         self.anti_aliasing = anti_aliasing
-        self.background_color = list(background_color)
+        self.background_color = background_color
         self.fill_back = fill_back
         self.camera_mode = checks.choice("camera_mode", camera_mode, CAMERA_MODES)
         self.K, self.R, self.t = K, R, t
         self.dist_coeffs = dist_coeffs
         self.orig_size = orig_size
         self.perspective = perspective
-        self.viewing_angle = checks.number("viewing_angle", viewing_angle, low=0, high=180, allow_low=False)
+        self.viewing_angle = camera.viewing_angle(viewing_angle)
         self.eye = [0, 0, -(1.0 / math.tan(math.radians(viewing_angle)) + 1)]
         self.camera_direction = list(camera_direction)
         checks.near_far(near, far)
@@ -77,8 +77,10 @@ class Renderer(nn.Module):
     # -- the path from mesh to screen ------------------------------------------------------------
     def _prepare(self, vertices, faces, textures=None, shader=None):
         vertices, faces, textures = mesh.batch(vertices, faces, textures)
+        checks.same_device(vertices=vertices, faces=faces)
         B, V = vertices.shape[:2]
         if textures is not None:
+            shader = as_shader(shader) if shader is not None else None
             builtin = shader is None or isinstance(shader, VertexColorShader)
             if torch.is_tensor(textures) and builtin:
                 textures = checks.texture_like(textures, B, faces.shape[1], V)
@@ -87,11 +89,9 @@ class Renderer(nn.Module):
                     textures = mesh.gather(textures, faces)
             shader = shader or default_shader(textures, self.rasterizer_eps)
             textures = shader.check(textures, B, faces.shape[1])
-        checks.same_device(vertices=vertices, faces=faces)
+            checks.same_device(vertices=vertices, **attribute_tensors(textures))
         if self.fill_back:
-            faces = torch.cat([faces, faces.flip(-1)], dim=1)
-            if textures is not None:
-                textures = shader.fill_back(textures)
+            faces, textures = mesh.fill_back(faces, textures, shader)
         return vertices, faces, textures, shader
 
     def transform(self, vertices, K=None, R=None, t=None, dist_coeffs=None, orig_size=None):
@@ -112,7 +112,7 @@ class Renderer(nn.Module):
                 cam["direction"] = checks.vector3("camera_direction", self.camera_direction, vertices,
                                                   vertices.shape[0])
             if self.perspective:
-                cam["angle"] = checks.number("viewing_angle", self.viewing_angle, low=0, high=180, allow_low=False)
+                cam["angle"] = camera.viewing_angle(self.viewing_angle)
         elif mode == "projection":
             K, R, t, dist_coeffs, orig_size = camera_args
             K, R, t = (self.K if K is None else K), (self.R if R is None else R), (self.t if t is None else t)
@@ -138,8 +138,10 @@ class Renderer(nn.Module):
     def _project(self, points, cam, height, width):
         if cam["mode"] == "projection":
             return camera.pinhole(points, cam["K"], cam["dist"], cam["orig_size"])
-        if "angle" in cam:
-            return camera.fit_aspect(camera.divide(points, cam["angle"]), height, width)
+        if cam["mode"] in ("look_at", "look"):  # square pixels, perspective or orthographic
+            if "angle" in cam:
+                points = camera.divide(points, cam["angle"])
+            return camera.fit_aspect(points, height, width)
         return points
 
     def _screen_faces(self, vertices, faces, camera_args, height, width):
@@ -163,11 +165,9 @@ class Renderer(nn.Module):
         options = self._options()
         vertices, faces, textures, shader = self._prepare(vertices, faces, textures, shader)
         height, width = options["image_size"]
-        light, background = None, self.background_color
+        light, background = None, None
         if "rgb" in outputs:
-            channels = textures.texels.shape[-1] if hasattr(textures, "texels") else \
-                textures.shape[-1] if torch.is_tensor(textures) else None
-            background = checks.background(self.background_color, channels)
+            background = checks.background(self.background_color)
             light = lights.face_light(mesh.gather(vertices, faces), self.light_intensity_ambient,
                                       self.light_intensity_directional, self.light_color_ambient,
                                       self.light_color_directional, self.light_direction)

@@ -17,6 +17,7 @@ from collections import namedtuple
 import torch
 
 from . import backends, checks
+from .uvmap import WRAPS
 
 Fragments = namedtuple("Fragments", ["face_index", "weights", "depth", "faces", "bary"])
 Fragments.__doc__ = """Pre-flip maps of a rasterized image (row 0 at the bottom, y = -1).
@@ -34,7 +35,6 @@ PackedUV = namedtuple("PackedUV", ["uvs", "material", "texels", "table", "wrap"]
 PackedUV.__doc__ = """UV textures in the layout of the ``sample_uv`` op: uvs (B, F, 3, 2), material
 (B, F) int64, texels (N, C) (every material's image, row-major, concatenated), table (M, 3) int64
 rows (offset, height, width), wrap 0 REPEAT | 1 MIRRORED_REPEAT | 2 CLAMP_TO_EDGE."""
-WRAPS = ("REPEAT", "MIRRORED_REPEAT", "CLAMP_TO_EDGE")
 
 
 class _ShadingOp(torch.autograd.Function):
@@ -182,6 +182,7 @@ class UVTextureShader(Shader):
 def _pack_pair(uvs, image, batch, num_faces, wrap):
     uvs = checks.finite("uvs", checks.tensor("uvs", uvs, dims=4, last=2))
     image = checks.finite("image", checks.tensor("image", image, dims=4))
+    checks.same_device(uvs=uvs, image=image)
     if uvs.shape[:3] != (batch, num_faces, 3):
         raise ValueError(f"uvs must have shape (B={batch}, F={num_faces}, 3, 2), got {tuple(uvs.shape)}")
     if image.shape[0] != batch or image.shape[1] < 1 or image.shape[2] < 1 or image.shape[3] < 1:
@@ -195,56 +196,89 @@ def _pack_pair(uvs, image, batch, num_faces, wrap):
 
 
 def _pack_maps(maps, num_faces):
-    """Pack a list of UV maps (one per mesh) into one texel table; padding faces get material 0."""
-    uvs, materials, texels, rows, offset, channels = [], [], [], [], 0, None
+    """Pack a list of UV maps (one per mesh) into one texel table; a map with fewer faces than the
+    batch's (padded) face count gets padding faces of material 0 (they are never drawn)."""
+    uvs, materials, texels, tables, offset, first_row = [], [], [], [], 0, {}
     wraps = {m.wrap for m in maps}
     if len(wraps) != 1:
         raise ValueError(f"textures: all UV maps of a batch must use one wrap mode, got {sorted(wraps)}")
-    seen = {}
     for i, m in enumerate(maps):
-        uv = checks.finite(f"textures[{i}].uvs", checks.tensor(f"textures[{i}].uvs", m.uvs, dims=3, last=2))
-        if uv.shape[0] > num_faces or uv.shape[1] != 3:
-            raise ValueError(f"textures[{i}].uvs must have shape (F <= {num_faces}, 3, 2), got {tuple(uv.shape)}")
-        material = checks.tensor(f"textures[{i}].material", m.material, dims=1, floating=False).long()
-        if material.shape[0] != uv.shape[0]:
-            raise ValueError(f"textures[{i}].material must have one entry per face ({uv.shape[0]}), "
-                             f"got {material.shape[0]}")
-        if id(m) not in seen:  # a map shared by several meshes is packed once
-            seen[id(m)] = len(rows)
-            for j, image in enumerate(m.images):
-                image = checks.finite(f"textures[{i}].images[{j}]",
-                                      checks.tensor(f"textures[{i}].images[{j}]", image, dims=3))
-                h, w, c = image.shape
-                if h < 1 or w < 1 or c < 1 or (channels is not None and c != channels):
-                    raise ValueError(f"textures[{i}].images[{j}] must have shape (h, w, C) with h, w >= 1 and "
-                                     f"the same C as the others, got {tuple(image.shape)}")
-                channels = c
-                texels.append(image.reshape(-1, c))
-                rows.append((offset, h, w))
-                offset += h * w
-        first = seen[id(m)]
-        if material.numel() and (int(material.min()) < 0 or int(material.max()) >= len(m.images)):
-            raise ValueError(f"textures[{i}].material must index its {len(m.images)} images")
-        pad = num_faces - uv.shape[0]
-        uvs.append(torch.cat([uv, uv.new_zeros(pad, 3, 2)]))
-        materials.append(torch.cat([material + first, material.new_full((pad,), first)]))
-    if not rows:
-        raise ValueError("textures: a UV map needs at least one image")
+        if not hasattr(m, "uvs") or not hasattr(m, "images"):
+            raise TypeError(f"textures[{i}] must be a tritonnmr.UVMap, got {type(m).__name__}")
+        if m.uvs.shape[0] > num_faces:
+            raise ValueError(f"textures[{i}] has {m.uvs.shape[0]} faces but the meshes have {num_faces}")
+        if id(m) not in first_row:  # a map shared by several meshes is packed once
+            first_row[id(m)] = sum(len(t) for t in tables)
+            t, table = m.packed()
+            checks.finite(f"textures[{i}].images", t)
+            if texels and t.shape[-1] != texels[0].shape[-1]:
+                raise ValueError(f"textures[{i}]: every UV map of a batch needs images with the same channels")
+            texels.append(t)
+            tables.append(table + torch.tensor([offset, 0, 0], device=table.device))
+            offset += t.shape[0]
+        pad = num_faces - m.uvs.shape[0]
+        checks.finite(f"textures[{i}].uvs", m.uvs)
+        uvs.append(torch.cat([m.uvs.float(), m.uvs.new_zeros(pad, 3, 2)]))
+        materials.append(torch.cat([m.material + first_row[id(m)], m.material.new_zeros(pad) + first_row[id(m)]]))
     device = uvs[0].device
-    table = torch.tensor(rows, dtype=torch.int64, device=device)
-    return PackedUV(torch.stack(uvs), torch.stack(materials).to(device), torch.cat(texels).to(device), table,
+    checks.same_device(**{f"textures[{i}].uvs": u for i, u in enumerate(uvs)},
+                       **{f"textures[{i}].images": t for i, t in enumerate(texels)})
+    return PackedUV(torch.stack(uvs), torch.stack(materials), torch.cat(texels), torch.cat(tables).to(device),
                     WRAPS.index(wraps.pop()))
 
 
+def attribute_tensors(attributes):
+    """{name: tensor} of a shader's attributes, for device checks."""
+    if torch.is_tensor(attributes):
+        return {"textures": attributes}
+    if isinstance(attributes, PackedUV):
+        return {"textures.uvs": attributes.uvs, "textures.texels": attributes.texels}
+    return {}
+
+
+def as_shader(shader):
+    """``shader`` if it can shade: a :class:`Shader`, or any object with ``shade`` (``check`` and
+    ``fill_back`` then default to the base class's)."""
+    if isinstance(shader, Shader):
+        return shader
+    if not callable(getattr(shader, "shade", None)):
+        raise TypeError(f"shader must be a tritonnmr.Shader (or have a shade(fragments, attributes, backend) "
+                        f"method), got {type(shader).__name__}")
+    return _Adopted(shader)
+
+
+class _Adopted(Shader):
+    """An object with a shade method, seen through the Shader interface."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.lit = getattr(inner, "lit", False)
+
+    def check(self, attributes, batch, num_faces):
+        check = getattr(self.inner, "check", None)
+        return check(attributes, batch, num_faces) if check else attributes
+
+    def fill_back(self, attributes):
+        fill_back = getattr(self.inner, "fill_back", None)
+        return fill_back(attributes) if fill_back else Shader.fill_back(self, attributes)
+
+    def shade(self, fragments, attributes, backend="auto"):
+        return self.inner.shade(fragments, attributes, backend)
+
+
 def default_shader(textures, eps):
-    """The shader for ``textures``: cubes (6-D), face-vertex colours (4-D), or UV maps."""
+    """The shader for ``textures``: cubes (6-D), face-vertex colours (4-D), or UV maps (a UVMap,
+    a list of them, a PackedUV, or a pair (uvs, image))."""
     if torch.is_tensor(textures) and textures.dim() == 4:
         return VertexColorShader()
     if torch.is_tensor(textures) or textures is None:
         return TextureCubeShader(eps)
-    if isinstance(textures, PackedUV) or hasattr(textures, "uvs") or (
-            isinstance(textures, (list, tuple)) and textures and hasattr(textures[0], "uvs")):
-        return UVTextureShader(getattr(textures, "wrap", "REPEAT") if hasattr(textures, "wrap") else "REPEAT")
+    if isinstance(textures, PackedUV):
+        return UVTextureShader(WRAPS[textures.wrap])
+    if hasattr(textures, "uvs"):
+        return UVTextureShader(textures.wrap)
+    if isinstance(textures, (list, tuple)) and textures and hasattr(textures[0], "uvs"):
+        return UVTextureShader(textures[0].wrap)
     if isinstance(textures, tuple) and len(textures) == 2:
         return UVTextureShader()
-    return TextureCubeShader(eps)
+    raise TypeError(f"textures must be texture cubes, vertex colours, or UV maps, got {type(textures).__name__}")
