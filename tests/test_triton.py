@@ -191,7 +191,7 @@ def test_vertex_colours_and_their_gradient(device, cut, channels):
            kernels.interpolate_backward(fi, bary, grad, colours.shape))
 
 
-@pytest.mark.parametrize("wrap", [0, 1, 2], ids=ref.WRAPS)
+@pytest.mark.parametrize("wrap", [0, 1, 2], ids=["REPEAT", "MIRRORED_REPEAT", "CLAMP_TO_EDGE"])
 def test_uv_maps_and_their_gradients(device, cut, wrap):
     faces, fi, _, _, bary = _ops_scene(device)
     g = torch.Generator().manual_seed(wrap)

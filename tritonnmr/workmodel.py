@@ -120,23 +120,26 @@ def coverage(faces, height, width, chunk=1 << 22):
     boxes = binning.face_boxes(faces, height, width, NEAR, FAR)
     area = boxes.nx * boxes.ny
     ids = torch.nonzero(area).flatten()
-    zbuf = torch.full((B * height * width,), reference.EMPTY_KEY, dtype=torch.int64)
+    empty = torch.iinfo(torch.int64).max
+    zbuf = torch.full((B * height * width,), empty, dtype=torch.int64)
     hits = 0
-    for start, stop in reference._chunks_by_cost(area[ids], chunk):
-        fid = ids[start:stop]
+    group = torch.div(torch.cumsum(area[ids], 0) - area[ids], chunk, rounding_mode="floor")  # faces per chunk
+    for g in torch.unique(group).tolist():
+        fid = ids[group == g]
         owner, offset = binning.expand(area[fid])
         face = fid[owner]
         px = boxes.lo_x[face] + offset % boxes.nx[face]
         py = boxes.lo_y[face] + torch.div(offset, boxes.nx[face], rounding_mode="floor")
         xp, yp = reference.pixel_centre(px.float(), width), reference.pixel_centre(py.float(), height)
-        fx, fy, fz = (tuple(c[face] for c in t) for t in reference._columns(flat))
+        fx, fy, fz = (tuple(flat[face, k, d] for k in range(3)) for d in range(3))
         z = reference.perspective_depth(reference.barycentric(fx, fy, xp, yp), fz)
         cover = reference.inside(fx, fy, xp, yp) & (z > NEAR) & (z < FAR)
         hits += int(cover.sum())
-        key = (z[cover].view(torch.int32).long() << 32) | (face[cover] % F)
+        key = (z[cover].view(torch.int32).long() << 32) | (face[cover] % F)  # nearest wins, then the lower face
         pixel = (face[cover] // F) * height * width + py[cover] * width + px[cover]
         zbuf.scatter_reduce_(0, pixel, key, reduce="amin")
-    return hits, reference._decode(zbuf.view(B, height, width), faces, FAR)[0]
+    face_index = torch.where(zbuf == empty, -1, zbuf & 0xFFFFFFFF)
+    return hits, face_index.view(B, height, width)
 
 
 def replicate(starts, batch):
