@@ -271,7 +271,10 @@ def plot(rows, path):
         ax.set_xlabel(xlabel)
         ax.set_ylabel("median ms")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        else:  # a grid with one size or one face count: nothing to draw along this axis
+            ax.text(0.5, 0.5, "no series with two or more points", ha="center", transform=ax.transAxes)
     axes[0].set_title("silhouettes, batch 1: time vs faces")
     axes[1].set_title("teapot silhouettes, batch 1: time vs resolution")
     fig.tight_layout()
