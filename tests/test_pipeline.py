@@ -513,3 +513,26 @@ def test_edge_gradient_checks_its_image():
     assert out.dtype == torch.float32
     with pytest.raises(TypeError, match="image must be a torch.Tensor"):
         nr.edge_gradient([[0.0]], frags, backend="torch")
+
+
+def test_per_mesh_cameras_and_lights_with_a_list_of_meshes():
+    vs, fs = _two_meshes()
+    eyes = torch.tensor([nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 20, 30),
+                         nr.get_points_from_angles(3.5, -10, 200)])
+    light = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    r = nr.Renderer(image_size=16, camera_mode="look_at", backend="torch")
+    r.eye, r.light_direction = eyes, light
+    colours = [torch.ones(len(v), 3) for v in vs]
+    together, _, _ = r(vs, fs, colours)
+    for i in range(2):
+        r.eye, r.light_direction = eyes[i], light[i]
+        alone, _, _ = r(vs[i][None], fs[i][None], colours[i][None])
+        assert torch.allclose(alone[0], together[i], atol=1e-6)
+    K = torch.tensor([[[20.0, 0, 8], [0, 20.0, 8], [0, 0, 1]], [[30.0, 0, 8], [0, 30.0, 8], [0, 0, 1]]])
+    R = torch.eye(3)[None].repeat(2, 1, 1)
+    t = torch.tensor([[[0.0, 0.0, 3.0]], [[0.2, 0.0, 4.0]]])
+    r = nr.Renderer(image_size=16, camera_mode="projection", orig_size=16, backend="torch")
+    both = r.render_silhouettes(vs, fs, K=K, R=R, t=t)
+    for i in range(2):
+        one = r.render_silhouettes(vs[i][None], fs[i][None], K=K[i:i + 1], R=R[i:i + 1], t=t[i:i + 1])
+        assert torch.equal(one[0], both[i]) and one.sum() > 5
