@@ -124,8 +124,9 @@ def cmd_bench(args):
     if args.work:
         return bench.write_work_model(args.out, args.quick)
     device = resolve_device(args.device)
-    if args.threads:
-        bench.set_threads(args.threads)
+    threads = args.threads or (1 if device.type == "cpu" else None)
+    if threads:  # a CPU benchmark on one thread by default: comparable on a shared machine
+        bench.set_threads(threads)
     cases = bench.select_raster(bench.grid(args.quick, device), args.raster)
     if args.backend != "auto":
         cases = [c for c in cases if c.backend.startswith(args.backend) or c.backend == "torch"]
@@ -207,8 +208,8 @@ def build_parser():
                    help="add Mitsuba 3 (direct_projective, 1 and 4 spp) beside the teapot silhouette cases, "
                         "when installed (see benchmarks/README.md)")
     b.add_argument("--threads", type=positive_int, default=None,
-                   help="threads for torch, numba and Mitsuba (default: as torch starts; 1: the CPU comparison in "
-                        "benchmarks/README.md)")
+                   help="threads for torch, numba and Mitsuba (default: 1 on the CPU, as in the comparison in "
+                        "benchmarks/README.md, since a busy machine makes wider pools erratic; as torch starts on a GPU)")
     b.add_argument("--raster", choices=["binned", "face", "pixel-loop", "all"], default="all",
                    help="the Triton rows' forward z-buffer: binned (what the renderer runs), face (one program per "
                         "face, atomic), pixel-loop (every pixel loops over all faces), or all three")
