@@ -156,12 +156,12 @@ def _two_meshes():
     return [v0.float(), v1], [f0.long(), f1]
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("backend", ["torch", "numba", "triton"])
 def test_a_list_of_meshes_renders_and_differentiates_as_each_alone(backend):
     vs, fs = _two_meshes()
     vs = [v.clone().requires_grad_() for v in vs]
     colours = [torch.rand(v.shape[0], 3, generator=torch.Generator().manual_seed(i)) for i, v in enumerate(vs)]
-    r = nr.Renderer(image_size=16, camera_mode="look_at", backend=backend)
+    r = nr.Renderer(image_size=8 if backend == "triton" else 16, camera_mode="look_at", backend=backend)
     r.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 20, 30)
     rgb, depth, alpha = r(vs, fs, colours)
     weights = torch.randn(rgb.shape, generator=torch.Generator().manual_seed(5))
@@ -331,7 +331,7 @@ def test_nan_screen_faces_are_rejected_by_the_rasterize_functions():
             call()
 
 
-@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("backend", ["torch", "numba", "triton"])
 def test_batch_size_zero_renders_and_differentiates(backend):
     v = torch.zeros(0, 4, 3, requires_grad=True)
     f = torch.zeros(0, 2, 3, dtype=torch.int64)
