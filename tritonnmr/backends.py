@@ -12,6 +12,7 @@ reference (``tritonnmr/reference.py``, the oracle); docs/backend-contract.md giv
 "auto" picks "triton" for CUDA tensors, "numba" for CPU tensors when numba imports, else "torch".
 Shaders may add ops of their own with :func:`register_op`.
 """
+import functools
 import importlib
 import os
 import warnings
@@ -48,7 +49,6 @@ OPS = (
 )
 
 _extra_ops = {}  # name -> {backend: function}, from register_op
-_warned_interpreter = []  # non-empty once the interpreter warning was shown
 
 
 def interpreter_enabled():
@@ -92,11 +92,15 @@ def resolve(backend, device):
                 raise ValueError(f"backend='triton' needs CUDA tensors, got tensors on {device}; use "
                                  "backend='auto' on the CPU, or set TRITON_INTERPRET=1 before importing "
                                  "triton to run the kernels in Triton's (slow) interpreter")
-            if not _warned_interpreter:
-                warnings.warn("backend='triton' on CPU tensors runs in Triton's interpreter: "
-                              "correct but slow, meant for tests", RuntimeWarning, stacklevel=3)
-                _warned_interpreter.append(True)
+            _warn_interpreter()
     return backend
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_interpreter():
+    """Say once per process that the Triton kernels run in the interpreter."""
+    warnings.warn("backend='triton' on CPU tensors runs in Triton's interpreter: correct but slow, meant for "
+                  "tests", RuntimeWarning, stacklevel=4)
 
 
 def module(name):
