@@ -23,8 +23,10 @@ docs picture <- command (its file):
 - dream.gif <- tritonnmr dream (result.gif)
 - display_cubes_vs_uv.png: drawn here (load_obj texture_size 4 vs texture_format="uv")
 
-docs/reconstruction.gif is not made here: it needs a trained reconstruction checkpoint
-(``tritonnmr reconstruct run``, then ``reconstruct predict``).
+- reconstruction.gif <- tritonnmr reconstruct predict with the per-category mesh models of a finished
+  run (only with ``--only reconstruction --reconstruction-run RUN --reconstruction-data DATA``, where RUN
+  holds CLASS_ID/mesh.pt from ``reconstruct train --per-category`` and DATA the dataset): per category
+  a row, the test image the network never saw (upscaled) beside the reconstruction turning
 """
 import argparse
 import json
@@ -55,6 +57,7 @@ COMMANDS = {
     "dream": (["dream"], {"result.gif": "dream.gif"}),
 }
 DRAWN = ("display", "uv_texture")
+RECONSTRUCTION = {"car": "02958343", "sofa": "04256520"}  # category: ShapeNet class id
 
 
 def run_command(name, work, backend):
@@ -111,12 +114,51 @@ def draw_uv_texture(work, scale=2):
     return {"picture": "fit_texture_uv.png", "size": list(image.shape[:2])}
 
 
+def draw_reconstruction(work, run, data, backend, obj=0, view=3, scale=2):
+    """docs/reconstruction.gif: for each category of RECONSTRUCTION, test object `obj` seen from
+    `view` (64 x 64 RGBA, composited on white and upscaled) beside `reconstruct predict`'s turntable
+    of the reconstruction by that category's mesh model; one row per category."""
+    import imageio.v3 as iio
+
+    from tritonnmr.cli import main as cli
+    from tritonnmr.media import label, save_gif, side_by_side
+    from tritonnmr.reconstruction.data import load_category
+    rows = []
+    for name, class_id in RECONSTRUCTION.items():
+        images, _ = load_category(data, class_id, "test")
+        rgba = images[obj, view].transpose(1, 2, 0)  # (64, 64, 4)
+        out = os.path.join(work, f"reconstruction_{name}")
+        os.makedirs(out, exist_ok=True)
+        image_path = os.path.join(out, "input.png")
+        iio.imwrite(image_path, rgba)
+        checkpoint = os.path.join(run, class_id, "mesh.pt")
+        argv = ["reconstruct", "predict", image_path, "--checkpoint", checkpoint, "--out", out,
+                "--image-size", str(64 * scale), "--backend", backend]
+        print(f"== tritonnmr {' '.join(argv)}", flush=True)
+        if cli(argv) != 0:
+            raise SystemExit(f"tritonnmr {' '.join(argv)} failed")
+        alpha = rgba[..., 3:].astype(np.float32) / 255
+        flat = (rgba[..., :3] * alpha + 255 * (1 - alpha) + 0.5).astype(np.uint8)  # on white
+        flat = label(np.repeat(np.repeat(flat, scale, 0), scale, 1), f"{name}: input")
+        turning = [label(np.ascontiguousarray(f[..., :3]), "mesh model")
+                   for f in iio.imread(os.path.join(out, "turntable.gif"), index=None)]
+        rows.append([side_by_side(flat, frame) for frame in turning])
+    gap = np.full((2, rows[0][0].shape[1], 3), 64, dtype=np.uint8)
+    frames = [np.concatenate([part for row in parts for part in (row, gap)][:-1], 0) for parts in zip(*rows)]
+    save_gif(os.path.join(DOCS, "reconstruction.gif"), frames)
+    return {"picture": "reconstruction.gif", "size": list(frames[0].shape[:2]), "frames": len(frames),
+            "run": os.path.abspath(run)}
+
+
 def main(argv=None):
     global DOCS
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", default=os.path.join(ROOT, "out", "docs"), help="where the commands write")
     p.add_argument("--backend", default="auto", help="rasterizer backend of every command (default: auto)")
-    p.add_argument("--only", nargs="+", choices=list(COMMANDS) + list(DRAWN), help="make only these")
+    p.add_argument("--only", nargs="+", choices=list(COMMANDS) + list(DRAWN) + ["reconstruction"],
+                   help="make only these (reconstruction only when named, with the two options below)")
+    p.add_argument("--reconstruction-run", help="a per-category run folder (CLASS_ID/mesh.pt)")
+    p.add_argument("--reconstruction-data", help="the dataset the run was trained on")
     p.add_argument("--threads", type=int, default=None,
                    help="torch and numba threads (default: as they start)")
     p.add_argument("--docs", default=DOCS, help="where the pictures go (default: the repository's docs/)")
@@ -133,6 +175,11 @@ def main(argv=None):
             records.append(draw_display(args.backend))
         elif name == "uv_texture":
             records.append(draw_uv_texture(args.work))
+        elif name == "reconstruction":
+            if not (args.reconstruction_run and args.reconstruction_data):
+                p.error("--only reconstruction needs --reconstruction-run and --reconstruction-data")
+            records.append(draw_reconstruction(args.work, args.reconstruction_run, args.reconstruction_data,
+                                               args.backend))
         else:
             records.append(run_command(name, args.work, args.backend))
     log = os.path.join(args.work, f"records-{int(time.time())}.json")
