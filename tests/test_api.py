@@ -108,6 +108,23 @@ def test_lighting_is_per_face_and_follows_the_angle_to_the_light(copies, scale):
     assert torch.allclose(light[0], expected[:, None].expand(-1, 3), atol=1e-5)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_lighting_rejects_non_finite_faces_and_is_finite_on_zero_area_ones(bad):
+    faces = torch.tensor([[[[0., 0, 0], [1, 0, 0], [0, 0, 1]], [[0., 0, 0], [0, 0, 0], [0, 0, 0]]]])
+    broken = faces.clone()
+    broken[0, 1, 0, 0] = bad
+    with pytest.raises(ValueError, match="faces contains NaN or infinite"):
+        nr.face_light(broken)
+    with pytest.raises(ValueError, match="faces contains NaN or infinite"):
+        nr.lighting(broken, torch.ones(1, 2, 2, 2, 2, 3))
+    # the zero-area face (a padding row) gets ambient light only and zero gradient, never NaN
+    faces.requires_grad_()
+    light = nr.face_light(faces, 0.5, 0.5)
+    light.sum().backward()
+    assert torch.equal(light[0, 1], torch.full((3,), 0.5))
+    assert torch.isfinite(faces.grad).all() and torch.all(faces.grad[0, 1] == 0)
+
+
 def test_lit_white_teapot_reaches_full_brightness(teapot):
     v, f = teapot
     r = nr.Renderer(image_size=64, camera_mode="look_at", backend="torch", anti_aliasing=False)

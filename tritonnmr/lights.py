@@ -6,14 +6,18 @@ from . import checks
 
 
 def face_light(faces, intensity_ambient=0.5, intensity_directional=0.5,
-               color_ambient=(1, 1, 1), color_directional=(1, 1, 1), direction=(0, 1, 0)):
+               color_ambient=(1, 1, 1), color_directional=(1, 1, 1), direction=(0, 1, 0), *, check_faces=True):
     """Light (B, F, 3) per face: ``ambient * colour_a + directional * colour_d * max(0, n . d)``.
 
     faces: (B, F, 3, 3) world-space faces; n is the unit normal of cross(v0 - v1, v2 - v1);
     colours and direction are (3,) or (B, 3) (the direction is used as given, not normalised, as in
     neural_renderer); intensities are numbers or tensors (one value, or one per mesh).
+    NaN or infinite faces raise a ValueError; ``check_faces=False`` skips that test (one host sync)
+    for callers whose vertices are already checked, as the Renderer's are.
     """
     faces = checks.screen_faces(faces)
+    if check_faces:
+        faces = checks.finite("faces", faces)
     B, nf = faces.shape[:2]
     ambient = _intensity("light_intensity_ambient", intensity_ambient, faces)
     directional = _intensity("light_intensity_directional", intensity_directional, faces)

@@ -170,7 +170,7 @@ class Renderer(nn.Module):
             background = checks.background(self.background_color)
             light = lights.face_light(mesh.gather(vertices, faces), self.light_intensity_ambient,
                                       self.light_intensity_directional, self.light_color_ambient,
-                                      self.light_color_directional, self.light_direction)
+                                      self.light_color_directional, self.light_direction, check_faces=False)
         screen, parent = self._screen_faces(vertices, faces, camera_args, height, width)
         eps = self.rasterizer_eps if "rgb" in outputs else 1e-4
         return render_faces(screen, textures, shader=shader, eps=eps, background_color=background,
