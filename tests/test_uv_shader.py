@@ -151,3 +151,20 @@ def test_a_list_of_uv_maps_for_different_meshes():
     # mesh 1 is the lower-right triangle only (face 0: corners (-1,-1), (1,-1), (1,1))
     assert rgb[1, :, 0, 0].tolist() == [0, 0, 0]  # top-left pixel: not covered, background
     assert torch.allclose(rgb[1, :, 3, 3], image[3, 3])  # a 4 x 4 image on 4 x 4 pixels: texel for pixel
+
+
+def test_uv_maps_as_a_tuple_or_list_for_a_batched_tensor_mesh():
+    # (m, m) is two UV maps, one per mesh, not the (uvs, image) pair; a list of tensors is no UV map
+    v = _screen_quad()[0].reshape(6, 3)
+    f = torch.arange(6).reshape(2, 3)
+    image = torch.rand(4, 4, 3, generator=torch.Generator().manual_seed(5))
+    m = nr.UVMap(_quad_uvs()[0], torch.zeros(2, dtype=torch.int64), [image])
+    r = nr.Renderer(image_size=4, anti_aliasing=False, camera_mode="none", backend="torch",
+                    light_intensity_ambient=1.0, light_intensity_directional=0.0)
+    vb, fb = v[None].expand(2, -1, -1), f[None].expand(2, -1, -1)
+    as_tuple, _, _ = r(vb, fb, (m, m))
+    as_list, _, _ = r(vb, fb, [m, m])
+    assert torch.equal(as_tuple, as_list)
+    assert torch.allclose(as_tuple[1, :, 3, 3], image[3, 3])
+    with pytest.raises(TypeError, match=r"textures\[0\] must be a tritonnmr.UVMap, got Tensor"):
+        r.render(vb, fb, [torch.rand(2, 3, 2), torch.rand(2, 3, 2)], shader=nr.UVTextureShader())

@@ -56,7 +56,8 @@ def uv_sphere(num_faces):
     return vertices, torch.cat(faces)
 
 
-def _mesh(case, device):
+def case_mesh(case, device):
+    """(vertices (B, V, 3), faces (B, F, 3)) of a benchmark case's mesh, repeated case.batch times, on ``device``."""
     if case.mesh == "teapot":
         v, f = nr.load_obj(nr.data_path("teapot.obj"))
     else:
@@ -69,7 +70,7 @@ def _mesh(case, device):
 
 def make_step(case, device):
     """A function that runs the case once (and the number of faces it renders)."""
-    v, f = _mesh(case, device)
+    v, f = case_mesh(case, device)
     backend = "torch" if case.backend in PEERS else case.backend
     renderer = nr.Renderer(image_size=case.image_size, camera_mode="look_at", backend=backend)
     renderer.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 30, 45)

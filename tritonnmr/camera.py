@@ -62,14 +62,15 @@ def look_at(vertices, eye, at=(0, 0, 0), up=(0, 1, 0)):
     Returns (B, V, 3) on the vertices' device.
     """
     vertices = checks.vertices(vertices)
-    return _look_at(vertices, *_camera_vectors(vertices, eye=eye, at=at, up=up))
+    return look_at_camera(vertices, *_camera_vectors(vertices, eye=eye, at=at, up=up))
 
 
 def _camera_vectors(vertices, **vectors):
     return [checks.vector3(name, value, vertices, vertices.shape[0]) for name, value in vectors.items()]
 
 
-def _look_at(vertices, eye, at, up):
+def look_at_camera(vertices, eye, at, up):
+    """:func:`look_at` for checked inputs: vertices (B, V, 3), eye, at and up (B or 1, 3) tensors."""
     x_axis, y_axis, z_axis = look_at_axes(eye, at, up)
     return _rotate(vertices, eye.expand_as(z_axis), x_axis, y_axis, z_axis)
 
@@ -79,7 +80,7 @@ def look(vertices, eye, direction=(0, 1, 0), up=(0, 1, 0)):
     the look_at camera whose ``at`` is ``eye + direction``."""
     vertices = checks.vertices(vertices)
     eye, direction, up = _camera_vectors(vertices, eye=eye, direction=direction, up=up)
-    return _look_at(vertices, eye, eye + direction, up)
+    return look_at_camera(vertices, eye, eye + direction, up)
 
 
 def perspective(vertices, angle=DEFAULT_VIEWING_ANGLE):

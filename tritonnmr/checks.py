@@ -44,17 +44,18 @@ def faces(value, num_vertices=None, batch=None, name="faces", padding=False):
     if batch is not None and value.shape[0] != batch:
         raise ValueError(f"{name} has batch size {value.shape[0]} but vertices has {batch}")
     if num_vertices is not None and value.numel():
-        real = value
-        if padding:
-            pad = (value == -1).all(-1)
-            if bool(((value == -1).any(-1) & ~pad).any()):
-                raise ValueError(f"{name}: a padding row must be all -1, got a row mixing -1 and vertex indices")
-            real = value[~pad]
-        if real.numel():
-            lo, hi = int(real.min()), int(real.max())
-            if lo < 0 or hi >= num_vertices:
-                raise ValueError(f"{name} indices must be in [0, {num_vertices}) (the number of vertices)"
-                                 + (" or rows of -1 (padding)" if padding else "") + f", got values from {lo} to {hi}")
+        # one host read for the three facts: a row mixing -1 and indices, the smallest and the largest
+        # index of the real (non-padding) rows (lo > hi when every row is padding)
+        pad = (value == -1).all(-1, keepdim=True) if padding else torch.zeros_like(value[..., :1], dtype=torch.bool)
+        mixed = ((value == -1) & ~pad).any() if padding else torch.zeros((), dtype=torch.bool, device=value.device)
+        lo = torch.where(pad, torch.iinfo(torch.long).max, value).min()
+        hi = torch.where(pad, torch.iinfo(torch.long).min, value).max()
+        mixed, lo, hi = torch.stack([mixed.long(), lo, hi]).tolist()
+        if mixed:
+            raise ValueError(f"{name}: a padding row must be all -1, got a row mixing -1 and vertex indices")
+        if lo <= hi and (lo < 0 or hi >= num_vertices):
+            raise ValueError(f"{name} indices must be in [0, {num_vertices}) (the number of vertices)"
+                             + (" or rows of -1 (padding)" if padding else "") + f", got values from {lo} to {hi}")
     return value
 
 
@@ -67,13 +68,17 @@ def screen_faces(value, name="faces"):
 
 
 def textures(value, batch, num_faces, name="textures"):
-    """Texture cubes (B, F, T, T, T, C)."""
+    """Texture cubes (B, F, T, T, T, C) of finite values."""
+    return finite(name, _cube_shape(value, batch, num_faces, name))
+
+
+def _cube_shape(value, batch, num_faces, name):
     value = tensor(name, value, dims=6)
     B, F, T = value.shape[:3]
     if (B, F) != (batch, num_faces) or value.shape[3:5] != (T, T) or T < 1 or value.shape[-1] < 1:
         raise ValueError(f"{name} must have shape (B={batch}, F={num_faces}, T, T, T, C) with T, C >= 1, "
                          f"got {tuple(value.shape)}")
-    return finite(name, value)
+    return value
 
 
 def _positive_int(name, value):
@@ -153,26 +158,27 @@ def choice(name, value, options):
 
 
 def texture_like(value, batch, num_faces, num_vertices, name="textures"):
-    """Cubes (B, F, T, T, T, C), face-vertex attributes (B, F, 3, C) or vertex attributes (B, V, C)."""
+    """Cubes (B, F, T, T, T, C), face-vertex attributes (B, F, 3, C) or vertex attributes (B, V, C):
+    the shape only (the shader's ``check`` then tests the values, once)."""
     value = tensor(name, value)
     if value.dim() and value.shape[-1] < 1:
         raise ValueError(f"{name} must have at least one colour channel, got shape {tuple(value.shape)}")
     if value.dim() == 6:
-        return textures(value, batch, num_faces, name)
+        return _cube_shape(value, batch, num_faces, name)
     expected = {3: (batch, num_vertices), 4: (batch, num_faces, 3)}.get(value.dim())
     if expected is None or tuple(value.shape[:-1]) != expected:
         raise ValueError(f"{name} must be texture cubes (B={batch}, F={num_faces}, T, T, T, C), per-vertex "
                          f"colours (B, V={num_vertices}, C) or per face-vertex colours (B, F, 3, C); "
                          f"got shape {tuple(value.shape)}")
-    return finite(name, value)
+    return value
 
 
 def vector3(name, value, like, batch=None):
     """A (3,) or (B, 3) vector (list, array or tensor) as a finite float tensor (B or 1, 3) on
     ``like``'s device; ``batch``, if given, must match B when B > 1."""
-    try:
+    try:  # plain values are checked on the CPU and then moved: no device sync for them
         t = value.to(device=like.device, dtype=like.dtype) if torch.is_tensor(value) else \
-            torch.as_tensor(value, dtype=like.dtype, device=like.device)
+            torch.as_tensor(value, dtype=like.dtype)
     except (TypeError, ValueError, RuntimeError):
         raise ValueError(f"{name} must be 3 numbers or a (B, 3) array, got {value!r}") from None
     if t.dim() == 1:
@@ -181,4 +187,4 @@ def vector3(name, value, like, batch=None):
         raise ValueError(f"{name} must have shape (3,) or (B, 3), got {tuple(t.shape)}")
     if batch is not None and t.shape[0] not in (1, batch):
         raise ValueError(f"{name} has batch size {t.shape[0]} but the vertices have {batch}")
-    return finite(name, t)
+    return finite(name, t).to(like.device)

@@ -13,7 +13,7 @@ import os
 import re
 import sys
 
-from . import backends
+from . import backends, checks
 
 
 class UserError(Exception):
@@ -131,11 +131,6 @@ def image_size(text):
                                          f"got {text!r}") from None
 
 
-def height_width(size):
-    """An int S or a (height, width) pair -> (height, width)."""
-    return (size, size) if isinstance(size, int) else tuple(size)
-
-
 IMAGE_SIZE_HELP = "image size in pixels: S for S x S, or WIDTHxHEIGHT (e.g. 320x240)"
 
 
@@ -229,11 +224,11 @@ def renderer(image_size, backend, **options):
 
 def size_text(size):
     """An image size as the user writes it: S, or WIDTHxHEIGHT."""
-    h, w = height_width(size)
+    h, w = checks.image_size(size)
     return str(h) if h == w else f"{w}x{h}"
 
 
 __all__ = ["ArgumentParser", "HelpFormatter", "IMAGE_SIZE_HELP", "UserError", "add_device_options", "finite_float",
-           "fraction", "height_width", "image_size", "is_bundled", "load_mesh", "load_target", "non_negative_float",
+           "fraction", "image_size", "is_bundled", "load_mesh", "load_target", "non_negative_float",
            "non_negative_int", "one_line", "output_dir", "positive_float", "positive_int", "renderer",
            "resolve_device", "size_text", "subcommand"]

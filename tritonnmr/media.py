@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import checks
 from .camera import DEFAULT_DISTANCE, get_points_from_angles
 
 
@@ -31,10 +32,6 @@ def save_gif(path, frames, fps=12):
     if not frames:
         return
     iio.imwrite(path, np.stack(frames), extension=".gif", duration=int(1000 / fps), loop=0)
-
-
-def _size(image_size):
-    return (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
 
 
 def _read(path):
@@ -78,8 +75,8 @@ def load_image(path, image_size=None, notice=print, alpha=False):
             mask = (np.abs(rgb - rgb[0, 0]).sum(-1, keepdims=True) > 0.05).astype(np.float32)
         rgb = np.concatenate([rgb, mask], -1)
     t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
-    if image_size is not None and tuple(t.shape[1:]) != _size(image_size):
-        h, w = _size(image_size)
+    if image_size is not None and tuple(t.shape[1:]) != checks.image_size(image_size):
+        h, w = checks.image_size(image_size)
         notice(f"note: resized {os.path.basename(path)} from {t.shape[2]}x{t.shape[1]} to {w}x{h} (width x height)")
         t = F.interpolate(t[None], size=(h, w), mode="area")[0]
     return t

@@ -7,6 +7,7 @@ from lists of per-mesh tensors, padded tensors or unbatched (V, 3) / (F, 3) tens
 import torch
 
 from . import checks
+from .uvmap import is_uv_pair
 
 
 def _stack_padded(tensors, fill):
@@ -54,8 +55,7 @@ def _per_mesh_textures(textures, vs, fs):
     """A list of per-mesh textures, checked against each mesh and padded into one tensor (cubes
     (F_i, T, T, T, C), face-vertex colours (F_i, 3, C), vertex colours (V_i, C)); a list of UV maps
     is checked (each with its mesh's face count) and passed on; anything else passes through."""
-    if not isinstance(textures, (list, tuple)) or (isinstance(textures, tuple) and len(textures) == 2
-                                                   and torch.is_tensor(textures[0]) and textures[0].dim() == 4):
+    if not isinstance(textures, (list, tuple)) or is_uv_pair(textures):
         return textures
     if len(textures) != len(vs):
         raise ValueError(f"textures must list one entry per mesh ({len(vs)}), got {len(textures)}")

@@ -126,10 +126,10 @@ class Renderer(nn.Module):
 
     def _to_camera(self, points, cam):
         if cam["mode"] == "look_at":
-            return camera._look_at(points, cam["eye"], torch.zeros_like(cam["eye"]),
+            return camera.look_at_camera(points, cam["eye"], torch.zeros_like(cam["eye"]),
                                    cam["eye"].new_tensor([[0.0, 1.0, 0.0]]))
         if cam["mode"] == "look":
-            return camera._look_at(points, cam["eye"], cam["eye"] + cam["direction"],
+            return camera.look_at_camera(points, cam["eye"], cam["eye"] + cam["direction"],
                                    cam["eye"].new_tensor([[0.0, 1.0, 0.0]]))
         if cam["mode"] == "projection":
             return camera.to_camera(points, cam["R"], cam["t"])
@@ -168,6 +168,7 @@ class Renderer(nn.Module):
         light, background = None, None
         if "rgb" in outputs:
             background = checks.background(self.background_color)
+        if "rgb" in outputs and getattr(shader, "lit", False):
             light = lights.face_light(mesh.gather(vertices, faces), self.light_intensity_ambient,
                                       self.light_intensity_directional, self.light_color_ambient,
                                       self.light_color_directional, self.light_direction, check_faces=False)

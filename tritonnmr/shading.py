@@ -17,7 +17,7 @@ from collections import namedtuple
 import torch
 
 from . import backends, checks
-from .uvmap import WRAPS
+from .uvmap import WRAPS, is_uv_pair
 
 Fragments = namedtuple("Fragments", ["face_index", "weights", "depth", "faces", "bary"])
 Fragments.__doc__ = """Pre-flip maps of a rasterized image (row 0 at the bottom, y = -1).
@@ -162,7 +162,7 @@ class UVTextureShader(Shader):
     def check(self, attributes, batch, num_faces):
         if isinstance(attributes, PackedUV):
             return attributes
-        if isinstance(attributes, tuple) and len(attributes) == 2:
+        if is_uv_pair(attributes):
             return _pack_pair(*attributes, batch, num_faces, self.wrap)
         maps = attributes if isinstance(attributes, (list, tuple)) else [attributes] * batch
         if len(maps) != batch:
@@ -199,12 +199,13 @@ def _pack_maps(maps, num_faces):
     """Pack a list of UV maps (one per mesh) into one texel table; a map with fewer faces than the
     batch's (padded) face count gets padding faces of material 0 (they are never drawn)."""
     uvs, materials, texels, tables, offset, first_row = [], [], [], [], 0, {}
+    for i, m in enumerate(maps):
+        if not hasattr(m, "uvs") or not hasattr(m, "images"):
+            raise TypeError(f"textures[{i}] must be a tritonnmr.UVMap, got {type(m).__name__}")
     wraps = {m.wrap for m in maps}
     if len(wraps) != 1:
         raise ValueError(f"textures: all UV maps of a batch must use one wrap mode, got {sorted(wraps)}")
     for i, m in enumerate(maps):
-        if not hasattr(m, "uvs") or not hasattr(m, "images"):
-            raise TypeError(f"textures[{i}] must be a tritonnmr.UVMap, got {type(m).__name__}")
         if m.uvs.shape[0] > num_faces:
             raise ValueError(f"textures[{i}] has {m.uvs.shape[0]} faces but the meshes have {num_faces}")
         if id(m) not in first_row:  # a map shared by several meshes is packed once
@@ -271,7 +272,7 @@ def default_shader(textures, eps):
     a list of them, a PackedUV, or a pair (uvs, image))."""
     if torch.is_tensor(textures) and textures.dim() == 4:
         return VertexColorShader()
-    if torch.is_tensor(textures) or textures is None:
+    if torch.is_tensor(textures):
         return TextureCubeShader(eps)
     if isinstance(textures, PackedUV):
         return UVTextureShader(WRAPS[textures.wrap])
@@ -279,6 +280,6 @@ def default_shader(textures, eps):
         return UVTextureShader(textures.wrap)
     if isinstance(textures, (list, tuple)) and textures and hasattr(textures[0], "uvs"):
         return UVTextureShader(textures[0].wrap)
-    if isinstance(textures, tuple) and len(textures) == 2:
+    if is_uv_pair(textures):
         return UVTextureShader()
     raise TypeError(f"textures must be texture cubes, vertex colours, or UV maps, got {type(textures).__name__}")

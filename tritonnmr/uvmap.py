@@ -7,6 +7,14 @@ import torch
 WRAPS = ("REPEAT", "MIRRORED_REPEAT", "CLAMP_TO_EDGE")
 
 
+def is_uv_pair(textures):
+    """True for the pair form of UV textures, ``(uvs (B, F, 3, 2), image (B, h, w, C))``: a tuple of
+    two whose first item is a 4-D tensor (no per-mesh texture tensor is 4-D, so a tuple of those
+    is never taken for a pair)."""
+    return (isinstance(textures, tuple) and len(textures) == 2 and torch.is_tensor(textures[0])
+            and textures[0].dim() == 4)
+
+
 @dataclass
 class UVMap:
     """Per face-vertex texture coordinates, a material per face, and one image per material.

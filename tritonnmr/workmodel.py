@@ -102,7 +102,7 @@ def scene_faces(mesh, num_faces, size, batch):
     if mesh == "quad":
         faces = torch.tensor([[[-1.0, -1, 2], [1, -1, 2], [1, 1, 2]], [[-1.0, -1, 2], [1, 1, 2], [-1, 1, 2]]])
         return faces[None].repeat(batch, 1, 1, 1).contiguous()
-    v, f = bench._mesh(bench.Case(mesh, num_faces, size, 1, "silhouettes", "torch", "forward"), "cpu")
+    v, f = bench.case_mesh(bench.Case(mesh, num_faces, size, 1, "silhouettes", "torch", "forward"), "cpu")
     renderer = nr.Renderer(image_size=size, camera_mode="look_at", anti_aliasing=False)
     renderer.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 30, 45)
     with torch.no_grad():

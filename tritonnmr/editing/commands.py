@@ -3,7 +3,8 @@ import argparse
 import json
 import os
 
-from ..cli_common import (IMAGE_SIZE_HELP, UserError, add_device_options, height_width, image_size, load_mesh,
+from .. import checks
+from ..cli_common import (IMAGE_SIZE_HELP, UserError, add_device_options, image_size, load_mesh,
                           load_target, non_negative_float, output_dir, positive_int, renderer, resolve_device,
                           subcommand)
 
@@ -13,7 +14,7 @@ MIN_SIZE = 32  # VGG-16's pooling needs a few pixels left at the layers used
 def vgg_image_size(text):
     """An --image-size (see :func:`tritonnmr.cli_common.image_size`) of at least 32 x 32."""
     size = image_size(text)
-    if min(height_width(size)) < MIN_SIZE:
+    if min(checks.image_size(size)) < MIN_SIZE:
         raise argparse.ArgumentTypeError(f"must be at least {MIN_SIZE} pixels each way for VGG-16, got {text}")
     return size
 

@@ -28,10 +28,10 @@ def choose_threshold(model, dataset, device, objects=32, seed=0):
     return float(max(scores, key=scores.get))
 
 
-def mean_shape(train_set, threshold=None):
+def mean_shape(train_set):
     """The trivial baseline: the mean training occupancy, thresholded where training IoU is best."""
     mean = train_set.voxels.float().mean(0)
-    candidates = [threshold] if threshold else np.round(np.arange(0.05, 0.95, 0.05), 2)
+    candidates = np.round(np.arange(0.05, 0.95, 0.05), 2)
     scores = {t: voxels.voxel_iou(mean > t, train_set.voxels).mean().item() for t in candidates}
     return mean > max(scores, key=scores.get)
 
