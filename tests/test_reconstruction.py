@@ -381,3 +381,15 @@ def test_per_category_training_uses_one_category_and_lowers_its_loss(tiny_data, 
     assert main(["reconstruct", "train", "--model", "mesh", "--per-category", "--categories", "sofa",
                  "--data", tiny_data, "--out", run]) == 2
     assert "categories: no category 'sofa' in" in capsys.readouterr().err
+
+
+def test_budget_table_counts_wins_and_sums_cpu_time():
+    def result(mesh, voxel, shape, cpu):
+        cats = {n: {"mesh_iou": m, "voxel_iou": v, "mean_shape_iou": s} for n, m, v, s in zip("abc", mesh, voxel, shape)}
+        mean = {k: sum(c[k] for c in cats.values()) / 3 for k in ("mesh_iou", "voxel_iou", "mean_shape_iou")}
+        return {"categories": cats, "mean": mean,
+                "train_seconds": {n: {"mesh": {"wall": 1, "cpu": cpu}, "voxel": {"wall": 1, "cpu": 2 * cpu}} for n in "abc"}}
+    lines = report.budget_table({"500 steps": result([0.5, 0.7, 0.2], [0.4, 0.8, 0.3], [0.45, 0.6, 0.1], 100),
+                          "1000 steps": result([0.9, 0.9, 0.9], [0.1, 0.1, 0.1], [0.5, 0.5, 0.95], 400)})
+    assert lines[2] == "| 500 steps | 0.467 | 0.500 | 0.383 | 1 of 3 | 3 | 2 | 300 s / 10 min |"
+    assert lines[3] == "| 1000 steps | 0.900 | 0.100 | 0.650 | 3 of 3 | 2 | 0 | 20 min / 40 min |"

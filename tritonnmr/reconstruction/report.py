@@ -60,3 +60,22 @@ def write_report(categories, config, out_dir, device, commit, extra=None, times=
     bar_chart({name: {TITLES[k]: row[k] for k in keys} for name, row in categories.items()}, "voxel IoU",
               os.path.join(out_dir, "results.png"))
     return result
+
+
+def budget_table(runs):
+    """Markdown lines comparing evaluations of one experiment at several training budgets.
+
+    runs: {label (e.g. '1000 steps'): results.json dict of a per-category evaluation}. Per budget:
+    mean IoU of each model and of the mean shape, in how many categories the mesh model beats the
+    voxel model, in how many each model beats the mean shape, and the total training CPU time."""
+    lines = ["| budget | mesh (ours) | voxel (PTN-style) | mean shape | mesh beats voxel | mesh beats mean shape "
+             "| voxel beats mean shape | training CPU, mesh / voxel |", "|---" * 8 + "|"]
+    for label, result in runs.items():
+        rows = result["categories"].values()
+        mean = result["mean"]
+        count = lambda a, b: sum(r[a] > r[b] for r in rows)  # noqa: E731
+        cpu = {k: sum(t[k]["cpu"] for t in result.get("train_seconds", {}).values()) for k in ("mesh", "voxel")}
+        lines.append(f"| {label} | {mean['mesh_iou']:.3f} | {mean['voxel_iou']:.3f} | {mean['mean_shape_iou']:.3f} "
+                     f"| {count('mesh_iou', 'voxel_iou')} of {len(rows)} | {count('mesh_iou', 'mean_shape_iou')} "
+                     f"| {count('voxel_iou', 'mean_shape_iou')} | {_duration(cpu['mesh'])} / {_duration(cpu['voxel'])} |")
+    return lines
