@@ -50,18 +50,23 @@ def _render_and_grads(faces, size, T, seed, anti_aliasing, backend):
     loss = (out["rgb"] * weights["rgb"]).sum() + (out["alpha"] * weights["alpha"]).sum() \
         + 0.01 * (out["depth"] * weights["depth"]).sum()
     loss.backward()
-    return out, faces.grad, textures.grad
+    return [out["rgb"], out["alpha"], out["depth"]], [faces.grad, textures.grad]
+
+
+def _assert_same(render, case, backend):
+    """``render(case, backend)`` -> (images, gradients): equal to the reference's, gradients finite."""
+    ref_images, ref_grads = render(case, "torch")
+    images, grads = render(case, backend)
+    for i, (a, b) in enumerate(zip(images, ref_images)):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5), f"{backend}: image {i}"
+    for i, (a, b) in enumerate(zip(grads, ref_grads)):
+        assert torch.isfinite(a).all(), f"{backend}: non-finite gradient {i}"
+        scale = max(b.abs().max().item(), 1.0)  # edge gradients span decades: tolerance relative to the largest
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * scale), f"{backend}: gradient {i}"
 
 
 def _check_parity(scene, backend):
-    ref_out, ref_gf, ref_gt = _render_and_grads(*scene, backend="torch")
-    out, gf, gt = _render_and_grads(*scene, backend=backend)
-    for name in ("rgb", "alpha", "depth"):
-        assert torch.allclose(out[name], ref_out[name], rtol=1e-5, atol=1e-5), name
-    for name, a, b in (("faces", gf, ref_gf), ("textures", gt, ref_gt)):
-        assert torch.isfinite(a).all(), f"{backend}: non-finite gradient to {name}"
-        scale = max(b.abs().max().item(), 1.0)
-        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * scale), f"{backend}: gradient to {name}"
+    _assert_same(lambda case, name: _render_and_grads(*case, backend=name), scene, backend)
 
 
 @pytest.mark.skipif(not backends.available("numba"), reason="numba not installed")
@@ -110,13 +115,7 @@ def _world_grads(world, backend):
 
 
 def _check_world(world, backend):
-    ref_images, ref_grads = _world_grads(world, "torch")
-    images, grads = _world_grads(world, backend)
-    for a, b in zip(images, ref_images):
-        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
-    for a, b in zip(grads, ref_grads):
-        assert torch.isfinite(a).all()
-        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * max(b.abs().max().item(), 1.0))
+    _assert_same(_world_grads, world, backend)
 
 
 @pytest.mark.skipif(not backends.available("numba"), reason="numba not installed")
