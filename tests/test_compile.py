@@ -24,6 +24,8 @@ To compile with another triton than the one installed, point TRITONNMR_COMPILE_T
 holding it (``pip install --target DIR triton==3.6.0``): the workers import it first, the recording
 keeps the installed one (triton 3.6's interpreter cannot run our loops under numpy >= 2.4: it calls
 int() on one-element arrays). TRITONNMR_EXPECT_TRITON=3.6.0 makes the test check the workers' version.
+TRITONNMR_LAUNCHES=FILE keeps the recording in FILE: the first run writes it, later runs read it instead of
+rendering every mode again (CI compiles twice, with two tritons, from one recording).
 """
 import contextlib
 import dataclasses
@@ -264,6 +266,10 @@ if __name__ != "__main__":
 
     @pytest.fixture(scope="module")
     def launches():
+        saved = os.environ.get("TRITONNMR_LAUNCHES")
+        if saved and os.path.isfile(saved):
+            with open(saved) as fh:
+                return json.load(fh)
         if torch.cuda.is_available() and not backends.interpreter_enabled():
             device = torch.device("cuda")
         elif backends.interpreter_enabled():
@@ -273,8 +279,12 @@ if __name__ != "__main__":
         with recording() as recorded:
             _render_every_mode(device)
             _other_paths(device)
-        unique = {json.dumps(r, sort_keys=True): r for r in recorded}
-        return list(unique.values())
+        unique = list({json.dumps(r, sort_keys=True): r for r in recorded}.values())
+        if saved:  # written whole, then renamed: a reader never sees half a file
+            with open(f"{saved}.{os.getpid()}", "w") as fh:
+                json.dump(unique, fh)
+            os.replace(f"{saved}.{os.getpid()}", saved)
+        return unique
 
     # Two kernels that the interpreter runs but the compiler must reject: the test's own control.
     NOT_CONSTEXPR = 7
