@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 import torch
 
 import tritonnmr as nr
-from tritonnmr.provenance import metadata  # noqa: F401  (re-exported: bench.metadata)
 
 
 PEERS = ("mitsuba-1spp", "mitsuba-4spp")  # Mitsuba 3, direct_projective (tritonnmr/peers.py)
@@ -83,10 +82,8 @@ def make_step(case, device):
         step, _ = peers.mitsuba_silhouette_step(v[0], f[0], case.image_size, spp, renderer.eye, case.passes,
                                                 threads=torch.get_num_threads())
         return step, f.shape[1]
-    if case.backend == "triton":
-        from tritonnmr import kernels
-        kernels.set_raster(case.raster)  # for the whole run of the case (run_case puts "binned" back)
     if case.backend == "triton" and case.raster == "pixel-loop":  # forward only: the z-buffer alone
+        from tritonnmr import kernels
         screen = nr.vertices_to_faces(renderer.transform(v), nr.fill_back(f)[0]).detach().contiguous()
         size = case.image_size * 2
         return (lambda: kernels.rasterize_fragments_with("pixel-loop", screen, size, size, 0.1, 100.0)), f.shape[1]
@@ -100,6 +97,13 @@ def make_step(case, device):
             out.sum().backward()
             v.grad = None
         return out
+    if case.backend == "triton":  # each step runs with the case's forward strategy, then puts the old one back
+        from tritonnmr import kernels
+        plain = step
+
+        def step():
+            with kernels.raster_strategy(case.raster):
+                return plain()
     return step, f.shape[1]
 
 
@@ -131,15 +135,6 @@ class _PeakRSS:
 
 def run_case(case, device, repeats=5, warmup=1):
     """{"median_ms", "ms_per_1k_faces", "peak_mb", ...} for one case."""
-    try:
-        return _run_case(case, device, repeats, warmup)
-    finally:
-        if case.backend == "triton":
-            from tritonnmr import kernels
-            kernels.set_raster("binned")
-
-
-def _run_case(case, device, repeats, warmup):
     step, num_faces = make_step(case, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(warmup):

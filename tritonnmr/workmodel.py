@@ -222,7 +222,6 @@ def edge_walk_trips(pixels, ids, num_faces, face_index, block):
     owner, line = binning.expand(counts.reshape(-1))
     v, s = owner // 6, owner % 6
     e, axis = s // 2, s % 2
-    rows = torch.arange(len(v))
     pa, pb, pc = pix[v, e], pix[v, (e + 1) % 3], pix[v, (e + 2) % 3]
     x_axis = axis == 0
     ua, ub, uc = (torch.where(x_axis, q[:, 0], q[:, 1]) for q in (pa, pb, pc))
@@ -252,7 +251,6 @@ def edge_walk_trips(pixels, ids, num_faces, face_index, block):
     in_lo = torch.where(ok, torch.clamp(torch.minimum(d_in, limit), min=0), along)
     in_hi = torch.where(ok, torch.minimum(torch.maximum(d_in, limit), along - 1), -1)
     span = torch.clamp(torch.maximum(out_hi, in_hi) - torch.minimum(out_lo, in_lo) + 1, min=0)
-    del rows
     return v, (span + block - 1) // block
 
 

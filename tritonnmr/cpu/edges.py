@@ -171,10 +171,8 @@ def _move(dl, d1, wx, scale, k_a, k_b, eps):
     scale pushed away from zero by eps."""
     zero = np.float32(0.0)
     shift = (np.float32(d1) - wx) * scale
-    da = k_a * shift
-    db = k_b * shift
-    da = da + eps if da > 0 else da - eps
-    db = db + eps if db > 0 else db - eps
+    da = _push(k_a * shift, eps)
+    db = _push(k_b * shift, eps)
     return (-dl / da if dl > 0 else zero), (-dl / db if dl > 0 else zero)
 
 

@@ -26,6 +26,8 @@ its crossings' gradients into six sums (x0, y0, x1, y1, x2, y2) and writes them 
 import triton
 import triton.language as tl
 
+from .backward import _store_row
+
 
 @triton.jit
 def _walk(img_ptr, grad_ptr, index_ptr, f, line, step, along, d0, ua, wa, ub, wb, uc, wc, direction, eps,
@@ -167,9 +169,7 @@ def edge_kernel(pixels_ptr, face_ptr, item_face_ptr, item_start_ptr, item_stop_p
             b_out = ((e + 1) % 3) * 2 + 1 - axis
             sums += tl.where(k8 == a_out, ga, 0.0) + tl.where(k8 == b_out, gb, 0.0)
         done += count
-    if slot < 0:
-        tl.store(out_ptr + flat * 6 + k8, sums, mask=k8 < 6)
-    else:
-        tl.store(partial_ptr + slot.to(tl.int64) * 6 + k8, sums, mask=k8 < 6)
+    _store_row(out_ptr, partial_ptr, slot, tl.where(slot < 0, flat.to(tl.int64), slot.to(tl.int64)) * 6, k8, sums,
+               k8 < 6)
     if COUNT:
         tl.store(trips_ptr + item, trips)
