@@ -24,7 +24,7 @@ import torch
 import tritonnmr as nr
 from tritonnmr import backends, bench
 
-EYE = (2.732, 30, 45)  # distance, elevation, azimuth
+EYE = (nr.DEFAULT_DISTANCE, 30, 45)  # distance, elevation, azimuth
 
 
 def meshes():

@@ -29,14 +29,14 @@ import time
 import torch
 
 import tritonnmr as nr
-from tritonnmr import bench, peers
+from tritonnmr import bench, peers, provenance
 
-EYE = (2.732, 30, 45)  # distance, elevation, azimuth
+EYE = (nr.DEFAULT_DISTANCE, 30, 45)  # distance, elevation, azimuth
 
 
 def _mesh(mesh, faces):
     if mesh == "teapot":
-        return nr.load_obj(nr.data_path("teapot.obj"))
+        return nr.load_obj(nr.data_path("teapot.obj"), device="cpu")
     v, f = bench.uv_sphere(faces)
     return v * 0.9, f
 
@@ -88,9 +88,7 @@ def cases(quick):
 
 
 def run(quick=False, repeats=5, log=print):
-    torch.set_num_threads(1)
-    import numba
-    numba.set_num_threads(1)
+    bench.set_threads(1)
     rows = []
     for mesh, faces, size, batch, mode, passes in cases(quick):
         base = None
@@ -165,11 +163,7 @@ def jit_times():
 
 def metadata():
     import numba
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=os.path.dirname(__file__)).stdout.strip() or "unknown"
-    except OSError:
-        commit = "unknown"
+    commit = provenance.metadata(torch.device("cpu"))["commit"]
     model = "CPU"
     if os.path.exists("/proc/cpuinfo"):
         names = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")]

@@ -374,7 +374,8 @@ def test_per_category_training_uses_one_category_and_lowers_its_loss(tiny_data, 
         assert ckpt["class_ids"] == [class_id] and ckpt["iteration"] == 2
         assert ckpt["history"]["cpu_seconds"] > 0 and ckpt["history"]["seconds"] > 0
     config = Config(iterations=25, batch_size=4, lr=4e-3, width=8, dim=32, anti_aliasing=False)
-    history = per_category.train_each("mesh", tiny_data, run, ["04379243"], config, progress=False)["04379243"]
+    _, history = training.train("mesh", data.Dataset(tiny_data, "train", ["04379243"]),
+                                per_category.model_path(run, "04379243", "mesh"), config, progress=False)
     first, last = np.mean(history["iou_loss"][:5]), np.mean(history["iou_loss"][-5:])
     assert last < first - 0.05, (first, last)
     assert checkpoints.read_checkpoint(per_category.model_path(run, "04379243", "mesh"))["class_ids"] == ["04379243"]

@@ -234,8 +234,8 @@ def child_compare(work):
     vertices, faces = nr.load_obj(os.path.join(data, "teapot.obj"))
     renderer = nr.Renderer(camera_mode="look_at", image_size=256, anti_aliasing=False)
     with torch.no_grad():
-        sil = renderer(vertices[None], faces[None], mode="silhouettes")[0].numpy()
-        depth = renderer(vertices[None], faces[None], mode="depth")[0].numpy()
+        sil = renderer(vertices[None], faces[None], mode="silhouettes")[0].cpu().numpy()
+        depth = renderer(vertices[None], faces[None], mode="depth")[0].cpu().numpy()
     blender = (iio.imread(os.path.join(data, "teapot_blender.png"))[..., :3].min(-1) != 255).astype(np.float32)
     out["silhouette vs teapot_blender.png"] = dict(_diff(sil, blender), pixels_differing=int((sil != blender).sum()))
     depth[depth == depth.max()] = depth.min()
@@ -252,11 +252,11 @@ def child_compare(work):
     ex4_ref = os.path.join(examples, "data", "example4_ref.png")
     with torch.no_grad():
         model = ex4.Model(teapot, ex4_ref)
-        init = model.renderer(model.vertices, model.faces, torch.tanh(model.textures))[0][0].permute(1, 2, 0).numpy()
+        init = model.renderer(model.vertices, model.faces, torch.tanh(model.textures))[0][0].permute(1, 2, 0).cpu().numpy()
         renderer = nr.Renderer(camera_mode="look_at")
         renderer.eye = nr.get_points_from_angles(2.732, 30, -15)
         made = renderer.render(model.vertices, model.faces, torch.tanh(model.textures))[0][0]
-        made = made.permute(1, 2, 0).numpy()
+        made = made.permute(1, 2, 0).cpu().numpy()
     for name, ours in (("example4_init", init), ("example4_ref", made)):
         ref = iio.imread(os.path.join(examples, "data", name + ".png"))[..., :3] / 255.0
         out[f"example4 Model render vs {name}.png"] = dict(_diff(ours, ref), as_uint8=_diff(_to_uint8(ours) / 255.0, ref))

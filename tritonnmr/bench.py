@@ -58,7 +58,7 @@ def uv_sphere(num_faces):
 def case_mesh(case, device):
     """(vertices (B, V, 3), faces (B, F, 3)) of a benchmark case's mesh, repeated case.batch times, on ``device``."""
     if case.mesh == "teapot":
-        v, f = nr.load_obj(nr.data_path("teapot.obj"))
+        v, f = nr.load_obj(nr.data_path("teapot.obj"), device=device)
     else:
         v, f = uv_sphere(case.faces)
         v = v * 0.9

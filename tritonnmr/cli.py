@@ -14,7 +14,7 @@ import time
 from .camera import DEFAULT_DISTANCE
 from .cli_common import (IMAGE_SIZE_HELP, ArgumentParser, HelpFormatter, UserError, add_device_options, finite_float,
                          image_size, load_mesh, load_target, one_line, output_dir, positive_float, positive_int,
-                         renderer, resolve_device, size_text, subcommand)
+                         renderer, resolve_device, size_text, subcommand, write_metrics)
 
 # what: (bundled target, Adam step): neural_renderer's examples 2, 3 and 4
 FIT_DEFAULTS = {"shape": ("example2_ref.png", 0.001), "texture": ("example3_ref.png", 0.1),
@@ -39,13 +39,6 @@ def cmd_render(args):
     save_png(os.path.join(out, "render.png"), frames[0])
     save_gif(os.path.join(out, "turntable.gif"), frames)
     print(f"wrote {os.path.join(out, 'render.png')} and {os.path.join(out, 'turntable.gif')}")
-
-
-def _write_metrics(out, result, extra=None):
-    metrics = dict(result.metrics, **(extra or {}), interrupted=result.interrupted)
-    with open(os.path.join(out, "metrics.json"), "w") as fh:
-        json.dump(metrics, fh, indent=2)
-    return metrics
 
 
 def cmd_fit(args):
@@ -83,7 +76,7 @@ def cmd_fit(args):
         pictures = camera_fit_frames(v, f, result.path, image, args.image_size, args.backend, true_eye=true_eye)
     save_gif(os.path.join(out, "optimization.gif"), result.frames)
     save_gif(os.path.join(out, "result.gif"), pictures)
-    _write_metrics(out, result, {"device": str(device)})
+    write_metrics(out, result, {"device": str(device)})
     name = "texture (uv)" if args.what == "texture" and args.texture == "uv" else args.what
     print(("interrupted; " if result.interrupted else "") + f"fit {name}: {result.summary}")
     overlay = "; yellow: fitted silhouette, blue: target" if args.what != "texture" else ""

@@ -8,6 +8,7 @@ Order inside a command: argparse checks each value (the types below), then the i
 :class:`UserError` (or an argparse error): one line on stderr, exit status 2.
 """
 import argparse
+import json
 import math
 import os
 import re
@@ -184,14 +185,14 @@ def load_mesh(path, device, texture_size=None):
         raise UserError(f"mesh not found: {path}")
     try:
         if texture_size and _has_materials(path):
-            v, f, t = nr.load_obj(path, load_texture=True, texture_size=texture_size)
-            return v[None].to(device), f[None].to(device), t[None].to(device)
-        v, f = nr.load_obj(path)[:2]
+            v, f, t = nr.load_obj(path, load_texture=True, texture_size=texture_size, device=device)
+            return v[None], f[None], t[None]
+        v, f = nr.load_obj(path, device=device)[:2]
     except (OSError, ValueError) as e:  # imageio reports an unreadable texture image as an OSError
         message = one_line(e)  # the OBJ reader's messages name the file (OBJ, MTL or image) and line
         raise UserError(message if os.path.basename(path) in message or os.sep in message
                         else f"{path}: {message}") from None
-    return v[None].to(device), f[None].to(device), None
+    return v[None], f[None], None
 
 
 def is_bundled(path):
@@ -222,6 +223,14 @@ def renderer(image_size, backend, **options):
                         else one_line(e)) from None
 
 
+def write_metrics(out, result, extra=None):
+    """OUT/metrics.json: a run's metrics, ``extra`` and whether it was interrupted; -> that dict."""
+    metrics = dict(result.metrics, **(extra or {}), interrupted=result.interrupted)
+    with open(os.path.join(out, "metrics.json"), "w") as fh:
+        json.dump(metrics, fh, indent=2)
+    return metrics
+
+
 def size_text(size):
     """An image size as the user writes it: S, or WIDTHxHEIGHT."""
     h, w = checks.image_size(size)
@@ -231,4 +240,4 @@ def size_text(size):
 __all__ = ["ArgumentParser", "HelpFormatter", "IMAGE_SIZE_HELP", "UserError", "add_device_options", "finite_float",
            "fraction", "image_size", "is_bundled", "load_mesh", "load_target", "non_negative_float",
            "non_negative_int", "one_line", "output_dir", "positive_float", "positive_int", "renderer",
-           "resolve_device", "size_text", "subcommand"]
+           "resolve_device", "size_text", "subcommand", "write_metrics"]

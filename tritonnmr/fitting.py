@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import Renderer, get_points_from_angles
+from . import Renderer, checks, get_points_from_angles
 from .camera import DEFAULT_DISTANCE
 from .media import silhouette_iou, to_uint8
 
@@ -78,7 +78,8 @@ def texture_renderer(image_size=256, backend="auto"):
 
 
 def _pixels(image_size):
-    return image_size ** 2 if isinstance(image_size, int) else image_size[0] * image_size[1]
+    h, w = checks.image_size(image_size)
+    return h * w
 
 
 def _steps(metrics):
@@ -217,9 +218,7 @@ def fit_texture_uv(target, vertices, faces, iterations=300, lr=0.1, image_size=2
     if vertices.shape[0] != 1 or faces.shape[0] != 1:
         raise ValueError(f"vertices and faces must hold one mesh (batch 1), got {vertices.shape[0]} and "
                          f"{faces.shape[0]}")
-    h, w = (uv_size, uv_size) if isinstance(uv_size, int) else tuple(uv_size)
-    if h < 1 or w < 1:
-        raise ValueError(f"uv_size must be positive, got {uv_size}")
+    h, w = checks.image_size(uv_size, "uv_size")
     uvs = projected_uvs(vertices[0], faces[0], projection).to(vertices.device)
     raw = torch.nn.Parameter(torch.zeros(1, h, w, 3, device=vertices.device))
 

@@ -1,12 +1,11 @@
 """``tritonnmr style`` and ``tritonnmr dream``: edit a mesh through its rendered images."""
 import argparse
-import json
 import os
 
 from .. import checks
 from ..cli_common import (IMAGE_SIZE_HELP, UserError, add_device_options, image_size, load_mesh,
                           load_target, non_negative_float, output_dir, positive_int, renderer, resolve_device,
-                          subcommand)
+                          subcommand, write_metrics)
 
 MIN_SIZE = 32  # VGG-16's pooling needs a few pixels left at the layers used
 
@@ -55,9 +54,7 @@ def _write(out, result, vertices, faces, args, extra, pictures):
     save_png(os.path.join(out, "preview.png"), after[0])
     save_gif(os.path.join(out, "optimization.gif"), result.frames)
     nr.save_obj(os.path.join(out, "result.obj"), result.vertices[0].cpu(), faces[0].cpu(), result.textures[0].cpu())
-    metrics = dict(result.metrics, **extra, interrupted=result.interrupted)
-    with open(os.path.join(out, "metrics.json"), "w") as fh:
-        json.dump(metrics, fh, indent=2)
+    write_metrics(out, result, extra)
     print(("interrupted; " if result.interrupted else "") + f"{args.command}: {result.summary}")
     print(f"pictures in {out}: {pictures}before.gif and result.gif (turntables before and after), preview.png "
           "(the result from the front), optimization.gif (the edit step by step); mesh result.obj (+ .mtl, "

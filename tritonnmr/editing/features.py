@@ -16,6 +16,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .. import checks
+
 # (block, convolutions, channels)
 _BLOCKS = [(1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512)]
 MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics the pretrained weights expect
@@ -112,5 +114,4 @@ class VGG16Features(nn.Module):
 def resize(images, size):
     """Bilinear resize of (B, 3, H, W) images to ``size``, an int S (S x S) or (height, width)
     (the extractor works at any size >= 32)."""
-    size = (size, size) if isinstance(size, int) else tuple(size)
-    return F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+    return F.interpolate(images, size=checks.image_size(size, "size"), mode="bilinear", align_corners=False)

@@ -1,12 +1,12 @@
-"""One model per category (the paper's setting): where each category's models live, training them,
-and evaluating each category's test objects with that category's own models.
+"""One model per category (the paper's setting): where each category's models live (``reconstruct train
+--per-category`` trains them) and evaluating each category's test objects with that category's own models.
 
 Layout: ``RUN/<class_id>/mesh.pt`` and ``RUN/<class_id>/voxel.pt``, each trained on the training
 objects of that one category (its checkpoint's ``class_ids`` is ``[class_id]``).
 """
 import os
 
-from . import checkpoints, evaluation, shapes, training
+from . import checkpoints, evaluation, shapes
 from .data import Dataset, categories_in
 
 KINDS = ("mesh", "voxel")
@@ -33,19 +33,6 @@ def select(directory, names=None, split="train"):
             raise ValueError(f"categories: no category {name!r} in {directory} (it holds: {known})")
         wanted.add(class_id)
     return [c for c in available if c in wanted]
-
-
-def train_each(kind, data_dir, run_dir, class_ids, config, device="cpu", resume=True, progress=True):
-    """Train one ``kind`` model per category on that category's training objects alone.
-    -> {class_id: history} (see :func:`.training.train`)."""
-    histories = {}
-    for class_id in class_ids:
-        dataset = Dataset(data_dir, "train", [class_id])
-        path = model_path(run_dir, class_id, kind)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        _, histories[class_id] = training.train(kind, dataset, path, config, device, resume=resume,
-                                                progress=progress)
-    return histories
 
 
 def load_models(run_dir, class_id, device="cpu"):
@@ -92,4 +79,4 @@ def evaluate_each(data_dir, run_dir, class_ids, views=None, device="cpu", progre
     return categories, details
 
 
-__all__ = ["KINDS", "evaluate_each", "load_models", "model_path", "select", "train_each"]
+__all__ = ["KINDS", "evaluate_each", "load_models", "model_path", "select"]
