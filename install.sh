@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set-up in one step: .venv with tritonnmr (editable) and its test tools.
+# Set-up in one step: .venv with tritonnmr (editable), its test tools, plots and mesh formats (trimesh).
 # Keeps a CUDA torch the machine already has (the venv sees system packages); otherwise installs
 # a CUDA torch where an NVIDIA GPU is present, and torch==2.13.0 (the CPU wheel here) where not.
 set -euo pipefail
@@ -13,5 +13,5 @@ if ! python -c "import torch" >/dev/null 2>&1; then
     pip install -q torch==2.13.0
   fi
 fi
-pip install -q -e ".[dev,plot]"
+pip install -q -e ".[dev,plot,io]"
 python -c "import torch, tritonnmr; print('tritonnmr ready: torch', torch.__version__, '| CUDA' if torch.cuda.is_available() else '| CPU')"

@@ -66,8 +66,8 @@ def test_polygons_slash_forms_negative_and_forward_indices(tmp_path):
 
 
 def test_whitespace_comments_crlf_and_byte_order_mark(tmp_path):
-    # BOM, CRLF, tabs, trailing comments; only \n ends a line: form feed, \x1c, \x85, U+2028 in a
-    # comment do not start a new line (str.splitlines would read "v 5 5 5" as a vertex)
+    # BOM, CRLF, tabs, trailing comments; only \n, \r\n and \r end a line: form feed, \x1c, \x85, U+2028
+    # in a comment do not start a new line (str.splitlines would read "v 5 5 5" as a vertex)
     text = ("\ufeffv 0 0 0\r\n# a\x0cv 5 5 5 \x1cv 6 6 6\x85v 7 7 7\u2028v 8 8 8\n"
             "v\t1 0  0 # x\r\nv 0 +1 .0e0\n\n   \nf 1 2 3 # face\n")
     v, f = nr.load_obj(write(tmp_path, "m.obj", text), normalization=False, device="cpu")
@@ -115,18 +115,55 @@ def test_normalisation_stays_finite_at_the_float32_limits(tmp_path):
     (TRIANGLE + "f 1 2 -4\n", 4, "vertex index -4 points before the first (there are 3 so far)"),
     (TRIANGLE + "f 1/1 2/1 3/1\n", 4, "texture coordinate index 1 is out of range (the file has 0)"),
     (TRIANGLE + "vt 0 0\nf 1/1 2/-2 3/1\n", 5, "texture coordinate index -2 points before"),
-    (TRIANGLE + "f 1//1 2//1 3//1\n", 4, "normal index 1 is out of range"),
     (TRIANGLE + "vt 0 0\nf 1/1/1/1 2 3\n", 5, "is not v, v/vt, v//vn or v/vt/vn"),
     (TRIANGLE + "f 1/ 2 3\n", 4, "is not v, v/vt"),
     (TRIANGLE + "f /1 2 3\n", 4, "is not v, v/vt"),
-    (TRIANGLE + "usemtl\nf 1 2 3\n", 4, "usemtl needs a material name"),
-    ("mtllib # x\n" + TRIANGLE + "f 1 2 3\n", 1, "mtllib needs a file name"),
 ])
 def test_malformed_obj_files_raise_one_line_errors(tmp_path, text, lineno, problem):
     p = write(tmp_path, "bad.obj", text)
     with pytest.raises(ValueError) as e:
         nr.load_obj(p)
     one_line_error(e, p, lineno, problem)
+
+
+@pytest.mark.parametrize("text, lineno, problem", [
+    (TRIANGLE + "usemtl\nf 1 2 3\n", 4, "usemtl needs a material name"),
+    ("mtllib # x\n" + TRIANGLE + "f 1 2 3\n", 1, "mtllib needs a file name"),
+])
+def test_bare_mtllib_or_usemtl_is_an_error_only_when_textures_are_loaded(tmp_path, text, lineno, problem):
+    p = write(tmp_path, "bare.obj", text)
+    with pytest.raises(ValueError) as e:
+        nr.load_obj(p, load_texture=True)
+    one_line_error(e, p, lineno, problem)
+    with pytest.warns(UserWarning) as caught:  # the geometry does not need it: one warning, the file loads
+        v, f = nr.load_obj(p, normalization=False, device="cpu")
+    assert [str(w.message) for w in caught] == [f"{p}:{lineno}: {problem.split()[0]} without a name skipped: "
+                                                f"materials are not read"]
+    assert v.tolist() == [[0, 0, 0], [1, 0, 0], [0, 1, 0]] and f.tolist() == [[0, 1, 2]]
+    many = write(tmp_path, "many.obj", "usemtl\n" * 3 + "mtllib\n" + TRIANGLE + "f 1 2 3\n")
+    with pytest.warns(UserWarning, match=r"many.obj:1: usemtl without a name skipped \(and 3 more\)"):
+        nr.load_obj(many, device="cpu")
+
+
+def test_normal_indices_are_read_as_integers_and_otherwise_ignored(tmp_path):
+    # normals are never used: 0, out of range or before the first vn does not reject the file
+    p = write(tmp_path, "n.obj", TRIANGLE + "vn 0 0 1\nvn 0 1 0\nf 1//9 2//0 3//-7\nf 1/1/3 2/1/1 3/1/2\nvt 0 1\n")
+    v, f = nr.load_obj(p, normalization=False, device="cpu")
+    assert f.tolist() == [[0, 1, 2], [0, 1, 2]]
+    with pytest.raises(ValueError) as e:  # still an integer
+        nr.load_obj(write(tmp_path, "x.obj", TRIANGLE + "f 1//x 2 3\n"))
+    one_line_error(e, str(tmp_path / "x.obj"), 4, "normal index: 'x' is not an integer")
+
+
+def test_lone_carriage_returns_end_lines(tmp_path):
+    # classic Mac OS line ends, with and without a BOM, mixed with \r\n and \n; line numbers count them
+    text = "v 0 0 0\rv 1 0 0\r\nv 0 1 0\n\rf 1 2 3 # c\rf 3 2 1\r"
+    for bom in ("", "\ufeff"):
+        v, f = nr.load_obj(write(tmp_path, "mac.obj", bom + text), normalization=False, device="cpu")
+        assert v.tolist() == [[0, 0, 0], [1, 0, 0], [0, 1, 0]] and f.tolist() == [[0, 1, 2], [2, 1, 0]]
+    with pytest.raises(ValueError) as e:
+        nr.load_obj(write(tmp_path, "bad.obj", "v 0 0 0\rv 1 0 0\r\rv 0 1\rf 1 2 3\r"))
+    one_line_error(e, str(tmp_path / "bad.obj"), 4, "v needs 3 to 7 numbers")
 
 
 def test_files_without_vertices_or_faces(tmp_path):

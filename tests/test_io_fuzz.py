@@ -1,9 +1,9 @@
 """Property-based tests of the OBJ/MTL reader over generated files (hypothesis).
 
 Well-formed files (fan-triangulated polygons, negative and forward indices, v, v/vt, v//vn, v/vt/vn
-corners, comments with odd characters, blank lines, tabs, CRLF, a byte-order mark) load to exactly
-the generated vertices and faces; a file with one corrupted line raises a one-line ValueError naming
-the file and that line.
+corners, comments with odd characters, blank lines, tabs, \n, \r\n or lone \r line ends, a
+byte-order mark) load to exactly the generated vertices and faces, and equal to their twin with \n
+line ends; a file with one corrupted line raises a one-line ValueError naming the file and that line.
 """
 import os
 import warnings
@@ -22,8 +22,8 @@ SETTINGS = settings(max_examples=int(os.environ.get("TRITONNMR_FUZZ_EXAMPLES", 7
 
 float32s = st.floats(width=32, allow_nan=False, allow_infinity=False)
 unit32s = st.floats(0, 1, width=32)
-# comment text may hold anything but \n, including what str.splitlines would break lines on
-comment_text = st.text(st.sampled_from(list("abc #/1.e-") + ["\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e",
+# comment text may hold anything but the line ends (\n, \r), including what str.splitlines would break lines on
+comment_text = st.text(st.sampled_from(list("abc #/1.e-") + ["\t", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e",
                                                                "\x85", "\u2028", "\u2029", "\ufeff", "é"]),
                        max_size=12)
 
@@ -89,9 +89,12 @@ def obj_files(draw):
     return lines, where, np.array(vertices, dtype=np.float32), np.array(faces, dtype=np.int64), totals
 
 
-def join(draw, lines):
-    """The file's bytes: a line end per line (\\n or \\r\\n), maybe a BOM, maybe no final newline."""
-    text = "".join(line + draw(st.sampled_from(["\n", "\r\n"])) for line in lines)
+LINE_ENDS = ["\n", "\r\n", "\r"]
+
+
+def join(draw, lines, ends=LINE_ENDS):
+    """The file's bytes: a line end per line (one of ``ends``), maybe a BOM, maybe no final newline."""
+    text = "".join(line + draw(st.sampled_from(ends)) for line in lines)
     if draw(st.booleans()):
         text = text.rstrip("\r\n")
     return ("\ufeff" if draw(st.booleans()) else "") + text
@@ -108,6 +111,17 @@ def test_well_formed_files_load_exactly(tmp_path, data):
     assert f.dtype == torch.int32 and np.array_equal(f.numpy(), faces)
     vn, _ = nr.load_obj(str(path), device="cpu")
     assert torch.isfinite(vn).all() and vn.abs().max() <= 1
+
+
+@SETTINGS
+@given(st.data())
+def test_lone_carriage_return_files_load_equal_to_their_newline_twins(tmp_path, data):
+    lines, _, _, _, _ = data.draw(obj_files())
+    mac, unix = tmp_path / "mac.obj", tmp_path / "unix.obj"
+    mac.write_bytes(join(data.draw, lines, ["\r"]).encode("utf-8"))  # every line ends with a lone \r
+    unix.write_bytes("\n".join(lines).encode("utf-8"))
+    for a, b in zip(nr.load_obj(str(mac), device="cpu"), nr.load_obj(str(unix), device="cpu")):
+        assert torch.equal(a, b)
 
 
 BAD_NUMBERS = ["nan", "NaN", "inf", "-Infinity", "1e39", "-3.5e38", "1e999", "1_0", "0x1", "1.2.3", "e5", "1e",

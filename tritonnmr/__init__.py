@@ -1,6 +1,6 @@
 """tritonnmr: a differentiable mesh renderer (Neural 3D Mesh Renderer) with Triton kernels.
 
-The path from mesh to image: ``io`` (load_obj) -> ``mesh`` (fill_back, vertices_to_faces) ->
+The path from mesh to image: ``io`` (load_obj, load_mesh) -> ``mesh`` (fill_back, vertices_to_faces) ->
 ``lights`` -> ``camera`` -> ``rasterize`` (fragments, shading, blurred-edge gradient; backends
 in ``reference`` and ``kernels``) -> images. ``Renderer`` composes them.
 """
@@ -8,7 +8,7 @@ import os
 
 from .camera import DEFAULT_DISTANCE, get_points_from_angles, look, look_at, perspective, projection
 from .compat import Mesh, Rasterize
-from .io import load_obj, save_obj
+from .io import load_mesh, load_obj, save_mesh, save_obj
 from .lights import face_light, lighting
 from .mesh import fill_back, vertices_to_faces
 from .rasterize import (edge_gradient, rasterize, rasterize_depth, rasterize_fragments, rasterize_rgbad,
@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_DISTANCE", "Renderer", "Fragments", "Shader", "TextureCubeShader", "VertexColorShader", "UVTextureShader",
     "rasterize", "rasterize_rgbad", "rasterize_silhouettes", "rasterize_depth", "rasterize_fragments",
     "edge_gradient", "look_at", "look", "perspective", "projection", "get_points_from_angles",
-    "lighting", "face_light", "vertices_to_faces", "fill_back", "load_obj", "save_obj", "data_path",
+    "lighting", "face_light", "vertices_to_faces", "fill_back", "load_obj", "save_obj", "load_mesh", "save_mesh",
+    "data_path",
     "Mesh", "Rasterize", "UVMap",
 ]

@@ -12,9 +12,10 @@ import sys
 import time
 
 from .camera import DEFAULT_DISTANCE
-from .cli_common import (IMAGE_SIZE_HELP, ArgumentParser, HelpFormatter, UserError, add_device_options, finite_float,
-                         image_size, load_mesh, load_target, one_line, output_dir, positive_float, positive_int,
-                         renderer, resolve_device, size_text, subcommand, write_metrics)
+from .cli_common import (IMAGE_SIZE_HELP, MESH_HELP, OUT_MESH_HELP, ArgumentParser, HelpFormatter, UserError,
+                         add_device_options, finite_float, image_size, load_mesh, load_target, one_line, output_dir,
+                         output_paths, positive_float, positive_int, renderer, resolve_device, size_text, subcommand,
+                         write_mesh, write_metrics)
 
 # what: (bundled target, Adam step): neural_renderer's examples 2, 3 and 4
 FIT_DEFAULTS = {"shape": ("example2_ref.png", 0.001), "texture": ("example3_ref.png", 0.1),
@@ -51,21 +52,21 @@ def cmd_fit(args):
     target_name, default_lr = FIT_DEFAULTS[args.what]
     image = load_target(args.target or nr.data_path(target_name), args.image_size)
     r = renderer(args.image_size, args.backend)  # refuses a size the renderer cannot make
-    out = output_dir(args.out)
+    out, mesh_path = output_paths(args.out, {"shape": "geometry", "texture": "textured"}.get(args.what))
     common = dict(iterations=args.iterations, lr=args.lr or default_lr, image_size=args.image_size,
                   backend=args.backend, frame_every=args.frame_every)
     if args.what == "shape":
         result = fitting.fit_shape(image.mean(0), v, f, **common)
-        nr.save_obj(os.path.join(out, "result.obj"), result.vertices[0], f[0])
+        write_mesh(mesh_path, result.vertices[0], f[0])
         pictures = turntable(r, result.vertices, f)
     elif args.what == "texture":
         if args.texture == "uv":
             result = fitting.fit_texture_uv(image, v, f, uv_size=args.uv_size, projection=args.uv_projection,
                                             **common)
-            nr.save_obj(os.path.join(out, "result.obj"), v[0], f[0], result.textures)
+            write_mesh(mesh_path, v[0], f[0], result.textures)
         else:
             result = fitting.fit_texture(image, v, f, texture_size=args.texture_size, **common)
-            nr.save_obj(os.path.join(out, "result.obj"), v[0], f[0], result.textures[0])
+            write_mesh(mesh_path, v[0], f[0], result.textures[0])
         pictures = turntable(fitting.texture_renderer(args.image_size, args.backend), v, f, result.textures,
                              elevation=0)
     else:
@@ -80,10 +81,12 @@ def cmd_fit(args):
     name = "texture (uv)" if args.what == "texture" and args.texture == "uv" else args.what
     print(("interrupted; " if result.interrupted else "") + f"fit {name}: {result.summary}")
     overlay = "; yellow: fitted silhouette, blue: target" if args.what != "texture" else ""
-    texture_image = "; the fitted texture image in result_0.png" if args.what == "texture" and args.texture == "uv" \
-        else ""
+    texture_image = ""
+    if args.what == "texture" and args.texture == "uv" and mesh_path.lower().endswith(".obj"):
+        texture_image = f"; the fitted texture image in {os.path.splitext(os.path.basename(mesh_path))[0]}_0.png"
+    mesh = f"; mesh {os.path.basename(mesh_path)}" if args.what != "camera" else ""
     print(f"pictures in {out}: optimization.gif (a frame every {args.frame_every} steps{overlay}), "
-          f"{RESULT_PICTURES[args.what]}{texture_image}; numbers in metrics.json")
+          f"{RESULT_PICTURES[args.what]}{texture_image}{mesh}; numbers in metrics.json")
     return 130 if result.interrupted else 0
 
 
@@ -149,7 +152,7 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = subcommand(sub, "render", "render a mesh: render.png and turntable.gif")
-    r.add_argument("mesh", nargs="?", help="OBJ file (default: the bundled teapot)")
+    r.add_argument("mesh", nargs="?", help=f"{MESH_HELP} (default: the bundled teapot)")
     r.add_argument("--out", default="out/render", help="output folder")
     r.add_argument("--frames", type=positive_int, default=24, help="turntable frames (azimuths 360/N apart)")
     r.add_argument("--elevation", type=finite_float, default=30.0, help="camera elevation in degrees")
@@ -157,7 +160,7 @@ def build_parser():
                    help=f"camera distance from the mesh's centre, the mesh scaled into [-1, 1]^3 (default: "
                         f"{DEFAULT_DISTANCE:.4g}, where it fills the default 30-degree view)")
     r.add_argument("--texture-size", type=positive_int, default=4,
-                   help="texture cube size when the OBJ has materials")
+                   help="texture cube size when the mesh has a texture, material or vertex colours")
     r.add_argument("--image-size", type=image_size, default=256, help=IMAGE_SIZE_HELP)
     add_device_options(r)
     r.set_defaults(func=cmd_render)
@@ -167,7 +170,7 @@ def build_parser():
                    help="shape: move the vertices (example 2); texture: paint per-face textures (example 3); "
                         "camera: move the eye (example 4)")
     f.add_argument("--target", help="target image (default: the example's bundled target)")
-    f.add_argument("--mesh", help="starting OBJ (default: the bundled teapot)")
+    f.add_argument("--mesh", help=f"starting {MESH_HELP} (default: the bundled teapot)")
     f.add_argument("--iterations", type=positive_int, default=300, help="Adam steps; the camera fit stops early once it fits")
     f.add_argument("--lr", type=positive_float, default=None,
                    help="Adam step (default: the example's: shape 0.001, texture 0.1, camera 0.1)")
@@ -181,7 +184,8 @@ def build_parser():
                    help="how --texture uv maps the image onto the mesh: cylindrical (image rows are heights) or "
                         "spherical (rows are latitudes)")
     f.add_argument("--frame-every", type=positive_int, default=10, help="one optimization.gif frame every N steps")
-    f.add_argument("--out", default="out/fit", help="output folder")
+    f.add_argument("--out", default="out/fit", help=f"{OUT_MESH_HELP}; a folder gets result.obj (shape, texture; "
+                   "camera writes no mesh)")
     f.add_argument("--image-size", type=image_size, default=256, help=IMAGE_SIZE_HELP)
     add_device_options(f)
     f.set_defaults(func=cmd_fit)

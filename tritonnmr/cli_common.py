@@ -4,8 +4,9 @@ renderer, output folder).
 
 Order inside a command: argparse checks each value (the types below), then the inputs are read
 (:func:`load_mesh`, :func:`load_target`, :func:`renderer`), and only then is the output folder made
-(:func:`output_dir`), so a bad value or file leaves nothing behind. Every problem a user can fix is a
-:class:`UserError` (or an argparse error): one line on stderr, exit status 2.
+(:func:`output_dir`, or :func:`output_paths` where a mesh is written), so a bad value or file leaves
+nothing behind. Every problem a user can fix is a :class:`UserError` (or an argparse error): one line
+on stderr, exit status 2.
 """
 import argparse
 import json
@@ -169,30 +170,79 @@ def output_dir(path):
     return path
 
 
-def _has_materials(path):
-    """Whether the OBJ file names an MTL library (a ``mtllib`` line)."""
-    with open(path, "rb") as fh:
-        return any(line.split()[:1] == [b"mtllib"] for line in fh)
+MESH_HELP = ("mesh file: .obj, or .ply .stl .off .glb .gltf (and what else trimesh reads) with the io extra, "
+             "pip install 'tritonnmr[io]'")
+OUT_MESH_HELP = ("output folder, or DIR/NAME.obj|.ply|.stl|.off|.glb|.gltf to write the mesh there in that format "
+                 "(the other outputs go into DIR)")
+DEFAULT_MESH = "result.obj"
 
 
 def load_mesh(path, device, texture_size=None):
-    """An OBJ (default: the bundled teapot) -> vertices (1, V, 3), faces (1, F, 3) on ``device`` and,
-    when ``texture_size`` is given and the file has materials, textures (1, F, T, T, T, 3), else None.
-    Missing or malformed files (OBJ, MTL or texture image) are a UserError naming the file."""
+    """A mesh file of any format :func:`tritonnmr.load_mesh` reads (default: the bundled teapot) ->
+    vertices (1, V, 3), faces (1, F, 3) on ``device`` and, when ``texture_size`` is given and the file
+    has a texture, material colours or vertex colours, textures (1, F, T, T, T, 3), else None.
+    Notices (an unknown material, what trimesh skipped) go to stderr, one line each. Missing or
+    malformed files (mesh, MTL or texture image) and a missing trimesh are a UserError naming the file."""
+    import warnings
+
     import tritonnmr as nr
+    from .io import NoTextureWarning
     path = path or nr.data_path("teapot.obj")
     if not os.path.isfile(path):
         raise UserError(f"mesh not found: {path}")
+    textures = None
     try:
-        if texture_size and _has_materials(path):
-            v, f, t = nr.load_obj(path, load_texture=True, texture_size=texture_size, device=device)
-            return v[None], f[None], t[None]
-        v, f = nr.load_obj(path, device=device)[:2]
-    except (OSError, ValueError) as e:  # imageio reports an unreadable texture image as an OSError
-        message = one_line(e)  # the OBJ reader's messages name the file (OBJ, MTL or image) and line
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if texture_size:
+                v, f, textures = nr.load_mesh(path, texture_format="cubes", texture_size=texture_size, device=device)
+            else:
+                v, f = nr.load_mesh(path, device=device)
+    except (OSError, ValueError, ImportError) as e:  # imageio reports an unreadable texture image as an OSError
+        message = one_line(e)  # the readers' messages name the file (mesh, MTL or image) and line
         raise UserError(message if os.path.basename(path) in message or os.sep in message
                         else f"{path}: {message}") from None
-    return v[None], f[None], None
+    for w in caught:
+        if issubclass(w.category, NoTextureWarning):
+            textures = None  # nothing to show: the plain mesh, as for an OBJ without materials
+        elif issubclass(w.category, UserWarning):
+            print(f"tritonnmr: note: {one_line(w.message)}", file=sys.stderr)
+    return v[None], f[None], (None if textures is None else textures[None])
+
+
+def output_paths(out, mesh="geometry", default=DEFAULT_MESH):
+    """``--out`` of a command that writes a mesh -> (output folder, made; mesh path).
+
+    ``out`` ending in a mesh extension (:data:`tritonnmr.io.trimesh_write.WRITTEN` or .obj, any case)
+    names the mesh file, the command's other outputs going into its folder; any other ``out`` is the
+    folder, the mesh ``default`` in it. ``mesh``: "geometry" (any format), "textured" (.obj, .glb,
+    .gltf only: they hold textures) or None (the command writes no mesh: ``out`` must be a folder).
+    A format that needs trimesh when it is missing is a UserError before anything is made."""
+    from .io.trimesh_guard import require_trimesh
+    from .io.trimesh_write import HOLDS_TEXTURES, WRITTEN
+    ext = os.path.splitext(out)[1].lower()[1:]
+    if ext != "obj" and ext not in WRITTEN:
+        return output_dir(out), os.path.join(out, default)
+    if mesh is None:
+        raise UserError(f"--out {out}: this command writes no mesh; --out is its output folder")
+    if mesh == "textured" and ext not in ("obj",) + HOLDS_TEXTURES:
+        raise UserError(f"--out {out}: the mesh has textures, which .{ext} files do not hold; use .obj, .glb or .gltf")
+    if ext != "obj":
+        try:
+            require_trimesh(out, "writing")
+        except ImportError as e:
+            raise UserError(f"--out {one_line(e)}") from None
+    return output_dir(os.path.dirname(out) or "."), out
+
+
+def write_mesh(path, vertices, faces, textures=None):
+    """:func:`tritonnmr.save_mesh` of one mesh (no batch dimension); a file it cannot write is a UserError."""
+    import tritonnmr as nr
+    try:
+        nr.save_mesh(path, vertices, faces, textures)
+    except (OSError, ValueError, ImportError) as e:
+        raise UserError(f"cannot write {path}: {one_line(e)}") from None
+    return path
 
 
 def is_bundled(path):
@@ -237,7 +287,7 @@ def size_text(size):
     return str(h) if h == w else f"{w}x{h}"
 
 
-__all__ = ["ArgumentParser", "HelpFormatter", "IMAGE_SIZE_HELP", "UserError", "add_device_options", "finite_float",
-           "fraction", "image_size", "is_bundled", "load_mesh", "load_target", "non_negative_float",
-           "non_negative_int", "one_line", "output_dir", "positive_float", "positive_int", "renderer",
-           "resolve_device", "size_text", "subcommand", "write_metrics"]
+__all__ = ["ArgumentParser", "HelpFormatter", "IMAGE_SIZE_HELP", "MESH_HELP", "OUT_MESH_HELP", "UserError",
+           "add_device_options", "finite_float", "fraction", "image_size", "is_bundled", "load_mesh", "load_target",
+           "non_negative_float", "non_negative_int", "one_line", "output_dir", "output_paths", "positive_float",
+           "positive_int", "renderer", "resolve_device", "size_text", "subcommand", "write_mesh", "write_metrics"]

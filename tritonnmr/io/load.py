@@ -5,14 +5,13 @@ import numpy as np
 import torch
 
 from ..uvmap import WRAPS as UV_WRAPS
-from ..uvmap import UVMap
-from .cubes import WRAPPINGS, bake_cubes
+from .cubes import WRAPPINGS
 from .images import read_texture
 from .mtl import read_materials
 from .obj import parse_obj
-from .text import where
+from .surface import GREY, MeshData, surface_textures, untextured
+from .text import ObjError, where
 
-GREY = np.full(3, 0.5, dtype=np.float32)  # neural_renderer's colour for faces without a material
 FORMATS = ("cubes", "uv")
 
 
@@ -90,30 +89,51 @@ def load_obj(filename_obj, normalization=True, texture_size=4, load_texture=Fals
     ``path:line: problem`` for anything malformed (non-numbers, NaN, infinities or values beyond
     float32 in ``v``/``vt``/``vn``/``Kd``, bad or out-of-range indices, unreadable images ...).
     """
-    if texture_format not in FORMATS:
-        raise ValueError(f"texture_format must be one of {', '.join(FORMATS)}, got {texture_format!r}")
-    allowed = WRAPPINGS if texture_format == "cubes" else UV_WRAPS
+    check_texture_options(texture_format, FORMATS, texture_wrapping, texture_size)
+    data = read_obj(str(filename_obj), materials=load_texture)
+    if load_texture and not data.textured:
+        raise ObjError(f"{where(data.path)}: load_texture=True but the file names no material library (mtllib)")
+    return mesh_tensors(data, normalization, device, texture_format if load_texture else None,
+                        texture_size, texture_wrapping, use_bilinear)
+
+
+def check_texture_options(texture_format, formats, texture_wrapping, texture_size):
+    """ValueError naming the argument for a format not in ``formats``, a wrap mode the format does not
+    take, or a texture_size that is not a positive int."""
+    if texture_format not in formats:
+        raise ValueError(f"texture_format must be one of {', '.join(map(str, formats))}, got {texture_format!r}")
+    allowed = UV_WRAPS if texture_format == "uv" else WRAPPINGS
     if texture_wrapping not in allowed:
         raise ValueError(f"texture_wrapping must be one of {', '.join(allowed)} for texture_format="
                          f"{texture_format!r}, got {texture_wrapping!r}")
     if isinstance(texture_size, bool) or not isinstance(texture_size, (int, np.integer)) or texture_size < 1:
         raise ValueError(f"texture_size must be a positive int, got {texture_size!r}")
-    device = torch.device(default_device() if device is None else device)
-    obj = parse_obj(str(filename_obj))
-    vertices = normalize_vertices(obj.vertices) if normalization else obj.vertices
-    v = torch.from_numpy(vertices).to(device)
-    f = torch.from_numpy(obj.faces.astype(np.int32)).to(device)
-    if not load_texture:
-        return v, f
+
+
+def read_obj(path, materials=True):
+    """:class:`MeshData` of an OBJ file; its materials (MTL files, images) are read when ``materials``
+    and the file names a library (``textured`` says whether it did)."""
+    obj = parse_obj(path, materials=materials)
+    if not (materials and obj.mtllibs):
+        return untextured(path, obj.vertices, obj.faces, obj.colours)
     material, sources = _sources(obj, read_materials(obj))
     images = {}
     for s in sources:
         if isinstance(s, tuple) and s[0] not in images:
             images[s[0]] = read_texture(*s)
     sources = [images[s[0]] if isinstance(s, tuple) else s for s in sources]
-    if texture_format == "uv":
-        maps = [torch.from_numpy(np.array(s if s.ndim == 3 else s[None, None], dtype=np.float32)) for s in sources]
-        uvmap = UVMap(torch.from_numpy(obj.uvs), torch.from_numpy(material), maps, texture_wrapping)
-        return v, f, uvmap.to(device)
-    textures = bake_cubes(obj.uvs, material, sources, int(texture_size), texture_wrapping, use_bilinear)
-    return v, f, torch.from_numpy(textures).to(device)
+    return MeshData(path, obj.vertices, obj.faces, obj.uvs, material, sources, obj.colours, True)
+
+
+def mesh_tensors(data, normalization, device, texture_format, texture_size=4, texture_wrapping="REPEAT",
+                 use_bilinear=True):
+    """``(vertices (V, 3) float32, faces (F, 3) int32[, textures])`` of ``data`` on ``device`` (None:
+    :func:`default_device`), normalised as :func:`normalize_vertices` when ``normalization``;
+    textures (see :func:`tritonnmr.io.surface.surface_textures`) unless ``texture_format`` is None."""
+    device = torch.device(default_device() if device is None else device)
+    vertices = normalize_vertices(data.vertices) if normalization else data.vertices
+    v = torch.from_numpy(np.ascontiguousarray(vertices, dtype=np.float32)).to(device)
+    f = torch.from_numpy(data.faces.astype(np.int32)).to(device)
+    if texture_format is None:
+        return v, f
+    return v, f, surface_textures(data, texture_format, texture_size, texture_wrapping, use_bilinear).to(device)

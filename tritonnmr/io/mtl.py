@@ -92,9 +92,7 @@ def parse_mtl(path, obj_dir=None):
 def read_materials(obj):
     """{name: Material} from every ``mtllib`` of the parsed OBJ ``obj`` (several files per line;
     a name with spaces is taken whole when the whole name is a file and its parts are not).
-    Raises ObjError when the OBJ names no material library, FileNotFoundError for a missing one."""
-    if not obj.mtllibs:
-        raise ObjError(f"{obj.path}: load_texture=True but the file names no material library (mtllib)")
+    Raises FileNotFoundError for a missing library."""
     obj_dir = os.path.dirname(obj.path)
     out, seen = {}, set()
     for lineno, names, whole in obj.mtllibs:

@@ -9,7 +9,9 @@ from .cubes import texture_atlas
 from .images import write_png
 
 
-def _check_mesh(vertices, faces):
+def check_mesh(vertices, faces):
+    """(vertices (V, 3) float32, faces (F, 3) int64) on the CPU; ValueError naming the argument for a
+    wrong shape or dtype, a face index outside [0, V) or a non-finite vertex."""
     vertices = torch.as_tensor(vertices).detach().cpu()
     faces = torch.as_tensor(faces).detach().cpu()
     if vertices.dim() != 2 or vertices.shape[1] != 3 or not vertices.is_floating_point():
@@ -28,23 +30,48 @@ def _g(x):
     return "%.9g" % x
 
 
-def _write_uvmap(directory, stem, faces, uvmap):
-    """vt/usemtl/f lines for a UVMap; writes ``<stem>.mtl`` and ``<stem>_<m>.png`` files."""
+def check_uvmap(uvmap, faces):
+    """(uvs (F, 3, 2) float32, material (F,) int64, images [(h, w, 3) float32]) of a UVMap, as numpy
+    arrays; ValueError naming ``textures`` unless it has one uv triangle per face, RGB images, and
+    finite uvs and images."""
     if uvmap.uvs.shape[0] != len(faces):
         raise ValueError(f"textures (a UVMap) must have one uv triangle per face ({len(faces)}), "
                          f"got {uvmap.uvs.shape[0]}")
     if uvmap.channels != 3:
         raise ValueError(f"textures (a UVMap) must have RGB images (C = 3) to be saved, got C = {uvmap.channels}")
-    uvs = uvmap.uvs.detach().cpu().float().numpy().reshape(-1, 2)
+    uvs = uvmap.uvs.detach().cpu().float().numpy()
     if not np.isfinite(uvs).all():
         raise ValueError("textures (a UVMap) must have finite uvs")
-    table, inverse = np.unique(uvs, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1, 3) + 1
-    mtl = []
-    for m, image in enumerate(uvmap.images):
-        image = image.detach().cpu().float().numpy()
+    images = [image.detach().cpu().float().numpy() for image in uvmap.images]
+    for m, image in enumerate(images):
         if not np.isfinite(image).all():
             raise ValueError(f"textures.images[{m}] must be finite")
+    return uvs, uvmap.material.detach().cpu().numpy().astype(np.int64), images
+
+
+def check_vertex_colours(colours, vertices):
+    """Per-vertex colours (V, 3) float32 as numpy; ValueError naming ``textures`` otherwise."""
+    colours = torch.as_tensor(colours).detach().cpu()
+    if colours.shape != (len(vertices), 3) or not colours.is_floating_point():
+        raise ValueError(f"textures (per-vertex colours) must be a float tensor of shape (V={len(vertices)}, 3), "
+                         f"got {tuple(colours.shape)} {colours.dtype}")
+    if not torch.isfinite(colours).all():
+        raise ValueError("textures (per-vertex colours) must be finite")
+    return colours.float().numpy()
+
+
+def is_vertex_colours(textures):
+    """Whether ``textures`` is meant as per-vertex colours: a 2-D array (cubes are 5-D)."""
+    return not isinstance(textures, UVMap) and torch.as_tensor(textures).dim() == 2
+
+
+def _write_uvmap(directory, stem, faces, uvmap):
+    """vt/usemtl/f lines for a UVMap; writes ``<stem>.mtl`` and ``<stem>_<m>.png`` files."""
+    uvs, material, images = check_uvmap(uvmap, faces)
+    table, inverse = np.unique(uvs.reshape(-1, 2), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1, 3) + 1
+    mtl = []
+    for m, image in enumerate(images):
         mtl.append(f"newmtl material_{m}")
         if image.shape[:2] == (1, 1):  # a plain colour: Kd, exact
             mtl.append("Kd " + " ".join(_g(c) for c in np.float32(image[0, 0])))
@@ -56,7 +83,7 @@ def _write_uvmap(directory, stem, faces, uvmap):
     with open(os.path.join(directory, stem + ".mtl"), "w") as f:
         f.write("\n".join(mtl))
     lines = ["vt %s %s" % (_g(u), _g(v)) for u, v in table]
-    material = uvmap.material.detach().cpu().tolist()
+    material = material.tolist()
     current = None
     for i, (a, b, c) in enumerate(faces.tolist()):
         if material[i] != current:
@@ -67,14 +94,22 @@ def _write_uvmap(directory, stem, faces, uvmap):
     return lines
 
 
-def _write_cubes(directory, stem, faces, textures, tile):
-    """vt/usemtl/f lines for cubes (F, T, T, T, 3); writes ``<stem>.mtl`` and the atlas ``<stem>.png``."""
+def cube_atlas(textures, faces, tile):
+    """(image (h, w, 3), uv (F, 3, 2)) of texture cubes (F, T, T, T, 3) as :func:`texture_atlas` lays
+    them out; ValueError naming ``textures`` for another shape."""
     textures = torch.as_tensor(textures).detach().cpu().float()
     if textures.dim() != 5 or textures.shape[0] != len(faces) or textures.shape[-1] != 3 or \
             not textures.shape[1] == textures.shape[2] == textures.shape[3]:
-        raise ValueError(f"textures must have shape (F={len(faces)}, T, T, T, 3) or be a UVMap, "
+        raise ValueError(f"textures must have shape (F={len(faces)}, T, T, T, 3), (V, 3) or be a UVMap, "
                          f"got {tuple(textures.shape)}")
-    image, uv = texture_atlas(textures, tile)
+    if not torch.isfinite(textures).all():
+        raise ValueError("textures (cubes) must be finite")
+    return texture_atlas(textures, tile)
+
+
+def _write_cubes(directory, stem, faces, textures, tile):
+    """vt/usemtl/f lines for cubes (F, T, T, T, 3); writes ``<stem>.mtl`` and the atlas ``<stem>.png``."""
+    image, uv = cube_atlas(textures, faces, tile)
     write_png(os.path.join(directory, stem + ".png"), image)
     with open(os.path.join(directory, stem + ".mtl"), "w") as f:
         f.write(f"newmtl material_1\nKd 1 1 1\nmap_Kd {stem}.png\n")
@@ -89,6 +124,8 @@ def save_obj(filename, vertices, faces, textures=None, texture_tile=8):
     """Write vertices (V, 3) and faces (F, 3) (no batch dimension, any device) to an OBJ file.
 
     ``textures``:
+    - per-vertex colours (V, 3): written on the ``v`` lines (``v x y z r g b``, 9 digits: they read
+      back exactly with ``load_mesh(..., texture_format="vertex")``), no MTL file;
     - cubes (F, T, T, T, 3): also writes ``<name>.mtl`` and a texture atlas ``<name>.png``, one
       ``texture_tile`` pixel tile per face, that :func:`load_obj` bakes back into cubes;
     - a :class:`tritonnmr.UVMap` (RGB images): writes its uvs as ``vt`` lines (9 digits, so they
@@ -99,12 +136,15 @@ def save_obj(filename, vertices, faces, textures=None, texture_tile=8):
       indices come back in order of first use; the wrap mode is not stored).
     Vertices are written with 9 significant digits (they read back as the same float32).
     """
-    vertices, faces = _check_mesh(vertices, faces)
+    vertices, faces = check_mesh(vertices, faces)
     directory = os.path.dirname(os.path.abspath(filename))
     os.makedirs(directory, exist_ok=True)
     stem = os.path.splitext(os.path.basename(filename))[0]
     header = [f"# {os.path.basename(filename)} written by tritonnmr"]
-    if textures is None:
+    rows = vertices.tolist()
+    if textures is None or is_vertex_colours(textures):
+        if textures is not None:
+            rows = [v + c for v, c in zip(rows, check_vertex_colours(textures, vertices).tolist())]
         body = [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in faces.tolist()]
     else:
         header.append(f"mtllib {stem}.mtl")
@@ -112,6 +152,6 @@ def save_obj(filename, vertices, faces, textures=None, texture_tile=8):
             body = _write_uvmap(directory, stem, faces, textures)
         else:
             body = _write_cubes(directory, stem, faces, textures, texture_tile)
-    lines = header + ["v %s %s %s" % tuple(_g(x) for x in v) for v in vertices.tolist()] + body
+    lines = header + ["v " + " ".join(_g(x) for x in v) for v in rows] + body
     with open(filename, "w") as f:
         f.write("\n".join(lines) + "\n")

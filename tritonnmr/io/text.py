@@ -1,7 +1,9 @@
 """Reading OBJ/MTL text: lines, tokens, strict numbers and indices, one-line errors.
 
-OBJ and MTL lines end with ``\\n`` or ``\\r\\n`` only; tokens are separated by spaces and tabs only
-(``str.split`` would also split on form feed, ``\\x1c``-``\\x1f``, ``\\x85``, ``\\u2028`` ...). A
+OBJ and MTL lines end with ``\\n``, ``\\r\\n`` or a lone ``\\r`` (classic Mac OS files), as Python's
+universal newlines read them; no other character ends a line (``str.splitlines`` would also break on
+form feed, ``\\x1c``-``\\x1e``, ``\\x85``, ``\\u2028``, ``\\u2029``). Tokens are separated by spaces and
+tabs only (``str.split`` would also split on form feed, ``\\x1c``-``\\x1f``, ``\\x85``, ``\\u2028`` ...). A
 leading UTF-8 byte-order mark is dropped. Bytes that are not UTF-8 are kept as surrogate escapes, so
 names round-trip to the file system unchanged. A token that starts with ``#`` ends the line.
 """
@@ -10,6 +12,7 @@ import os
 import re
 
 _TOKEN = re.compile(r"[^ \t]+")
+_LINE_END = re.compile(r"\r\n|\n|\r")
 # ASCII digits only: float() would also take "nan", "inf", "1_0" and non-ASCII digits
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -62,9 +65,7 @@ def read_lines(path, what):
         data = data[3:]
     text = data.decode("utf-8", errors="surrogateescape")
     lines = []
-    for lineno, raw in enumerate(text.split("\n"), 1):
-        if raw.endswith("\r"):
-            raw = raw[:-1]
+    for lineno, raw in enumerate(_LINE_END.split(text), 1):
         tokens, starts = [], []
         for m in _TOKEN.finditer(raw):
             if m.group().startswith("#"):
