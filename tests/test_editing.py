@@ -1,4 +1,6 @@
-"""Style transfer and DeepDream: losses by hand, VGG-16 weight loading, and short optimisations."""
+"""Style transfer and DeepDream: losses by hand, short optimisations and the two commands (the feature
+networks themselves are tests/test_features.py)."""
+import hashlib
 import json
 import os
 
@@ -9,8 +11,7 @@ import torch
 import tritonnmr as nr
 from tritonnmr.cli import main
 from tritonnmr.media import to_uint8
-from tritonnmr.editing import STYLES, VGG16Features, deep_dream, objectives, style_transfer
-from tritonnmr.editing.features import LAYER_NAMES
+from tritonnmr.editing import STYLES, FeatureNetwork, deep_dream, features, objectives, style_transfer
 
 
 def test_gram_matrix_by_hand():
@@ -34,40 +35,6 @@ def test_tv_and_content_by_hand():
     assert objectives.content_loss(v1, v0).item() == pytest.approx(12.5)
 
 
-def test_weights_load_from_a_torchvision_style_file(tmp_path):
-    random = VGG16Features(None, seed=1, notice=lambda m: None)
-    state = {f"features.{k}": v * 0 + i for i, (k, v) in enumerate(random.features.state_dict().items())}
-    state["classifier.0.weight"] = torch.zeros(4096, 25088 // 64)  # other keys are ignored
-    path = tmp_path / "vgg16.pth"
-    torch.save(state, path)
-    loaded = VGG16Features(str(path), notice=lambda m: pytest.fail("no notice expected"))
-    assert loaded.pretrained and torch.equal(loaded.features[28].bias, state["features.28.bias"])
-    assert LAYER_NAMES[28] == "conv5_3" and LAYER_NAMES[0] == "conv1_1"
-
-
-def test_wrong_weight_files_are_refused(tmp_path):
-    random = VGG16Features(None, notice=lambda m: None)
-    state = {f"features.{k}": v for k, v in random.features.state_dict().items()}
-    state["features.0.weight"] = torch.zeros(64, 3, 5, 5)
-    torch.save(state, tmp_path / "bad.pth")
-    with pytest.raises(ValueError, match=r"features.0.weight has shape \(64, 3, 5, 5\), VGG-16 needs \(64, 3, 3, 3\)"):
-        VGG16Features(str(tmp_path / "bad.pth"))
-    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
-    with pytest.raises(ValueError, match="missing features.0.weight"):
-        VGG16Features(str(tmp_path / "other.pth"))
-    (tmp_path / "junk.pth").write_text("junk")
-    with pytest.raises(ValueError, match="junk.pth: not a PyTorch state_dict"):
-        VGG16Features(str(tmp_path / "junk.pth"))
-    with pytest.raises(FileNotFoundError, match="weights file not found"):
-        VGG16Features(str(tmp_path / "none.pth"))
-
-
-def test_fallback_says_so_once():
-    said = []
-    VGG16Features(None, notice=said.append)
-    assert len(said) == 1 and "random" in said[0]
-
-
 def test_style_images_are_images():
     for make in STYLES.values():
         image = make(64)
@@ -82,7 +49,7 @@ def small_mesh():
 
 @pytest.fixture(scope="module")
 def extractor():
-    return VGG16Features(None, notice=lambda m: None)
+    return FeatureNetwork("vgg16", "random")
 
 
 def test_style_transfer_lowers_the_style_loss(small_mesh, extractor):
@@ -97,9 +64,10 @@ def test_style_transfer_lowers_the_style_loss(small_mesh, extractor):
 
 def test_deep_dream_raises_the_activation(small_mesh, extractor):
     v, f = small_mesh
-    result = deep_dream(v, f, extractor, layer="relu3_3", iterations=10, image_size=48, lr_textures=0.5,
+    result = deep_dream(v, f, extractor, layers=["relu3_3"], iterations=10, image_size=48, lr_textures=0.5,
                         progress=False)
     m = result.metrics
+    assert m["layers"] == ["relu3_3"]
     assert -m["loss_final"] > 1.1 * -m["loss_initial"], m  # the loss is the negated activation
     assert torch.isfinite(result.vertices).all()
 
@@ -109,11 +77,22 @@ def test_cli_style_writes_a_textured_mesh_closer_to_the_style(tmp_path, capsys):
     assert main(["style", "--mesh", nr.data_path("tetrahedron.obj"), "--iterations", "6", "--image-size", "32",
                  "--lr-textures", "0.3", "--out", out]) == 0
     m = json.load(open(os.path.join(out, "metrics.json")))
-    assert m["pretrained"] is False and m["style"] == "mosaic" and m["iterations"] == 6
+    assert m["style"] == "mosaic" and m["iterations"] == 6
     assert m["loss_final"] < m["loss_initial"]  # the style loss on the four fixed views fell
-    said = capsys.readouterr().out
-    assert f"style loss (Gram matrices of rgb, relu1_2, relu2_2; 4 fixed views) {m['loss_initial']:.4g} -> " in said
-    assert "preview.png" in said and "style_mosaic.png" in said
+    said = capsys.readouterr()
+    packaged = features.package_weights()
+    if packaged:  # bash install.sh installs it: the pretrained network by default, its file recorded
+        assert (m["network"], m["weights"], m["pretrained"]) == ("efficientnet-lite0", "pretrained", True)
+        assert m["weights_file"] == os.path.abspath(packaged)
+        with open(packaged, "rb") as fh:
+            assert m["weights_sha256"] == hashlib.sha256(fh.read()).hexdigest()
+        assert m["layers"] == ["stem", "stage2", "stage3", "stage4", "stage5"]
+    else:  # the fallback of before
+        assert (m["network"], m["pretrained"], m["weights_file"]) == ("vgg16", False, None)
+    assert said.err.count("features: ") == 1 and f"features: {m['network']} with " in said.err
+    assert f"style loss (Gram matrices of {', '.join(m['layers'])}; 4 fixed views) {m['loss_initial']:.4g} -> " \
+        in said.out
+    assert "preview.png" in said.out and "style_mosaic.png" in said.out
     # the style picture written is the generated mosaic, and preview.png is result.gif's first frame
     assert (iio.imread(os.path.join(out, "style_mosaic.png")) == to_uint8(STYLES["mosaic"]())).all()
     first = iio.imread(os.path.join(out, "result.gif"), index=0)[..., :3].astype(int)
@@ -123,23 +102,45 @@ def test_cli_style_writes_a_textured_mesh_closer_to_the_style(tmp_path, capsys):
     assert t.std() > 0.01  # painted: the textures start a uniform grey
 
 
+def test_cli_style_random_vgg_fallback(tmp_path, capsys):
+    out = str(tmp_path / "style")
+    assert main(["style", "--network", "vgg16", "--weights", "random", "--style", "stripes", "--mesh",
+                 nr.data_path("tetrahedron.obj"), "--iterations", "3", "--image-size", "32", "--out", out]) == 0
+    m = json.load(open(os.path.join(out, "metrics.json")))
+    assert (m["network"], m["weights"], m["weights_sha256"]) == ("vgg16", "random", None)
+    assert m["layers"] == ["rgb", "relu1_2", "relu2_2"] and m["style"] == "stripes"
+    assert "features: vgg16 with seeded random filters" in capsys.readouterr().err
+
+
 def test_cli_dream_raises_the_activation(tmp_path, capsys):
     out = str(tmp_path / "dream")
-    assert main(["dream", "--layer", "relu2_2", "--mesh", nr.data_path("tetrahedron.obj"), "--iterations", "4",
-                 "--image-size", "32", "--lr-textures", "0.5", "--out", out]) == 0
+    assert main(["dream", "--weights", "random", "--layers", "stage2", "stage3", "--mesh",
+                 nr.data_path("tetrahedron.obj"), "--iterations", "4", "--image-size", "32", "--lr-textures", "0.5",
+                 "--out", out]) == 0
     m = json.load(open(os.path.join(out, "metrics.json")))
-    assert m["layer"] == "relu2_2" and m["activation_final"] > m["activation_initial"] > 0
-    assert (f"mean squared activation of relu2_2 (4 fixed views) {m['activation_initial']:.4g} -> "
+    assert m["layers"] == ["stage2", "stage3"] and m["network"] == "efficientnet-lite0"
+    assert m["activation_final"] > m["activation_initial"] > 0
+    assert (f"mean squared activation of stage2 + stage3 (4 fixed views) {m['activation_initial']:.4g} -> "
             f"{m['activation_final']:.4g} (+") in capsys.readouterr().out
     for name in ("before.gif", "result.gif", "optimization.gif", "preview.png", "result.obj"):
         assert os.path.getsize(os.path.join(out, name)) > 0, name
 
 
-def test_cli_bad_input(tmp_path, capsys):
-    assert main(["style", "--style", str(tmp_path / "none.png"), "--out", str(tmp_path / "o")]) == 2
-    assert "image not found" in capsys.readouterr().err
-    assert main(["dream", "--layer", "fc7", "--out", str(tmp_path / "o")]) == 2
-    assert "argument --layer: not a VGG-16 layer: 'fc7'" in capsys.readouterr().err
-    assert main(["dream", "--weights", str(tmp_path / "w.pth"), "--out", str(tmp_path / "o")]) == 2
-    assert "weights file not found" in capsys.readouterr().err
+def test_cli_bad_input(tmp_path, capsys, monkeypatch):
+    def refused(argv, message):
+        assert main(argv + ["--out", str(tmp_path / "o")]) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert message in err[-1] and err[-1].startswith("tritonnmr"), err  # one line (after the features' notice)
+    refused(["style", "--style", str(tmp_path / "none.png")], "image not found")
+    refused(["dream", "--weights", "random", "--layer", "fc7"],
+            "error: --layers: 'fc7' is not a layer of efficientnet-lite0; choose from stem, stage1")
+    refused(["style", "--network", "vgg16", "--weights", "random", "--layers", "rgb", "stage2"],
+            "--layers: 'stage2' is not a layer of vgg16")
+    refused(["dream", "--weights", "random", "--layers", "rgb"], "'rgb' is not a layer")  # a style pseudo-layer
+    refused(["dream", "--weights", str(tmp_path / "w.pth")], "weights file not found")
+    refused(["style", "--network", "resnet"], "argument --network: invalid choice: 'resnet'")
+    monkeypatch.setattr(features, "hub_weights", lambda: None)
+    refused(["dream", "--network", "vgg16", "--weights", "pretrained"],
+            "weights='pretrained': no pretrained vgg16 file on this machine")
+    refused(["style", "--image-size", "16"], "must be at least 32 pixels each way")
     assert not (tmp_path / "o").exists()  # refused before the output folder is made

