@@ -34,7 +34,7 @@ def _suffix(path, formats):
 def _trimesh_formats():
     """The formats trimesh reads here (its optional dependencies decide), without OBJ; () without it."""
     try:
-        import trimesh
+        trimesh = require_trimesh("")
     except ImportError:
         return ()
     return tuple(f for f in trimesh.available_formats() if f != "obj")

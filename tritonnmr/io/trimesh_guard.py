@@ -26,9 +26,11 @@ UNUSED = ("normal",)  # what tritonnmr never reads: trimesh's trouble with it is
 
 
 def require_trimesh(path, action="reading"):
-    """The trimesh module; ImportError ``reading scan.ply needs trimesh: pip install ...`` without it."""
+    """The trimesh module (imported quietly: it logs on import); ImportError ``reading scan.ply needs
+    trimesh: pip install ...`` without it."""
     try:
-        import trimesh
+        with quietly():
+            import trimesh
     except ImportError:
         raise ImportError(f"{action} {one_line(path)} needs trimesh: {INSTALL}") from None
     return trimesh

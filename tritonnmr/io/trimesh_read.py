@@ -9,7 +9,7 @@ trimesh parses the file (``process=False``: vertices and faces as written). What
   uvs, or the factor alone as a colour; other materials (a PLY's texture): the image, or the diffuse
   colour;
 - per-vertex colours (PLY ``red green blue``, glTF ``COLOR_0``) as (V, 3) in [0, 1], alpha dropped;
-  per-face colours (PLY) as one colour source per distinct colour;
+  per-face colours (PLY) as one colour source per distinct colour, in order of first use;
 - STL, glTF and GLB store a vertex once per triangle or once per uv seam: vertices at exactly the same
   position are merged there, in order of first appearance (the first one's colour kept), so the mesh
   is connected as its OBJ twin is. PLY and OFF keep their vertex list as written.
@@ -88,8 +88,11 @@ def _part(geometry, transform):
     elif kind == "vertex":
         colours = _rgb(visual.vertex_colors)
     elif kind == "face":
-        table, inverse = np.unique(np.asarray(visual.face_colors)[:, :3], axis=0, return_inverse=True)
-        sources, material = list(_rgb(table)), inverse.reshape(-1).astype(np.int64)
+        table, first, inverse = np.unique(np.asarray(visual.face_colors)[:, :3], axis=0, return_index=True,
+                                          return_inverse=True)
+        order = np.argsort(first)  # colours in order of first use, as OBJ materials
+        rank = np.argsort(order)
+        sources, material = list(_rgb(table[order])), rank[inverse.reshape(-1)].astype(np.int64)
     return vertices, faces, uvs, sources, material, colours
 
 
