@@ -17,6 +17,10 @@ from hypothesis import strategies as st
 import tritonnmr as nr
 from tritonnmr import backends
 
+# the Triton kernels run compiled on a GPU when there is one (many more scenes then), else interpreted
+TRITON_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+TRITON_SCENES, TRITON_WORLDS = (300, 150) if torch.cuda.is_available() else (12, 8)
+
 XY = [-1.5, -1.0, -0.75, -0.5, -1 / 3, -0.25, 0.0, 0.2, 0.25, 0.5, 2 / 3, 0.75, 1.0, 1.25]
 Z = [0.0, 0.5, 1.0, 1.0, 2.0, 5.0, 150.0]  # 1.0 twice: depth ties are common
 
@@ -38,19 +42,23 @@ def scenes(draw, max_faces=5, max_size=7):
     return faces, (H, W), T, seed, anti_aliasing
 
 
+def _device(backend):
+    return TRITON_DEVICE if backend == "triton" else "cpu"
+
+
 def _render_and_grads(faces, size, T, seed, anti_aliasing, backend):
     g = torch.Generator().manual_seed(seed)
     B, F = faces.shape[:2]
-    faces = faces.clone().requires_grad_()
-    textures = torch.rand(B, F, T, T, T, 3, generator=g).requires_grad_()
+    faces = faces.clone().to(_device(backend)).requires_grad_()
+    textures = torch.rand(B, F, T, T, T, 3, generator=g).to(_device(backend)).requires_grad_()
     out = nr.rasterize_rgbad(faces, textures, image_size=size, anti_aliasing=anti_aliasing, near=0.1, far=100.0,
                              backend=backend)
-    weights = {k: torch.randn(v.shape, generator=g) for k, v in out.items()}
+    weights = {k: torch.randn(v.shape, generator=g).to(v.device) for k, v in out.items()}
     # depth is `far` on background pixels: weight it lightly so gradients stay in one range
     loss = (out["rgb"] * weights["rgb"]).sum() + (out["alpha"] * weights["alpha"]).sum() \
         + 0.01 * (out["depth"] * weights["depth"]).sum()
     loss.backward()
-    return [out["rgb"], out["alpha"], out["depth"]], [faces.grad, textures.grad]
+    return [out[k].cpu() for k in ("rgb", "alpha", "depth")], [faces.grad.cpu(), textures.grad.cpu()]
 
 
 def _assert_same(render, case, backend):
@@ -76,7 +84,7 @@ def test_numba_equals_the_reference_on_degenerate_scenes(scene):
     _check_parity(scene, "numba")
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=TRITON_SCENES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenes(max_faces=3, max_size=5))
 def test_triton_equals_the_reference_on_degenerate_scenes(scene):
     _check_parity(scene, "triton")
@@ -103,15 +111,16 @@ def worlds(draw, max_meshes=3, max_faces=4):
 def _world_grads(world, backend):
     meshes, eye, size, seed = world
     g = torch.Generator().manual_seed(seed)
-    vertices = [v.clone().requires_grad_() for v, _ in meshes]
-    textures = [torch.rand(f.shape[0], 2, 2, 2, 3, generator=g).requires_grad_() for _, f in meshes]
+    device = _device(backend)
+    vertices = [v.clone().to(device).requires_grad_() for v, _ in meshes]
+    textures = [torch.rand(f.shape[0], 2, 2, 2, 3, generator=g).to(device).requires_grad_() for _, f in meshes]
     r = nr.Renderer(image_size=size, camera_mode="look_at", backend=backend)
     r.eye = eye
-    rgb, depth, alpha = r(vertices, [f for _, f in meshes], textures)
-    loss = (rgb * torch.randn(rgb.shape, generator=g)).sum() + (alpha * torch.randn(alpha.shape, generator=g)).sum() \
-        + 0.01 * (depth * torch.randn(depth.shape, generator=g)).sum()
+    rgb, depth, alpha = r(vertices, [f.to(device) for _, f in meshes], textures)
+    noise = [torch.randn(x.shape, generator=g).to(device) for x in (rgb, alpha, depth)]
+    loss = (rgb * noise[0]).sum() + (alpha * noise[1]).sum() + 0.01 * (depth * noise[2]).sum()
     loss.backward()
-    return (rgb, depth, alpha), [v.grad for v in vertices] + [t.grad for t in textures]
+    return (rgb.cpu(), depth.cpu(), alpha.cpu()), [v.grad.cpu() for v in vertices] + [t.grad.cpu() for t in textures]
 
 
 def _check_world(world, backend):
@@ -126,7 +135,7 @@ def test_numba_equals_the_reference_through_the_renderer(world):
     _check_world(world, "numba")
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=TRITON_WORLDS, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds(max_meshes=2, max_faces=3))
 def test_triton_equals_the_reference_through_the_renderer(world):
     _check_world(world, "triton")

@@ -62,3 +62,32 @@ def test_bench_cli_writes_json_markdown_and_plot(tmp_path, monkeypatch):
     assert len(rows) == 3 and all(r["median_ms"] > 0 and r["speedup_vs_torch"] == 1.0 for r in rows)
     assert "| teapot | 2464 | 32 |" in open(os.path.join(out, "results.md")).read()
     assert os.path.getsize(os.path.join(out, "results.png")) > 1000
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_the_gpu_check_says_in_one_line_that_there_is_no_gpu():
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu"], cwd=root, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and not done.stdout
+    assert done.stderr.count("\n") == 1 and "no CUDA GPU" in done.stderr
+
+
+def test_the_gpu_check_plans_every_column_and_writes_its_report():
+    """The GPU grid times the Triton kernels against the torch reference and the pixel loop; the
+    GPU peers name why they cannot run; the report gives the tests' outcome."""
+    from benchmarks import gpu
+    cases = gpu.gpu_cases()
+    assert {c.backend for c in cases} == {"torch", "triton"}
+    assert {c.raster for c in cases if c.backend == "triton"} == {"binned", "face", "pixel-loop"}
+    assert cases[0].mesh == "teapot" and cases[0].batch == 1
+    peer, notices = bench.peer_cases(cases, torch.device("cuda"))
+    assert len(peer) + len(notices) >= 2  # each GPU peer is timed or says why not
+    meta = dict(device="GPU", capability="sm_90", multiprocessors=132, commit="abc", date="today", torch="2",
+                cuda="13", triton="3.6", python="3.12")
+    tests = dict(passed=3, failed=1, errors=0, skipped=2, seconds=9.0, failures=["tests/x.py::t: boom"])
+    report = gpu.to_markdown(meta, tests, [], ["nvdiffrast is not installed"])
+    assert "3 passed, 1 failed" in report and "- tests/x.py::t: boom" in report and "nvdiffrast" in report
+    assert gpu._folder("NVIDIA H200").endswith("-nvidia-h200")

@@ -143,6 +143,40 @@ def _ptxas_usage(ptx):
             int(spills.group(1)) if spills else None, int(spills.group(2)) if spills else None)
 
 
+APPROXIMATE = re.compile(r"^\s*(div\.full\.f32|div\.approx\.\S+|rcp\.approx\.\S+)\s", re.M)
+# a source line may carry this comment to say why an approximate quotient there cannot change a result
+APPROXIMATE_OK = "# approximate division:"
+
+
+def approximate_divisions(ptx):
+    """["file:line instruction"] of every approximate division in ``ptx`` (``div.full.f32`` is up to 2 ulp
+    off, ``div.approx`` and ``rcp.approx`` more), located by the ``.loc`` line info before it."""
+    files = dict(re.findall(r'^\s*\.file\s+(\d+)\s+"([^"]+)"', ptx, re.M))
+    sites, where = [], "?"
+    for line in ptx.splitlines():
+        loc = re.match(r"^\s*\.loc\s+(\d+)\s+(\d+)", line)
+        if loc:
+            where = f"{files.get(loc.group(1), '?')}:{loc.group(2)}"
+        elif APPROXIMATE.match(line):
+            sites.append(f"{where} {line.split()[0]}")
+    return sorted(set(sites))
+
+
+def unexplained(sites):
+    """The sites whose source line does not carry APPROXIMATE_OK."""
+    bad = []
+    for site in sites:
+        path, line = site.split(" ")[0].rsplit(":", 1)
+        try:
+            with open(path) as fh:
+                text = fh.read().splitlines()[int(line) - 1]
+        except (OSError, IndexError, ValueError):
+            text = ""
+        if APPROXIMATE_OK not in text:
+            bad.append(site)
+    return bad
+
+
 def worker(arch, jobs):
     import warnings
     warnings.simplefilter("ignore")
@@ -163,10 +197,12 @@ def worker(arch, jobs):
             kwargs = {k: rebuild(v) for k, v in {**job["args"], **job["options"]}.items()}
             kernel = fn.warmup(grid=(1,), **kwargs)
             if kernel.hash not in usage:
-                usage[kernel.hash] = _ptxas_usage(kernel.asm["ptx"])
-            regs, stores, loads = usage[kernel.hash]
+                ptx = kernel.asm["ptx"]
+                usage[kernel.hash] = _ptxas_usage(ptx) + (approximate_divisions(ptx),)
+            regs, stores, loads, approximate = usage[kernel.hash]
             results.append({"ok": True, "hash": kernel.hash, "regs": regs, "spill_stores": stores,
-                            "spill_loads": loads, "seconds": time.perf_counter() - t})
+                            "spill_loads": loads, "approximate": approximate,
+                            "num_warps": kernel.metadata.num_warps, "seconds": time.perf_counter() - t})
         except Exception as e:  # noqa: BLE001 -- every failure is reported, with its message
             results.append({"ok": False, "error": f"{type(e).__name__}: {e}"})
     return {"triton": triton.__version__, "arch": arch, "results": results}
@@ -297,6 +333,10 @@ if __name__ != "__main__":
     def _control_int_one_kernel(out_ptr, S):
         tl.store(out_ptr, S.to(tl.float32))
 
+    @triton.jit
+    def _control_divide_kernel(out_ptr):
+        tl.store(out_ptr, tl.load(out_ptr) / tl.load(out_ptr + 1))
+
     def _control(name, expect, **ints):
         """A job for a control kernel; ``expect``: a piece of the error it must fail with ("" = compiles)."""
         args = {"out_ptr": {"tensor": "float32"}, **{k: {"int": v} for k, v in ints.items()}}
@@ -304,7 +344,8 @@ if __name__ != "__main__":
 
     CONTROLS = [_control("_control_global_kernel", "NOT_CONSTEXPR"),
                 _control("_control_int_one_kernel", "has no attribute 'to'", S=1),
-                _control("_control_int_one_kernel", "", S=2)]
+                _control("_control_int_one_kernel", "", S=2),
+                dict(_control("_control_divide_kernel", ""), approximate=True)]
 
     @pytest.fixture(scope="module")
     def compiled(launches):
@@ -362,15 +403,21 @@ if __name__ != "__main__":
                 continue
             row = rows.setdefault((summary(dict(job, variant=None)), res["hash"]), [res, set()])
             row[1].add(job.get("variant") or "as launched")
-        print(f"{'kernel[constexprs]':56} {'regs':>4} {'spill st/ld B':>13}  int arguments")
+        print(f"{'kernel[constexprs]':56} {'warps':>5} {'regs':>4} {'spill st/ld B':>13}  int arguments")
+        approximate = set()
         for (name, _), (res, variants) in rows.items():
-            print(f"{name:56} {res['regs']:>4} {res['spill_stores']:>6}/{res['spill_loads']:<6}  "
+            print(f"{name:56} {res['num_warps']:>5} {res['regs']:>4} {res['spill_stores']:>6}/{res['spill_loads']:<6}  "
                   f"{', '.join(sorted(variants))}")
+            approximate.update(f"{name}: {site}" for site in unexplained(res["approximate"]))
         assert not failures, f"sm_{arch}: {len(failures)} failed to compile:\n" + "\n\n".join(failures)
+        assert not approximate, (f"sm_{arch}: approximate divisions (use tl.math.div_rn, or say at the site why "
+                                 f"the rounding cannot change a result with '{APPROXIMATE_OK}'):\n"
+                                 + "\n".join(sorted(approximate)))
 
     def test_the_compile_step_rejects_what_only_the_interpreter_accepts(compiled):
         """The control kernels fail as they must (a plain module global; .to() on an int that Triton
-        specialised to the constant 1), and the second compiles when that int is 2."""
+        specialised to the constant 1), the second compiles when that int is 2, and a plain "/" is
+        found as an approximate division."""
         for arch in ARCHS:
             jobs, output = compiled[arch]
             controls = [(job, res) for job, res in zip(jobs, output["results"]) if "expect" in job]
@@ -380,6 +427,8 @@ if __name__ != "__main__":
                     assert not res["ok"] and job["expect"] in res["error"], (job, res)
                 else:
                     assert res["ok"], (job, res)
+                    # the scan for approximate division finds the plain "/" and no comment excuses it
+                    assert bool(unexplained(res["approximate"])) == job.get("approximate", False), (job, res)
 
 
 if __name__ == "__main__":

@@ -158,13 +158,16 @@ def _two_meshes():
 
 @pytest.mark.parametrize("backend", ["torch", "numba", "triton"])
 def test_a_list_of_meshes_renders_and_differentiates_as_each_alone(backend):
+    device = "cuda" if backend == "triton" and torch.cuda.is_available() else "cpu"  # else interpreted
     vs, fs = _two_meshes()
-    vs = [v.clone().requires_grad_() for v in vs]
-    colours = [torch.rand(v.shape[0], 3, generator=torch.Generator().manual_seed(i)) for i, v in enumerate(vs)]
+    vs = [v.to(device).requires_grad_() for v in vs]
+    fs = [f.to(device) for f in fs]
+    colours = [torch.rand(v.shape[0], 3, generator=torch.Generator().manual_seed(i)).to(device)
+               for i, v in enumerate(vs)]
     r = nr.Renderer(image_size=8 if backend == "triton" else 16, camera_mode="look_at", backend=backend)
     r.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 20, 30)
     rgb, depth, alpha = r(vs, fs, colours)
-    weights = torch.randn(rgb.shape, generator=torch.Generator().manual_seed(5))
+    weights = torch.randn(rgb.shape, generator=torch.Generator().manual_seed(5)).to(device)
     ((rgb * weights).sum() + alpha.sum() + depth.sum()).backward()
     for i in range(2):
         v = vs[i].detach().clone().requires_grad_()

@@ -112,9 +112,10 @@ def test_teapot_silhouette_matches_blender_pixel_for_pixel():
     """The binned forward through the whole Renderer at 256 x 256 (a few hundred tile programs in
     the interpreter), against the silhouette Blender rendered."""
     import imageio.v3 as iio
-    v, f = nr.load_obj(nr.data_path("teapot.obj"))
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # compiled on a GPU, else interpreted
+    v, f = nr.load_obj(nr.data_path("teapot.obj"), device=device)
     renderer = nr.Renderer(camera_mode="look_at", anti_aliasing=False, backend="triton")
-    ours = renderer.render_silhouettes(v[None], f[None])[0].numpy()
+    ours = renderer.render_silhouettes(v[None], f[None])[0].cpu().numpy()
     blender = (iio.imread(nr.data_path("teapot_blender.png")) != 255).any(-1)
     assert blender.sum() > 5000
     assert np.array_equal(ours > 0.5, blender)
@@ -360,8 +361,8 @@ def _shuffled(permutation_seed):
     keeps its slot, so a result may differ only if it depends on the order programs run in)."""
     original = binning.split_segments
 
-    def split(starts, limit):
-        items = original(starts, limit)
+    def split(starts, limit, sizes=None):
+        items = original(starts, limit, sizes)
         order = torch.randperm(items.num_items, generator=torch.Generator().manual_seed(permutation_seed))
         order = order.to(items.segment.device)
         return items._replace(segment=items.segment[order], start=items.start[order], stop=items.stop[order],

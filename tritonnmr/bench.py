@@ -19,7 +19,9 @@ import torch
 import tritonnmr as nr
 
 
-PEERS = ("mitsuba-1spp", "mitsuba-4spp")  # Mitsuba 3, direct_projective (tritonnmr/peers.py)
+CPU_PEERS = ("mitsuba-1spp", "mitsuba-4spp")  # Mitsuba 3, direct_projective (tritonnmr/peers.py)
+GPU_PEERS = ("pytorch3d", "nvdiffrast")  # PyTorch3D's soft silhouette, nvdiffrast's antialias (peers.py)
+PEERS = CPU_PEERS + GPU_PEERS
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,11 @@ def make_step(case, device):
     tex = torch.rand(case.batch, f.shape[1], 2, 2, 2, 3, device=device)
     backward = case.passes == "forward+backward"
     v = v.requires_grad_(backward)
-    if case.backend in PEERS:  # the same teapot and camera, silhouette gradient to the vertices
+    if case.backend in GPU_PEERS:  # the same teapot and camera, silhouette gradient to the vertices
+        from tritonnmr import peers
+        make = peers.pytorch3d_silhouette_step if case.backend == "pytorch3d" else peers.nvdiffrast_silhouette_step
+        return make(v[:1], f[0], case.image_size, renderer.eye, case.passes), f.shape[1]
+    if case.backend in CPU_PEERS:
         from tritonnmr import peers
         spp = int(case.backend.split("-")[1][:-len("spp")])
         step, _ = peers.mitsuba_silhouette_step(v[0], f[0], case.image_size, spp, renderer.eye, case.passes,
@@ -164,16 +170,25 @@ def cpu_backends():
     return ("torch", "numba") if backends.available("numba") else ("torch",)
 
 
-def peer_cases(cases):
-    """(Mitsuba 3 cases at 1 and 4 spp beside each batch-1 teapot silhouette case of ``cases``, None),
-    or ([], the one-line reason) when Mitsuba cannot run here."""
+def peer_cases(cases, device=torch.device("cpu")):
+    """(the peers' cases beside each batch-1 teapot silhouette case of ``cases``, one-line notices of
+    the peers that cannot run here). On the CPU: Mitsuba 3 at 1 and 4 spp; on a GPU: PyTorch3D and
+    nvdiffrast."""
     from tritonnmr import peers
-    reason = peers.mitsuba_unavailable()
-    if reason:
-        return [], reason
     keys = sorted({(c.image_size, c.passes) for c in cases
                    if (c.mesh, c.mode, c.batch, c.backend) == ("teapot", "silhouettes", 1, "torch")})
-    return [Case("teapot", 2464, s, 1, "silhouettes", peer, p) for s, p in keys for peer in PEERS], None
+    if device.type == "cuda":
+        available, notices = [], []
+        for name in GPU_PEERS:
+            reason = peers.gpu_peer_unavailable(name, device)
+            if reason:
+                notices.append(reason)
+            else:
+                available.append(name)
+    else:
+        reason = peers.mitsuba_unavailable()
+        available, notices = ([], [reason]) if reason else (list(CPU_PEERS), [])
+    return [Case("teapot", 2464, s, 1, "silhouettes", peer, p) for s, p in keys for peer in available], notices
 
 
 def grid(quick, device):

@@ -19,6 +19,7 @@ DEFAULT_DISTANCE = 1.0 / math.tan(math.radians(DEFAULT_VIEWING_ANGLE)) + 1.0
 # vector falls back to +z looking down and -z looking up (for the default up = +y): the limits of the
 # azimuth-0 views as the elevation approaches +90 and -90 degrees
 FALLBACK_UP = (0.0, 0.0, 1.0)
+UP = (0.0, 1.0, 0.0)  # look_at's and look's up vector
 
 def _rotate(vertices, eye, x_axis, y_axis, z_axis):
     r = torch.stack([x_axis, y_axis, z_axis], dim=1)  # (B, 3, 3), rows are the camera axes
@@ -32,9 +33,8 @@ def look_at_axes(eye, at, up):
     away from the view direction. ``eye == at`` has no direction and raises ValueError."""
     forward = at - eye
     length = forward.norm(dim=-1)
-    if bool((length <= 1e-7 * (1 + eye.norm(dim=-1))).any()):
-        raise ValueError("eye and at must differ (look: camera_direction must be non-zero): a camera needs "
-                         "a direction")
+    checks.fail_if((length <= 1e-7 * (1 + eye.norm(dim=-1))).any(),
+                   "eye and at must differ (look: camera_direction must be non-zero): a camera needs a direction")
     z_axis = forward / length[:, None]
     up = up.expand_as(z_axis)
     side = torch.cross(up, z_axis, dim=-1)
@@ -49,8 +49,8 @@ def _fallback_up(up, z_axis):
     """(B, 3) up vectors orthogonal to ``up``: FALLBACK_UP (or +y if up is along it) without its
     component along up, signed to point against the view direction's component along up."""
     unit = F.normalize(up, dim=-1, eps=1e-12)
-    base = unit.new_tensor(FALLBACK_UP).expand_as(unit)
-    base = torch.where((unit * base).sum(-1, keepdim=True).abs() > 0.99, unit.new_tensor([0.0, 1.0, 0.0]), base)
+    base = checks.on_device(FALLBACK_UP, unit).expand_as(unit)
+    base = torch.where((unit * base).sum(-1, keepdim=True).abs() > 0.99, checks.on_device(UP, unit), base)
     ortho = F.normalize(base - (base * unit).sum(-1, keepdim=True) * unit, dim=-1, eps=1e-12)
     looking_up = (z_axis * unit).sum(-1, keepdim=True) > 0
     return torch.where(looking_up, -ortho, ortho)

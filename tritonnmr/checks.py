@@ -2,11 +2,91 @@
 
 Each check raises TypeError or ValueError whose message names the argument and what was expected;
 inside the package, functions trust what these checks let through.
+
+Checks of values that live on the device (NaN, index ranges) need the device's answer, and on a
+GPU each answer read back drains the queue. Inside ``with gathered() as pending:`` those checks are
+collected instead, and ``pending.read()`` asks the device once for all of them (and for any other
+values the caller needs); the first failed check then raises. Code between a check and the read
+must therefore stay safe on bad input (index gathers clamp; NaNs only make NaNs). Outside such a
+block every check reads at once, as usual. Plain Python values (colours, directions) are checked
+on the host and become device tensors through a cache (:func:`on_device`), so a call with the same
+settings copies nothing to the device.
 """
+import contextlib
+import contextvars
+import functools
 import math
 import numbers
 
+import numpy as np
 import torch
+
+_pending = contextvars.ContextVar("tritonnmr_pending_checks", default=None)
+
+
+class Pending:
+    """Device-side checks waiting for one read: (bad, message, values) with ``bad`` a 0-dim bool
+    tensor and ``message`` a format string whose {} are filled by the 0-dim integer ``values``."""
+
+    def __init__(self):
+        self.facts = []
+
+    def read(self, *extra):
+        """Read every pending check and the 0-dim tensors ``extra`` in one go per device; raise
+        ValueError for the first failed check, else return the extras as Python numbers."""
+        facts, self.facts = self.facts, []
+        scalars = [t for bad, _, values in facts for t in (bad, *values)] + list(extra)
+        by_device = {}
+        for i, t in enumerate(scalars):
+            by_device.setdefault(t.device, []).append(i)
+        got = [None] * len(scalars)
+        for indices in by_device.values():  # one read per device (in practice one)
+            for i, value in zip(indices, torch.stack([scalars[i].reshape(()).long() for i in indices]).tolist()):
+                got[i] = value
+        at = 0
+        for bad, message, values in facts:
+            if got[at]:
+                raise ValueError(message.format(*got[at + 1:at + 1 + len(values)]))
+            at += 1 + len(values)
+        return got[at:]
+
+
+@contextlib.contextmanager
+def gathered():
+    """``with gathered() as pending:``: device-side checks inside wait for ``pending.read()`` (or the
+    end of the block, when nothing inside raised)."""
+    pending = Pending()
+    token = _pending.set(pending)
+    try:
+        yield pending
+    except BaseException:
+        _pending.reset(token)
+        raise
+    _pending.reset(token)
+    pending.read()
+
+
+def fail_if(bad, message, *values):
+    """Raise ValueError(message.format(*values)) where the 0-dim bool tensor ``bad`` is true: now, or at
+    the read of the enclosing :func:`gathered` block."""
+    pending = _pending.get()
+    if pending is None:
+        pending = Pending()
+        pending.facts.append((bad, message, values))
+        pending.read()
+    else:
+        pending.facts.append((bad, message, values))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached(values, device, dtype):
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
+def on_device(values, like):
+    """A tensor of the (nested tuples of) Python numbers ``values`` on ``like``'s device and dtype,
+    made once per (values, device, dtype) and shared: never modify it in place."""
+    return _cached(values, like.device, like.dtype)
 
 
 def tensor(name, value, dims=None, last=None, floating=True):
@@ -28,8 +108,9 @@ def tensor(name, value, dims=None, last=None, floating=True):
 
 
 def finite(name, value):
-    if value.numel() and not torch.isfinite(value).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+    """``value``, after checking that it holds no NaN or infinity (see :func:`fail_if`)."""
+    if value.numel():
+        fail_if(~torch.isfinite(value).all(), f"{name} contains NaN or infinite values")
     return value
 
 
@@ -44,18 +125,19 @@ def faces(value, num_vertices=None, batch=None, name="faces", padding=False):
     if batch is not None and value.shape[0] != batch:
         raise ValueError(f"{name} has batch size {value.shape[0]} but vertices has {batch}")
     if num_vertices is not None and value.numel():
-        # one host read for the three facts: a row mixing -1 and indices, the smallest and the largest
-        # index of the real (non-padding) rows (lo > hi when every row is padding)
-        pad = (value == -1).all(-1, keepdim=True) if padding else torch.zeros_like(value[..., :1], dtype=torch.bool)
-        mixed = ((value == -1) & ~pad).any() if padding else torch.zeros((), dtype=torch.bool, device=value.device)
+        # a row mixing -1 and indices; the smallest and the largest index of the real (non-padding)
+        # rows (lo > hi when every row is padding)
+        if padding:
+            pad = (value == -1).all(-1, keepdim=True)
+            fail_if(((value == -1) & ~pad).any(),
+                    f"{name}: a padding row must be all -1, got a row mixing -1 and vertex indices")
+        else:
+            pad = torch.zeros_like(value[..., :1], dtype=torch.bool)
         lo = torch.where(pad, torch.iinfo(torch.long).max, value).min()
         hi = torch.where(pad, torch.iinfo(torch.long).min, value).max()
-        mixed, lo, hi = torch.stack([mixed.long(), lo, hi]).tolist()
-        if mixed:
-            raise ValueError(f"{name}: a padding row must be all -1, got a row mixing -1 and vertex indices")
-        if lo <= hi and (lo < 0 or hi >= num_vertices):
-            raise ValueError(f"{name} indices must be in [0, {num_vertices}) (the number of vertices)"
-                             + (" or rows of -1 (padding)" if padding else "") + f", got values from {lo} to {hi}")
+        fail_if((lo <= hi) & ((lo < 0) | (hi >= num_vertices)),
+                f"{name} indices must be in [0, {num_vertices}) (the number of vertices)"
+                + (" or rows of -1 (padding)" if padding else "") + ", got values from {} to {}", lo, hi)
     return value
 
 
@@ -124,23 +206,40 @@ def near_far(near, far):
         raise ValueError(f"far must be greater than near ({near}), got {far!r}")
 
 
+def numbers_of(name, value):
+    """A flat tuple of Python floats from a number, a sequence or array of numbers, or a tensor (one
+    host read for a tensor); ValueError naming ``name`` for anything else."""
+    if torch.is_tensor(value):
+        value = value.detach().flatten().tolist()
+    elif hasattr(value, "tolist"):  # numpy arrays and scalars
+        value = value.tolist()
+    flat = []
+
+    def walk(v):
+        if isinstance(v, (list, tuple)):
+            for x in v:
+                walk(x)
+        elif isinstance(v, numbers.Real) and not isinstance(v, bool):
+            flat.append(float(v))
+        else:
+            raise ValueError(f"{name} must be a number or a sequence of numbers, got {value!r}")
+    walk(value)
+    return tuple(flat)
+
+
 def background(value, channels=None, name="background_color"):
-    """Background colour as a float tensor (CPU): finite numbers, one per channel, or one (or several
+    """Background colour as a tuple of floats: finite numbers, one per channel, or one (or several
     equal ones, like the default (0, 0, 0)) for all ``channels``."""
-    try:
-        t = value.detach().float().flatten().cpu() if torch.is_tensor(value) else \
-            torch.as_tensor(value, dtype=torch.float32).flatten()
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"{name} must be a number or a sequence of numbers, got {value!r}") from None
-    if t.numel() == 0:
+    t = numbers_of(name, value)
+    if not t:
         raise ValueError(f"{name} must have at least one value, got {value!r}")
-    if not torch.isfinite(t).all():
+    if not all(math.isfinite(x) for x in t):
         raise ValueError(f"{name} contains NaN or infinite values: {value!r}")
-    if channels is not None and t.numel() != channels:
-        if t.numel() != 1 and not torch.all(t == t[0]):
+    if channels is not None and len(t) != channels:
+        if len(set(t)) != 1:
             raise ValueError(f"{name} must have {channels} values (one per colour channel) or one, "
-                             f"got {t.numel()}")
-        t = t[:1].expand(channels)
+                             f"got {len(t)}")
+        t = t[:1] * channels
     return t
 
 
@@ -176,15 +275,22 @@ def texture_like(value, batch, num_faces, num_vertices, name="textures"):
 def vector3(name, value, like, batch=None):
     """A (3,) or (B, 3) vector (list, array or tensor) as a finite float tensor (B or 1, 3) on
     ``like``'s device; ``batch``, if given, must match B when B > 1."""
-    try:  # plain values are checked on the CPU and then moved: no device sync for them
-        t = value.to(device=like.device, dtype=like.dtype) if torch.is_tensor(value) else \
-            torch.as_tensor(value, dtype=like.dtype)
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"{name} must be 3 numbers or a (B, 3) array, got {value!r}") from None
-    if t.dim() == 1:
-        t = t[None]
-    if t.dim() != 2 or t.shape[-1] != 3:
-        raise ValueError(f"{name} must have shape (3,) or (B, 3), got {tuple(t.shape)}")
-    if batch is not None and t.shape[0] not in (1, batch):
-        raise ValueError(f"{name} has batch size {t.shape[0]} but the vertices have {batch}")
-    return finite(name, t).to(like.device)
+    if torch.is_tensor(value):
+        t = value.to(device=like.device, dtype=like.dtype)
+        shape = tuple(t.shape)
+    else:  # plain values are checked on the host and made into a device tensor once (on_device)
+        try:
+            shape = tuple(np.shape(value))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be 3 numbers or a (B, 3) array, got {value!r}") from None
+    if len(shape) not in (1, 2) or shape[-1] != 3:
+        raise ValueError(f"{name} must have shape (3,) or (B, 3), got {shape}")
+    if len(shape) == 2 and batch is not None and shape[0] not in (1, batch):
+        raise ValueError(f"{name} has batch size {shape[0]} but the vertices have {batch}")
+    if torch.is_tensor(value):
+        return finite(name, t.reshape(-1, 3))
+    flat = numbers_of(name, value)
+    if not all(math.isfinite(x) for x in flat):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return on_device(tuple(flat[i:i + 3] for i in range(0, len(flat), 3)), like)
+

@@ -127,10 +127,10 @@ def cmd_bench(args):
     if args.backend != "auto":
         cases = [c for c in cases if c.backend.startswith(args.backend) or c.backend == "torch"]
     if args.peers:
-        peer, notice = bench.peer_cases(cases)
+        peer, notices = bench.peer_cases(cases, device)
         cases += peer
-        if notice:
-            print(f"peers skipped: {notice}")
+        for notice in notices:
+            print(f"peer skipped: {notice}")
     out = output_dir(args.out)
     rows = []
     for case in tqdm(cases, desc="bench", unit="case"):

@@ -13,12 +13,13 @@ import torch
 _NULL = (0.0, 0.0, 1.0)
 
 
-def needs_clipping(faces, z_clip, ignore=None):
-    """Whether any face (B, F, 3, 3) has a vertex with z < z_clip (``ignore`` (B, F): padding)."""
+def behind(faces, z_clip, ignore=None):
+    """0-dim bool tensor: whether any face (B, F, 3, 3) has a vertex with z < z_clip (``ignore``
+    (B, F): padding), for the caller to read with its other values."""
     behind = (faces[..., 2] < z_clip).any(-1)
     if ignore is not None:
         behind = behind & ~ignore
-    return bool(behind.any())
+    return behind.any()
 
 
 def near_plane(faces, z_clip):

@@ -87,9 +87,12 @@ def gather(values, faces):
     """(B, F, 3, C) per face-vertex values from (B, V, C) and trusted faces (B, F, 3) (-1 padding
     rows give zeros, with zero gradient)."""
     B, V = values.shape[:2]
+    if V == 0:  # nothing to gather (faces that index nothing fail their check)
+        return values.new_zeros(faces.shape + values.shape[-1:])
     pad = padding(faces)[..., None, None]
     offset = (torch.arange(B, device=faces.device) * V)[:, None, None]
-    out = values.reshape(B * V, values.shape[-1])[faces.clamp(min=0) + offset]
+    # clamped: an out-of-range index gathers a real vertex until the (gathered) index check raises
+    out = values.reshape(B * V, values.shape[-1])[faces.clamp(0, V - 1) + offset]
     return torch.where(pad, 0.0, out)
 
 

@@ -1,4 +1,8 @@
-"""Peer renderers for the CPU benchmark (optional: none is a dependency of tritonnmr).
+"""Peer renderers for the benchmark (optional: none is a dependency of tritonnmr).
+
+On the CPU: Mitsuba 3 (below). On a GPU: PyTorch3D's soft silhouette (``pytorch3d``, built from its
+repository) and nvdiffrast's rasterizer with its ``antialias`` op (``nvdiffrast``), each timed on the
+benchmark's own teapot and camera. Each peer says in one line why it cannot run where it cannot.
 
 Mitsuba 3 (``pip install mitsuba drjit``; its ``llvm_ad_rgb`` variant needs a system LLVM, e.g.
 ``apt-get install libllvm19`` and ``DRJIT_LIBLLVM_PATH=/usr/lib/x86_64-linux-gnu/libLLVM-19.so``):
@@ -7,6 +11,7 @@ with the ``direct_projective`` integrator (projective sampling of visibility dis
 physically based way to differentiate a silhouette), and the gradient of the summed image with
 respect to the vertex positions. The image is 1 - coverage, so this is the silhouette gradient.
 """
+import math
 import os
 import tempfile
 
@@ -94,3 +99,91 @@ def mitsuba_silhouette_step(vertices, faces, image_size, spp, eye, passes="forwa
         return image, None
     return step, params
 
+
+
+# ----------------------------------------------------------------------------------------------
+# GPU peers: PyTorch3D (soft silhouette) and nvdiffrast (rasterize + antialias)
+# ----------------------------------------------------------------------------------------------
+SOFT_SIGMA = 1e-4       # PyTorch3D's soft silhouette: the sigma and gamma its examples use,
+SOFT_GAMMA = 1e-4
+SOFT_FACES_PER_PIXEL = 50  # and 50 faces kept per pixel
+GPU_PEERS = ("pytorch3d", "nvdiffrast")
+
+
+def gpu_peer_unavailable(name, device):
+    """None when GPU peer ``name`` can run on ``device``, else a one-line reason."""
+    import torch
+    if torch.device(device).type != "cuda":
+        return f"{name} is benchmarked on CUDA devices only"
+    try:
+        if name == "pytorch3d":
+            import pytorch3d.renderer  # noqa: F401
+        else:
+            import nvdiffrast.torch  # noqa: F401
+    except ImportError as error:
+        return f"{name} is not installed ({error}; see benchmarks/README.md)"
+    return None
+
+
+def _camera_space(vertices, eye):
+    """tritonnmr's look_at camera space (x right, y up, z depth) of world vertices (1, V, 3)."""
+    import tritonnmr as nr
+    return nr.look_at(vertices, eye)
+
+
+def pytorch3d_silhouette_step(vertices, faces, image_size, eye, passes="forward+backward", angle=30.0):
+    """A function rendering PyTorch3D's soft silhouette of one mesh (vertices (1, V, 3) world space,
+    faces (F, 3)) from tritonnmr's look_at camera at ``eye`` and back-propagating to the vertices.
+    PyTorch3D's camera space has +x to the left: x is negated; its field of view is the full angle."""
+    import torch
+    from pytorch3d.renderer import (BlendParams, FoVPerspectiveCameras, MeshRasterizer, MeshRenderer,
+                                    RasterizationSettings, SoftSilhouetteShader)
+    from pytorch3d.structures import Meshes
+    device = vertices.device
+    cameras = FoVPerspectiveCameras(device=device, fov=2 * angle, R=torch.eye(3, device=device)[None],
+                                    T=torch.zeros(1, 3, device=device))
+    radius = math.log(1.0 / 1e-4 - 1.0) * SOFT_SIGMA
+    settings = RasterizationSettings(image_size=image_size, blur_radius=radius, faces_per_pixel=SOFT_FACES_PER_PIXEL)
+    renderer = MeshRenderer(MeshRasterizer(cameras=cameras, raster_settings=settings),
+                            SoftSilhouetteShader(blend_params=BlendParams(sigma=SOFT_SIGMA, gamma=SOFT_GAMMA)))
+    flip = torch.tensor([-1.0, 1.0, 1.0], device=device)
+    backward = passes == "forward+backward"
+    leaf = vertices.detach().clone().requires_grad_(backward)
+
+    def step():
+        view = _camera_space(leaf, eye)[0] * flip
+        alpha = renderer(Meshes(verts=[view], faces=[faces]))[..., 3]
+        if backward:
+            alpha.sum().backward()
+            leaf.grad = None
+        return alpha
+    return step
+
+
+def nvdiffrast_silhouette_step(vertices, faces, image_size, eye, passes="forward+backward", angle=30.0,
+                               near=0.1, far=100.0):
+    """A function rendering nvdiffrast's antialiased silhouette (rasterize, then ``antialias``) of one
+    mesh from tritonnmr's look_at camera and back-propagating to the vertices. Clip space from
+    tritonnmr's screen space: (x w, y w, z_ndc w, w) with w the depth."""
+    import torch
+    import nvdiffrast.torch as dr
+    device = vertices.device
+    context = dr.RasterizeCudaContext(device=device)
+    triangles = faces.to(device=device, dtype=torch.int32).contiguous()
+    width = math.tan(math.radians(angle))
+    backward = passes == "forward+backward"
+    leaf = vertices.detach().clone().requires_grad_(backward)
+
+    def step():
+        view = _camera_space(leaf, eye)[0]
+        w = view[:, 2:3]
+        z_ndc = (far + near) / (far - near) - 2 * far * near / ((far - near) * w)
+        clip = torch.cat([view[:, :1] / width, view[:, 1:2] / width, z_ndc * w, w], 1)[None].contiguous()
+        raster, _ = dr.rasterize(context, clip, triangles, resolution=[image_size, image_size])
+        covered = (raster[..., 3:] > 0).float()
+        alpha = dr.antialias(covered, raster, clip, triangles)
+        if backward:
+            alpha.sum().backward()
+            leaf.grad = None
+        return alpha
+    return step

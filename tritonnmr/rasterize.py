@@ -13,7 +13,7 @@ in [-1, 1] the height.
 import torch
 import torch.nn.functional as F
 
-from . import backends, checks
+from . import backends, checks, precision
 from .shading import Fragments, as_shader, attribute_tensors, default_shader
 
 DEFAULT_IMAGE_SIZE = 256
@@ -138,8 +138,8 @@ def render_faces(faces, attributes=None, *, shader=None, image_size=DEFAULT_IMAG
         if light is not None and light.shape[1] and getattr(shader, "lit", False):
             b = torch.arange(rgb.shape[0], device=rgb.device)[:, None, None]
             rgb = rgb * _light_for(light, rgb.shape[-1])[b, shaded.face_index.clamp(min=0)]
-        bg = checks.background(background_color, rgb.shape[-1])
-        channels.append(torch.where(covered, rgb, bg.to(device=rgb.device, dtype=rgb.dtype)))
+        bg = checks.on_device(checks.background(background_color, rgb.shape[-1]), rgb)
+        channels.append(torch.where(covered, rgb, bg))
     if "alpha" in outputs:
         channels.append(covered.to(faces.dtype))
     out = {}
@@ -178,21 +178,24 @@ def rasterize_rgbad(faces, textures=None, image_size=DEFAULT_IMAGE_SIZE, anti_al
     Row 0 of every output is the top of the picture (y = +1). Gradients: rgb and alpha to faces by
     the blurred-edge rule and rgb to the textures; depth exactly. No lighting (see Renderer).
     """
-    faces = checks.finite("faces", checks.screen_faces(faces))
-    B, nf = faces.shape[:2]
     size = checks.image_size(image_size)
     checks.near_far(near, far)
     checks.positive_number("eps", eps, allow_zero=True)
     outputs = tuple(n for n, on in (("rgb", return_rgb), ("depth", return_depth), ("alpha", return_alpha)) if on)
-    if return_rgb:
-        if textures is None:
-            raise ValueError("textures is required when return_rgb=True")
-        shader = as_shader(shader) if shader is not None else default_shader(textures, eps)
-        textures = shader.check(textures, B, nf)
-        checks.same_device(faces=faces, **attribute_tensors(textures))
-        checks.background(background_color)
-    out = render_faces(faces, textures, shader=shader, image_size=size, anti_aliasing=anti_aliasing, near=near,
-                       far=far, eps=eps, background_color=background_color, outputs=outputs, backend=backend)
+    if return_rgb and textures is None:
+        raise ValueError("textures is required when return_rgb=True")
+    faces = checks.screen_faces(faces)
+    with precision.float32(faces.device), checks.gathered():  # float32 under autocast; one read of the checks
+        checks.finite("faces", faces)
+        B, nf = faces.shape[:2]
+        if return_rgb:
+            shader = as_shader(shader) if shader is not None else default_shader(textures, eps)
+            textures = shader.check(textures, B, nf)
+            checks.same_device(faces=faces, **attribute_tensors(textures))
+            checks.background(background_color)
+    with precision.float32(faces.device):
+        out = render_faces(faces, textures, shader=shader, image_size=size, anti_aliasing=anti_aliasing, near=near,
+                           far=far, eps=eps, background_color=background_color, outputs=outputs, backend=backend)
     return {"rgb": out.get("rgb"), "alpha": out.get("alpha"), "depth": out.get("depth")}
 
 

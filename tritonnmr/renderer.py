@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from . import backends, camera, checks, clip, lights, mesh
+from . import backends, camera, checks, clip, lights, mesh, precision
 from .rasterize import render_faces
 from .shading import VertexColorShader, as_shader, attribute_tensors, default_shader
 
@@ -127,10 +127,10 @@ class Renderer(nn.Module):
     def _to_camera(self, points, cam):
         if cam["mode"] == "look_at":
             return camera.look_at_camera(points, cam["eye"], torch.zeros_like(cam["eye"]),
-                                   cam["eye"].new_tensor([[0.0, 1.0, 0.0]]))
+                                         checks.on_device((camera.UP,), cam["eye"]))
         if cam["mode"] == "look":
             return camera.look_at_camera(points, cam["eye"], cam["eye"] + cam["direction"],
-                                   cam["eye"].new_tensor([[0.0, 1.0, 0.0]]))
+                                         checks.on_device((camera.UP,), cam["eye"]))
         if cam["mode"] == "projection":
             return camera.to_camera(points, cam["R"], cam["t"])
         return points
@@ -144,38 +144,50 @@ class Renderer(nn.Module):
             return camera.fit_aspect(points, height, width)
         return points
 
-    def _screen_faces(self, vertices, faces, camera_args, height, width):
-        """Screen-space faces (B, F', 3, 3), clipped at the near plane, and the map back to the mesh's
-        faces (None when nothing was clipped)."""
+    def _camera_faces(self, vertices, faces, camera_args):
+        """(camera, camera-space faces (B, F, 3, 3) with padding rows made null, padding mask (B, F))."""
         cam = self._camera(vertices, camera_args)
-        corners = mesh.gather(self._to_camera(vertices, cam), faces)  # camera space (B, F, 3, 3)
+        corners = mesh.gather(self._to_camera(vertices, cam), faces)
         pad = mesh.padding(faces)
-        corners = torch.where(pad[..., None, None], corners.new_tensor(clip._NULL), corners)
+        return cam, torch.where(pad[..., None, None], checks.on_device(clip._NULL, corners), corners), pad
+
+    def _z_clip(self):
+        """The depth of the clipping plane: near, or a small positive depth when near is 0."""
+        return self.near if self.near > 0 else 1e-5
+
+    def _screen_faces(self, corners, cam, clipped, height, width):
+        """Screen-space faces (B, F', 3, 3) of camera-space ``corners``, clipped at the near plane when
+        ``clipped``, and the map back to the mesh's faces (None when nothing was clipped)."""
         parent = None
-        if "angle" in cam or cam["mode"] == "projection":
-            z_clip = self.near if self.near > 0 else 1e-5
-            if clip.needs_clipping(corners, z_clip, ignore=pad):
-                corners, parent_face, matrix = clip.near_plane(corners, z_clip)
-                parent = (parent_face, matrix)
+        if clipped:
+            corners, parent_face, matrix = clip.near_plane(corners, self._z_clip())
+            parent = (parent_face, matrix)
         B, nf = corners.shape[:2]
         screen = self._project(corners.reshape(B, nf * 3, 3), cam, height, width).reshape(B, nf, 3, 3)
         return screen, parent
 
     def _render(self, vertices, faces, textures, camera_args, outputs, shader=None):
         options = self._options()
-        vertices, faces, textures, shader = self._prepare(vertices, faces, textures, shader)
         height, width = options["image_size"]
-        light, background = None, None
-        if "rgb" in outputs:
-            background = checks.background(self.background_color)
-        if "rgb" in outputs and getattr(shader, "lit", False):
-            light = lights.face_light(mesh.gather(vertices, faces), self.light_intensity_ambient,
-                                      self.light_intensity_directional, self.light_color_ambient,
-                                      self.light_color_directional, self.light_direction, check_faces=False)
-        screen, parent = self._screen_faces(vertices, faces, camera_args, height, width)
-        eps = self.rasterizer_eps if "rgb" in outputs else 1e-4
-        return render_faces(screen, textures, shader=shader, eps=eps, background_color=background,
-                            outputs=outputs, light=light, parent=parent, **options)
+        # geometry, rasterization and the blurred edge run in float32 whatever autocast says (the
+        # shading too: every output is float32); every check of the call is read in one go
+        with precision.float32(precision.device_of(vertices, faces)), checks.gathered() as pending:
+            vertices, faces, textures, shader = self._prepare(vertices, faces, textures, shader)
+            light, background = None, None
+            if "rgb" in outputs:
+                background = checks.background(self.background_color)
+            if "rgb" in outputs and getattr(shader, "lit", False):
+                light = lights.face_light(mesh.gather(vertices, faces), self.light_intensity_ambient,
+                                          self.light_intensity_directional, self.light_color_ambient,
+                                          self.light_color_directional, self.light_direction, check_faces=False)
+            cam, corners, pad = self._camera_faces(vertices, faces, camera_args)
+            perspective = "angle" in cam or cam["mode"] == "projection"  # only a perspective view clips
+            (behind,) = pending.read(clip.behind(corners, self._z_clip(), ignore=pad) if perspective
+                                     else corners.new_zeros((), dtype=torch.bool))
+            screen, parent = self._screen_faces(corners, cam, behind, height, width)
+            eps = self.rasterizer_eps if "rgb" in outputs else 1e-4
+            return render_faces(screen, textures, shader=shader, eps=eps, background_color=background,
+                                outputs=outputs, light=light, parent=parent, **options)
 
     # -- public methods --------------------------------------------------------------------------
     def render_silhouettes(self, vertices, faces, K=None, R=None, t=None, dist_coeffs=None, orig_size=None):

@@ -161,7 +161,7 @@ class UVTextureShader(Shader):
 
     def check(self, attributes, batch, num_faces):
         if isinstance(attributes, PackedUV):
-            return attributes
+            return _check_packed(attributes, batch, num_faces)
         if is_uv_pair(attributes):
             return _pack_pair(*attributes, batch, num_faces, self.wrap)
         maps = attributes if isinstance(attributes, (list, tuple)) else [attributes] * batch
@@ -195,10 +195,50 @@ def _pack_pair(uvs, image, batch, num_faces, wrap):
     return PackedUV(uvs, material, image.reshape(-1, C), table, WRAPS.index(wrap))
 
 
+def _check_packed(packed, batch, num_faces):
+    """A user-made PackedUV, checked as the sample_uv op needs it: shapes, dtypes, one device, and
+    (read with the call's other checks) materials that name table rows and rows that fit the texels."""
+    uvs = checks.tensor("textures.uvs", packed.uvs, dims=4, last=2)
+    texels = checks.tensor("textures.texels", packed.texels, dims=2)
+    material = checks.tensor("textures.material", packed.material, dims=2, floating=False).long()
+    table = checks.tensor("textures.table", packed.table, dims=2, last=3, floating=False).long()
+    checks.same_device(**{"textures.uvs": uvs, "textures.material": material, "textures.texels": texels,
+                          "textures.table": table})
+    if uvs.shape[:3] != (batch, num_faces, 3) or material.shape != (batch, num_faces):
+        raise ValueError(f"textures: a PackedUV needs uvs (B={batch}, F={num_faces}, 3, 2) and material (B, F), got "
+                         f"{tuple(uvs.shape)} and {tuple(material.shape)}")
+    if not table.shape[0] or not texels.shape[0] or packed.wrap not in range(len(WRAPS)):
+        raise ValueError(f"textures: a PackedUV needs at least one table row and texel, and wrap in 0..{len(WRAPS) - 1}")
+    checks.finite("textures.uvs", uvs)
+    checks.finite("textures.texels", texels)
+    if material.numel():
+        checks.fail_if((material < 0).any() | (material >= table.shape[0]).any(),
+                       f"textures.material must index the {table.shape[0]} rows of textures.table")
+    offset, h, w = table.unbind(1)
+    checks.fail_if(((offset < 0) | (h < 1) | (w < 1) | (offset + h * w > texels.shape[0])).any(),
+                   f"textures.table rows (offset, h, w) must lie within the {texels.shape[0]} texels")
+    return PackedUV(uvs, material, texels, table, int(packed.wrap))
+
+
+def _texels(uv_map):
+    """The map's packed texels (N, C): made again each call while an image needs a gradient (the
+    concatenation is part of the graph), else once per set of image versions."""
+    if any(im.requires_grad for im in uv_map.images):
+        return uv_map.packed_texels()
+    key = tuple((id(im), im._version, im.device) for im in uv_map.images)
+    memo = getattr(uv_map, "_packed_texels", None)
+    if memo is None or memo[0] != key:
+        memo = (key, uv_map.packed_texels())
+        uv_map._packed_texels = memo
+    return memo[1]
+
+
 def _pack_maps(maps, num_faces):
     """Pack a list of UV maps (one per mesh) into one texel table; a map with fewer faces than the
-    batch's (padded) face count gets padding faces of material 0 (they are never drawn)."""
-    uvs, materials, texels, tables, offset, first_row = [], [], [], [], 0, {}
+    batch's (padded) face count gets padding faces of material 0 (they are never drawn). The table
+    is built from Python numbers (checks.on_device: no copy once seen) and the texels are cached
+    per map (see _texels), so rendering the same maps again copies nothing from the host."""
+    uvs, materials, texels, rows, offset, first_row = [], [], [], [], 0, {}
     for i, m in enumerate(maps):
         if not hasattr(m, "uvs") or not hasattr(m, "images"):
             raise TypeError(f"textures[{i}] must be a tritonnmr.UVMap, got {type(m).__name__}")
@@ -209,23 +249,26 @@ def _pack_maps(maps, num_faces):
         if m.uvs.shape[0] > num_faces:
             raise ValueError(f"textures[{i}] has {m.uvs.shape[0]} faces but the meshes have {num_faces}")
         if id(m) not in first_row:  # a map shared by several meshes is packed once
-            first_row[id(m)] = sum(len(t) for t in tables)
-            t, table = m.packed()
+            first_row[id(m)] = len(rows)
+            t = _texels(m)
             checks.finite(f"textures[{i}].images", t)
             if texels and t.shape[-1] != texels[0].shape[-1]:
                 raise ValueError(f"textures[{i}]: every UV map of a batch needs images with the same channels")
             texels.append(t)
-            tables.append(table + torch.tensor([offset, 0, 0], device=table.device))
-            offset += t.shape[0]
+            for im in m.images:
+                rows.append((offset, im.shape[0], im.shape[1]))
+                offset += im.shape[0] * im.shape[1]
         pad = num_faces - m.uvs.shape[0]
         checks.finite(f"textures[{i}].uvs", m.uvs)
-        uvs.append(torch.cat([m.uvs.float(), m.uvs.new_zeros(pad, 3, 2)]))
-        materials.append(torch.cat([m.material + first_row[id(m)], m.material.new_zeros(pad) + first_row[id(m)]]))
-    device = uvs[0].device
+        uvs.append(torch.cat([m.uvs.float(), m.uvs.new_zeros(pad, 3, 2)]) if pad else m.uvs.float())
+        materials.append(torch.cat([m.material, m.material.new_zeros(pad)]) + first_row[id(m)] if pad
+                         else m.material + first_row[id(m)])
     checks.same_device(**{f"textures[{i}].uvs": u for i, u in enumerate(uvs)},
+                       **{f"textures[{i}].material": u for i, u in enumerate(materials)},
                        **{f"textures[{i}].images": t for i, t in enumerate(texels)})
-    return PackedUV(torch.stack(uvs), torch.stack(materials), torch.cat(texels), torch.cat(tables).to(device),
-                    WRAPS.index(wraps.pop()))
+    material = torch.stack(materials)
+    return PackedUV(torch.stack(uvs), material, texels[0] if len(texels) == 1 else torch.cat(texels),
+                    checks.on_device(tuple(rows), material), WRAPS.index(wraps.pop()))
 
 
 def attribute_tensors(attributes):

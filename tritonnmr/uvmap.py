@@ -75,8 +75,13 @@ class UVMap:
         """(texels (N, C) float32, table (M, 3) int64): the images flattened row-major and
         concatenated; table row m is (offset, h, w), so texel (row i, column j) of image m is
         ``texels[offset + i * w + j]`` — the layout of the renderer's ``sample_uv`` op."""
-        texels = torch.cat([im.reshape(-1, im.shape[2]) for im in self.images]).float()
+        texels = self.packed_texels()
         return texels, self.packed_table().to(texels.device)
+
+    def packed_texels(self):
+        """The texels (N, C) float32 of :meth:`packed` alone (differentiable with respect to the images)."""
+        images = [im.reshape(-1, im.shape[2]) for im in self.images]
+        return (images[0] if len(images) == 1 else torch.cat(images)).float()
 
     def unpack(self, texels):
         """Split ``texels`` (N, C) laid out as :meth:`packed` (e.g. a gradient of the packed texels)

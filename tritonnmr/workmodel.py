@@ -172,7 +172,7 @@ def forward_binned(faces, height, width, batch, hits):
     trips = ((items.stop - items.start).long() + cfg.faces_per_trip - 1) // cfg.faces_per_trip
     p.launches.append(_launch("tile_kernel", trips, lanes * cfg.faces_per_trip))
     p.launches.append(_launch("merge_kernel", (items.split_count + cfg.merge_rows - 1) // cfg.merge_rows))
-    p.bytes = batch * _nbytes(*ranges, lists.face) + _nbytes(starts, *items) + _slot_rows(items) * lanes * 8
+    p.bytes = batch * _nbytes(*ranges, lists.face) + _nbytes(starts, *items.tensors) + _slot_rows(items) * lanes * 8
     return p
 
 
@@ -210,15 +210,17 @@ def forward_pixel_loop(faces, height, width, batch, hits):
 # ----------------------------------------------------------------------------------------------
 # Backward: the balanced passes, and the per-face kernels they replaced
 # ----------------------------------------------------------------------------------------------
-def edge_walk_trips(pixels, ids, num_faces, face_index, block):
+def edge_walk_trips(pixels, ids, num_faces, face_index, block, counts=None):
     """Loop trips of every scanline walk of the blurred-edge kernel (edges._walk), recomputed with
     its float operations: (face row (M,) into ``ids``, trips (M,)) for the crossings of faces
     ``ids`` (flat b * F + f) with vertices at pixel coordinates ``pixels`` (N, 6), in the kernel's
     order (face, slot, scanline). A walk covers [min(out_lo, in_lo), max(out_hi, in_hi)], block
-    pixels per trip."""
+    pixels per trip. ``counts`` (N, 6): the crossings per slot as a plan has them (an EdgePlan gives
+    invisible faces none), else every slot's scanlines."""
     H, W = face_index.shape[1:]
     pix = pixels.view(-1, 3, 2)
-    firsts, counts = binning.edge_slots(pix, H, W)
+    firsts, all_counts = binning.edge_slots(pix, H, W)
+    counts = all_counts if counts is None else counts
     owner, line = binning.expand(counts.reshape(-1))
     v, s = owner // 6, owner % 6
     e, axis = s // 2, s % 2
@@ -256,7 +258,7 @@ def edge_walk_trips(pixels, ids, num_faces, face_index, block):
 
 def edge_item_trips(plan, num_faces, face_index, block):
     """Trips (items,) of each item of an EdgePlan: the walks of its crossings added up."""
-    v, trips = edge_walk_trips(plan.pixels, plan.faces, num_faces, face_index, block)
+    v, trips = edge_walk_trips(plan.pixels, plan.faces, num_faces, face_index, block, plan.counts)
     items = plan.items
     out = torch.zeros(items.num_items, dtype=torch.long)
     if not v.numel():
@@ -292,7 +294,7 @@ def backward_balanced(faces, face_index, batch, texture_size=2, channels=3):
         launch.programs *= batch
         launch.trips *= batch
         p.launches.append(launch)
-    edge_bytes = batch * (_nbytes(plan.faces, plan.pixels, plan.counts, *plan.items) + _slot_rows(plan.items) * 6 * 4)
+    edge_bytes = batch * (_nbytes(plan.faces, plan.pixels, plan.counts, *plan.items.tensors) + _slot_rows(plan.items) * 6 * 4)
     lists = binning.pixel_lists(face_index, F)
     covered = lists.order.numel() * batch
     starts = replicate(lists.starts, batch)
@@ -306,7 +308,7 @@ def backward_balanced(faces, face_index, batch, texture_size=2, channels=3):
         p.launches.append(_launch(f"{name}_sums_kernel", trips.repeat_interleave(blocks)))
         p.launches.append(_reduce_launch(f"segment_sum_kernel ({name})", items, D, cfg))
         # the passes run one after the other, each holding its pixel list, items and slots
-        p.bytes = max(p.bytes, covered * 8 + _nbytes(starts, *items) + _slot_rows(items) * D * 4)
+        p.bytes = max(p.bytes, covered * 8 + _nbytes(starts, *items.tensors) + _slot_rows(items) * D * 4)
     return p
 
 

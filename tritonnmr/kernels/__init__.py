@@ -15,6 +15,10 @@ launch for sm_80 and sm_90. So, in every kernel: a module global read inside a k
 ``tl.constexpr(...)``; an int argument that may be 1 is in ``do_not_specialize`` (Triton turns an
 int equal to 1 into a constant, which has no ``.to()``); and no lane, masked or not, divides by zero
 (plans list only drawn faces; elsewhere faces are replaced by a harmless triangle: geometry.sanitize).
+On a GPU: every fp32 division is ``tl.math.div_rn`` (a plain ``/`` compiles to the approximate
+``div.full.f32``; the compile test reads the PTX for it); every op runs under its tensors' device
+(``device_of``); each plan reads its sizes back in one go (binning), and the covered-pixel plan is
+built once per face index map and shared by the backward ops of a render (``_pixel_plan``).
 """
 import contextlib
 import functools
@@ -46,11 +50,27 @@ def raster_strategy(strategy):
         _raster[0] = previous
 
 
-def _launch(kernel, grid):
-    """``kernel[grid]`` with floating-point contraction off: no fused multiply-adds, so every kernel
-    rounds exactly as the reference does (pixel-centre tests, floors of scanline crossings and
-    texel coordinates land on the same side; Triton 3.10 makes this the default)."""
-    return functools.partial(kernel[grid], enable_fp_fusion=False)
+def _launch(kernel, grid, lanes):
+    """``kernel[grid]`` with floating-point contraction off (no fused multiply-adds, so every kernel
+    rounds exactly as the reference does: pixel-centre tests, floors of scanline crossings and texel
+    coordinates land on the same side; Triton 3.10 makes this the default) and the warps that a
+    block of ``lanes`` elements needs (tuning.warps)."""
+    return functools.partial(kernel[grid], enable_fp_fusion=False, num_warps=tuning.warps(lanes))
+
+
+def device_of(tensor):
+    """The context that makes ``tensor``'s GPU the current one (nothing for CPU tensors): Triton
+    launches on the current CUDA device, whatever device the pointers belong to."""
+    return torch.cuda.device(tensor.device) if tensor.device.type == "cuda" else contextlib.nullcontext()
+
+
+def _on_device(op):
+    """``op`` run under the device of its first tensor argument (see :func:`device_of`)."""
+    @functools.wraps(op)
+    def run(*args, **kwargs):
+        with device_of(next(a for a in args if torch.is_tensor(a))):
+            return op(*args, **kwargs)
+    return run
 
 
 def _slots(items, width, like):
@@ -66,7 +86,7 @@ def _add_slots(items, partial, out, rows=None):
     rows = items.split_segment if rows is None else rows
     D = partial.shape[1]
     block = min(64, triton.next_power_of_2(D))
-    _launch(reduce.segment_sum_kernel, (rows.numel(), triton.cdiv(D, block)))(
+    _launch(reduce.segment_sum_kernel, (rows.numel(), triton.cdiv(D, block)), tuning.config(1, 1, 1).reduce_rows * block)(
         partial, rows, items.split_first, items.split_count, out, D, ROWS=tuning.config(1, 1, 1).reduce_rows, DB=block)
 
 
@@ -77,12 +97,14 @@ def _item_args(items):
 # ----------------------------------------------------------------------------------------------
 # Forward: fragments
 # ----------------------------------------------------------------------------------------------
+@_on_device
 def rasterize_fragments(faces, height, width, near, far):
     """Face index (B, H, W) int64 (-1: empty), weights (B, H, W, 3) and depth (B, H, W) (far: empty)
     of faces (B, F, 3, 3), with the strategy chosen by ``set_raster`` (binned by default)."""
     return rasterize_fragments_with(_raster[0], faces, height, width, near, far)
 
 
+@_on_device
 def rasterize_fragments_with(strategy, faces, height, width, near, far):
     """rasterize_fragments with an explicit strategy: "binned", "face" or "pixel-loop"."""
     if strategy not in RASTER_STRATEGIES:
@@ -109,18 +131,18 @@ def _binned(faces, H, W, near, far, face_index, weights, depth):
         return
     tiles_x, tiles_y = binning.tile_grid(H, W, cfg.tile)
     slot_keys = _slots(items, cfg.tile * cfg.tile, face_index)
-    _launch(raster.tile_kernel, (items.num_items,))(
+    _launch(raster.tile_kernel, (items.num_items,), cfg.faces_per_trip * cfg.tile * cfg.tile)(
         faces, plan.lists.face, *_item_args(items), slot_keys, face_index, weights, depth, F, H, W, tiles_x,
         tiles_x * tiles_y, near, far, TILE=cfg.tile, FACES=cfg.faces_per_trip)
     if items.split_segment.numel():
-        _launch(raster.merge_kernel, (items.split_segment.numel(),))(
+        _launch(raster.merge_kernel, (items.split_segment.numel(),), cfg.merge_rows * cfg.tile * cfg.tile)(
             slot_keys, items.split_segment, items.split_first, items.split_count, faces, face_index, weights, depth,
             F, H, W, tiles_x, tiles_x * tiles_y, far, TILE=cfg.tile, ROWS=cfg.merge_rows)
 
 
 def _resolve(zbuf, faces, H, W, far, face_index, weights, depth, block):
     total = zbuf.numel()
-    _launch(raster.resolve_kernel, (triton.cdiv(total, block),))(
+    _launch(raster.resolve_kernel, (triton.cdiv(total, block),), block)(
         zbuf, faces, face_index, weights, depth, faces.shape[1], H, W, total, far, BLOCK=block)
 
 
@@ -130,7 +152,7 @@ def _face_parallel(faces, H, W, near, far, face_index, weights, depth):
     cfg = tuning.config(H, W, F)
     boxes = torch.stack(list(binning.face_boxes(faces, H, W, near, far)), 1).to(torch.int32).contiguous()
     zbuf = torch.full((B * H * W,), raster.EMPTY_KEY, dtype=torch.int64, device=faces.device)
-    _launch(raster.coverage_kernel, (B * F,))(faces, boxes, zbuf, F, H, W, near, far, BLOCK=cfg.block)
+    _launch(raster.coverage_kernel, (B * F,), cfg.block)(faces, boxes, zbuf, F, H, W, near, far, BLOCK=cfg.block)
     _resolve(zbuf, faces, H, W, far, face_index, weights, depth, cfg.map_block)
 
 
@@ -139,7 +161,7 @@ def _pixel_loop(faces, H, W, near, far, face_index, weights, depth):
     B, F = faces.shape[:2]
     cfg = tuning.config(H, W, F)
     zbuf = torch.empty((B * H * W,), dtype=torch.int64, device=faces.device)
-    _launch(baseline.pixel_loop_kernel, (triton.cdiv(zbuf.numel(), cfg.block),))(
+    _launch(baseline.pixel_loop_kernel, (triton.cdiv(zbuf.numel(), cfg.block),), cfg.block)(
         faces, zbuf, F, H, W, zbuf.numel(), near, far, BLOCK=cfg.block)
     _resolve(zbuf, faces, H, W, far, face_index, weights, depth, cfg.map_block)
 
@@ -149,9 +171,10 @@ def _pixels(kernel, face_index, *args, **meta):
     total = face_index.numel()
     if total:
         block = tuning.config(*face_index.shape[1:], 1).map_block
-        _launch(kernel, (triton.cdiv(total, block),))(*args, BLOCK=block, **meta)
+        _launch(kernel, (triton.cdiv(total, block),), block)(*args, BLOCK=block, **meta)
 
 
+@_on_device
 def perspective_barycentrics(faces, face_index, weights, depth):
     """(B, H, W, 3) bary_k = w_k z / z_k at covered pixels, 0 where empty."""
     out = torch.empty_like(weights)
@@ -164,15 +187,25 @@ def perspective_barycentrics(faces, face_index, weights, depth):
 # ----------------------------------------------------------------------------------------------
 # Backward of the forward: depth and the blurred edge
 # ----------------------------------------------------------------------------------------------
-def _pixel_plan(face_index, num_faces, pixel_block=None):
-    """(config, pixel lists by face, items) of a per-face pass walking pixel_block pixels per trip."""
-    H, W = face_index.shape[1:]
-    cfg = tuning.config(H, W, num_faces)
-    lists, items = binning.pixel_items(face_index, num_faces, cfg.item_trips, pixel_block or cfg.pixel_block,
-                                       tuning.programs(face_index.device))
-    return cfg, lists, items
+def _pixel_plan(face_index, num_faces):
+    """(config, pixel lists by face, items) of the per-face passes over face_index's covered pixels
+    (depth, cubes, vertex colours, uvs). Built once per face index map and kept on it, so every
+    backward op of one render shares one sort and one host read; rebuilt if the map was changed in
+    place. Items hold a multiple of the config's pixel_block pixels; a kernel walking fewer pixels
+    per trip (the cube gradient) does more trips of less work each."""
+    key = (face_index._version, num_faces)
+    memo = getattr(face_index, "_tritonnmr_pixel_plan", None)
+    if memo is None or memo[0] != key:
+        H, W = face_index.shape[1:]
+        cfg = tuning.config(H, W, num_faces)
+        lists, items = binning.pixel_items(face_index, num_faces, cfg.item_trips, cfg.pixel_block,
+                                           tuning.programs(face_index.device))
+        memo = (key, (cfg, lists, items))
+        face_index._tritonnmr_pixel_plan = memo
+    return memo[1]
 
 
+@_on_device
 def depth_backward(faces, face_index, weights, depth, grad_depth):
     """Gradient (B, F, 3, 3) to the faces of sum(grad_depth * depth), exact; 0 for faces with no pixel."""
     B, F = faces.shape[:2]
@@ -181,17 +214,19 @@ def depth_backward(faces, face_index, weights, depth, grad_depth):
         cfg, lists, items = _pixel_plan(face_index, F)
         if items.num_items:
             partial = _slots(items, 9, faces)
-            _launch(backward.depth_sums_kernel, (items.num_items,))(
+            _launch(backward.depth_sums_kernel, (items.num_items,), cfg.pixel_block)(
                 faces, lists.order, *_item_args(items), weights, depth, grad_depth, out, partial, PB=cfg.pixel_block)
             _add_slots(items, partial, out)
     return out.view(B, F, 3, 3)
 
 
+@_on_device
 def edge_backward(faces, face_index, image, grad_image, eps):
     """Blurred-edge gradient (B, F, 3, 3) (z column 0) from image and grad_image (B, H, W, C)."""
     return edge_backward_counted(faces, face_index, image, grad_image, eps, count_trips=False)
 
 
+@_on_device
 def edge_backward_counted(faces, face_index, image, grad_image, eps, count_trips=True):
     """edge_backward; with ``count_trips``, (gradient, the pixel-loop trips of each item (items,)
     int32 as the kernel counted them, the binning.EdgePlan) for the work model's tests."""
@@ -208,7 +243,7 @@ def edge_backward_counted(faces, face_index, image, grad_image, eps, count_trips
         if items.num_items:
             partial = _slots(items, 6, faces)
             CP = triton.next_power_of_2(C)
-            _launch(edges.edge_kernel, (items.num_items,))(
+            _launch(edges.edge_kernel, (items.num_items,), cfg.edge_block)(
                 plan.pixels, plan.faces, *_item_args(items), image, grad_image, face_index, sums, partial, trips,
                 F, H, W, eps, C=C, CP=CP, BLOCK=cfg.edge_block, COUNT=count_trips, maxnreg=tuning.edge_registers(CP))
             _add_slots(items, partial, sums, plan.faces[items.split_segment.long()])
@@ -233,6 +268,7 @@ def cube_block(cells, channels_padded, pixel_block):
     return CB, max(8, min(pixel_block, 1024 // (CB * channels_padded)))
 
 
+@_on_device
 def sample_cubes(face_index, bary, textures, eps):
     """(B, H, W, C) trilinear samples of per-face cubes textures (B, F, T, T, T, C); 0 where empty."""
     B, F, T = textures.shape[:3]
@@ -245,6 +281,7 @@ def sample_cubes(face_index, bary, textures, eps):
     return out
 
 
+@_on_device
 def sample_cubes_backward(face_index, bary, grad, texture_shape, eps):
     """Gradient (B, F, T, T, T, C) to the cubes: each pixel's gradient spread over its 8 cells."""
     B, F, T = texture_shape[:3]
@@ -253,17 +290,18 @@ def sample_cubes_backward(face_index, bary, grad, texture_shape, eps):
     out = torch.zeros((B * F, cells * C), dtype=grad.dtype, device=grad.device)
     if out.numel() and face_index.numel():
         CP = triton.next_power_of_2(C)
-        CB, PB = cube_block(cells, CP, tuning.config(*face_index.shape[1:], F).pixel_block)
-        cfg, lists, items = _pixel_plan(face_index, F, PB)
+        cfg, lists, items = _pixel_plan(face_index, F)
+        CB, PB = cube_block(cells, CP, cfg.pixel_block)
         if items.num_items:
             partial = _slots(items, cells * C, grad)
-            _launch(backward.cube_sums_kernel, (items.num_items, triton.cdiv(cells, CB)))(
+            _launch(backward.cube_sums_kernel, (items.num_items, triton.cdiv(cells, CB)), PB * CB * CP)(
                 lists.order, *_item_args(items), bary, grad, out, partial, T, C, _cube_top(T, eps), CP=CP, CB=CB,
                 PB=PB)
             _add_slots(items, partial, out)
     return out.view(texture_shape)
 
 
+@_on_device
 def interpolate(face_index, bary, attributes):
     """(B, H, W, C) = sum_k bary_k attributes[b, f, k] for attributes (B, F, 3, C); 0 where empty."""
     F, C = attributes.shape[1], attributes.shape[-1]
@@ -275,6 +313,7 @@ def interpolate(face_index, bary, attributes):
     return out
 
 
+@_on_device
 def interpolate_backward(face_index, bary, grad, attribute_shape):
     """Gradient (B, F, 3, C) to the face-vertex attributes of :func:`interpolate`."""
     B, F, _, C = attribute_shape
@@ -283,13 +322,14 @@ def interpolate_backward(face_index, bary, grad, attribute_shape):
         cfg, lists, items = _pixel_plan(face_index, F)
         if items.num_items:
             partial = _slots(items, 3 * C, grad)
-            _launch(backward.interpolate_sums_kernel, (items.num_items,))(
+            _launch(backward.interpolate_sums_kernel, (items.num_items,), cfg.pixel_block * triton.next_power_of_2(C))(
                 lists.order, *_item_args(items), bary, grad, out, partial, C, CP=triton.next_power_of_2(C),
                 PB=cfg.pixel_block)
             _add_slots(items, partial, out)
     return out.view(attribute_shape)
 
 
+@_on_device
 def sample_uv(face_index, bary, uvs, material, texels, table, wrap):
     """(B, H, W, C) bilinear samples of texels (N, C) at each pixel's uv; 0 where empty."""
     F, C = uvs.shape[1], texels.shape[-1]
@@ -301,6 +341,7 @@ def sample_uv(face_index, bary, uvs, material, texels, table, wrap):
     return out
 
 
+@_on_device
 def sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, grad):
     """(grad_texels (N, C), grad_uvs (B, F, 3, 2)) of :func:`sample_uv`, both without atomics: the uv
     gradient summed per face over its pixels, the texel gradient per texel over its (pixel, tap)
@@ -317,24 +358,26 @@ def sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, gra
     wrap = int(wrap)
     if items.num_items:
         partial = _slots(items, 6, uvs)
-        _launch(backward.uv_sums_kernel, (items.num_items,))(
+        _launch(backward.uv_sums_kernel, (items.num_items,), cfg.pixel_block * CP)(
             lists.order, *_item_args(items), face_index, bary, uvs, material, texels, table, grad, grad_uvs, partial,
             F, H * W, wrap, C, CP=CP, PB=cfg.pixel_block)
         _add_slots(items, partial, grad_uvs)
-    # texels: the four taps of every covered pixel, grouped by texel row (a stable sort)
-    pixels = torch.nonzero(face_index.reshape(-1) >= 0).flatten()
+    # texels: the four taps of every covered pixel, grouped by texel row (a stable sort), one
+    # segment per texel of the table (counted by an integer scatter-add: no read but the plan's)
+    pixels = lists.order
     if pixels.numel():
         taps = torch.empty(pixels.numel() * 4, dtype=torch.int64, device=uvs.device)
-        _launch(shade.uv_taps_kernel, (triton.cdiv(pixels.numel(), cfg.map_block),))(
+        _launch(shade.uv_taps_kernel, (triton.cdiv(pixels.numel(), cfg.map_block),), cfg.map_block)(
             pixels, face_index, bary, uvs, material, table, taps, F, H * W, pixels.numel(), wrap, BLOCK=cfg.map_block)
-        key, contrib = torch.sort(taps, stable=True)
-        texel, count = torch.unique_consecutive(key, return_counts=True)
-        starts = torch.cat([count.new_zeros(1), torch.cumsum(count, 0)])
-        items = binning.split_segments(starts, binning.balanced_limit(
-            key.numel(), tuning.programs(uvs.device), cfg.item_trips * cfg.pixel_block, cfg.pixel_block))
-        partial = _slots(items, C, texels)
-        _launch(backward.texel_sums_kernel, (items.num_items,))(
-            contrib, pixels, texel[items.segment.long()], items.start, items.stop, items.slot, face_index, bary, uvs,
-            material, table, grad, grad_texels, partial, F, H * W, wrap, C, CP=CP, PB=cfg.pixel_block)
-        _add_slots(items, partial, grad_texels, texel[items.split_segment.long()])
+        contrib = torch.sort(taps, stable=True).indices
+        counts = torch.zeros(texels.shape[0], dtype=torch.int64, device=uvs.device)
+        counts.index_add_(0, taps, torch.ones_like(taps))
+        items = binning.split_segments(binning.starts_of(counts), binning.balanced_limit(
+            taps.numel(), tuning.programs(uvs.device), cfg.item_trips * cfg.pixel_block, cfg.pixel_block))
+        if items.num_items:
+            partial = _slots(items, C, texels)
+            _launch(backward.texel_sums_kernel, (items.num_items,), cfg.pixel_block * CP)(
+                contrib, pixels, *_item_args(items), face_index, bary, uvs, material, table, grad, grad_texels,
+                partial, F, H * W, wrap, C, CP=CP, PB=cfg.pixel_block)
+            _add_slots(items, partial, grad_texels)
     return grad_texels, grad_uvs.view(B, F, 3, 2)

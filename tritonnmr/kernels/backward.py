@@ -47,8 +47,10 @@ def depth_sums_kernel(faces_ptr, order_ptr, item_face_ptr, item_start_ptr, item_
                                           9)
     _drawn, x0, y0, z0, x1, y1, z1, x2, y2, z2 = load_face(faces_ptr + face * 9)
     det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)  # > 0 for a drawn face
-    kx = (y1 - y2) / det / z0 + (y2 - y0) / det / z1 + (y0 - y1) / det / z2
-    ky = (x2 - x1) / det / z0 + (x0 - x2) / det / z1 + (x1 - x0) / det / z2
+    kx = tl.math.div_rn(tl.math.div_rn(y1 - y2, det), z0) + tl.math.div_rn(tl.math.div_rn(y2 - y0, det), z1) \
+        + tl.math.div_rn(tl.math.div_rn(y0 - y1, det), z2)
+    ky = tl.math.div_rn(tl.math.div_rn(x2 - x1, det), z0) + tl.math.div_rn(tl.math.div_rn(x0 - x2, det), z1) \
+        + tl.math.div_rn(tl.math.div_rn(x1 - x0, det), z2)
     acc0 = tl.zeros([PB], tl.float32)  # g z^2 w_k per lane
     acc1 = tl.zeros([PB], tl.float32)
     acc2 = tl.zeros([PB], tl.float32)
@@ -66,7 +68,7 @@ def depth_sums_kernel(faces_ptr, order_ptr, item_face_ptr, item_start_ptr, item_
     sum_k = tl.where(vertex == 0, tl.sum(acc0, axis=0),
                      tl.where(vertex == 1, tl.sum(acc1, axis=0), tl.sum(acc2, axis=0)))
     zk = tl.where(vertex == 0, z0, tl.where(vertex == 1, z1, z2))
-    values = tl.where(k % 3 == 0, sum_k * kx, tl.where(k % 3 == 1, sum_k * ky, sum_k / (zk * zk)))
+    values = tl.where(k % 3 == 0, sum_k * kx, tl.where(k % 3 == 1, sum_k * ky, tl.math.div_rn(sum_k, zk * zk)))
     _store_row(out_ptr, partial_ptr, slot, dest, k, values, k < 9)
 
 

@@ -11,6 +11,11 @@ an order fixed by the plan: results are bit-identical between runs and independe
 
 The plans are plain tensors, computed here by the same code for the kernels and for the work
 model (``tritonnmr.workmodel``), which counts the programs' loop trips from them.
+
+On a GPU every value the host reads back drains the queue, so each plan reads its sizes in one
+``tolist()`` (``segment_sizes``): the counts per segment are computed on the device (prefix sums
+and integer scatter-adds, which are exact in any order), the item length too (``device_limit``),
+and everything sized by data (``expand``, ``compact``) is then built with the sizes known.
 """
 from typing import NamedTuple
 
@@ -87,11 +92,13 @@ def tile_ranges(boxes, tile):
     return TileRanges(tx, ty, ntx, nty)
 
 
-def expand(counts):
+def expand(counts, total=None):
     """Every element of consecutive ranges of ``counts`` (N,) elements: (owner (total,) int64,
-    index within its owner's range (total,) int64), in owner order."""
+    index within its owner's range (total,) int64), in owner order. ``total`` (the sum of counts)
+    saves a host read when the caller knows it."""
     counts = counts.long()
-    total = int(counts.sum()) if counts.numel() else 0
+    if total is None:
+        total = int(counts.sum()) if counts.numel() else 0
     owner = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts,
                                     output_size=total)
     first = torch.cumsum(counts, 0) - counts
@@ -106,13 +113,41 @@ class TileLists(NamedTuple):
     starts: torch.Tensor
 
 
-def tile_lists(ranges, batch, num_faces, height, width, tile):
+def compact(mask, count):
+    """The indices (count,) int64 of the True entries of a 1-D ``mask``, ascending, where the caller
+    knows ``count`` (so nothing is read back): each True entry goes to its rank among them; the
+    False ones all go to one extra entry, dropped."""
+    rank = torch.cumsum(mask, 0) - 1
+    out = torch.empty(count + 1, dtype=torch.int64, device=mask.device)
+    out.scatter_(0, torch.where(mask, rank, count), torch.arange(mask.numel(), device=mask.device))
+    return out[:count]
+
+
+def tile_counts(ranges, batch, num_faces, height, width, tile):
+    """Faces per tile (batch * tiles,) int64, tiles in order (batch entry, row, column), without
+    listing the pairs: each face adds +1 at the top-left corner of its range of tiles, -1 past
+    its right and bottom ends and +1 past both, on a (rows + 1, columns + 1) grid per entry; the
+    2-D prefix sum of those marks is, at each tile, the number of ranges covering it."""
+    tiles_x, tiles_y = tile_grid(height, width, tile)
+    entry = torch.arange(batch * num_faces, device=ranges.tx.device) // max(num_faces, 1)
+    x0, y0 = ranges.tx.long(), ranges.ty.long()
+    x1, y1 = x0 + ranges.ntx, y0 + ranges.nty
+    ones = torch.ones_like(x0)
+    corner = torch.cat([(entry * (tiles_y + 1) + y) * (tiles_x + 1) + x for y, x in ((y0, x0), (y0, x1), (y1, x0), (y1, x1))])
+    marks = torch.zeros(batch * (tiles_y + 1) * (tiles_x + 1), dtype=torch.int64, device=x0.device)
+    marks.index_add_(0, corner, torch.cat([ones, -ones, -ones, ones]))
+    counts = marks.view(batch, tiles_y + 1, tiles_x + 1).cumsum(1).cumsum(2)[:, :tiles_y, :tiles_x]
+    return counts.reshape(-1)
+
+
+def tile_lists(ranges, batch, num_faces, height, width, tile, pairs=None):
     """Exact per-tile face lists: every face with a non-empty box lists itself in every tile its box
     touches (counts -> prefix sum -> one pair per (face, tile)), then a stable sort by tile keeps
-    the faces of a tile in ascending order. Nothing is capped, so no face is ever dropped."""
+    the faces of a tile in ascending order. Nothing is capped, so no face is ever dropped.
+    ``pairs``: their number, when the caller has read it."""
     tiles_x, tiles_y = tile_grid(height, width, tile)
     per_entry = tiles_x * tiles_y
-    owner, local = expand(ranges.counts)  # face-major: pairs of face 0, then face 1, ...
+    owner, local = expand(ranges.counts, pairs)  # face-major: pairs of face 0, then face 1, ...
     ntx = ranges.ntx[owner]
     key = (owner // num_faces) * per_entry + (ranges.ty[owner] + local // ntx) * tiles_x \
         + ranges.tx[owner] + local % ntx
@@ -123,9 +158,10 @@ def tile_lists(ranges, batch, num_faces, height, width, tile):
 
 
 class Items(NamedTuple):
-    """A plan: item i handles elements [start[i], stop[i]) of segment[i] (int32 (items,) each) and
-    writes to slot[i] of the partial buffer (int32; -1: its segment is whole, write the result).
-    Cut segments: split_segment (int32 (cut,)) adds slots [split_first, split_first + split_count)."""
+    """A plan: item i handles elements [start[i], stop[i]) (int64) of segment[i] (int32 (items,))
+    and writes to slot[i] of the partial buffer (int32; -1: its segment is whole, write the result).
+    Cut segments: split_segment (int32 (cut,)) adds slots [split_first, split_first + split_count);
+    ``num_slots`` (an int) is the number of slots."""
     segment: torch.Tensor
     start: torch.Tensor
     stop: torch.Tensor
@@ -133,32 +169,45 @@ class Items(NamedTuple):
     split_segment: torch.Tensor
     split_first: torch.Tensor
     split_count: torch.Tensor
+    num_slots: int
 
     @property
     def num_items(self):
         return self.segment.numel()
 
     @property
-    def num_slots(self):
-        return int(self.split_count.sum()) if self.split_count.numel() else 0
+    def tensors(self):
+        """The plan's tensors (for byte counts)."""
+        return tuple(self)[:-1]
 
 
-def split_segments(starts, limit):
+def segment_sizes(starts, limit):
+    """(3,) int64 on the device: the number of items, of cut segments and of slots that
+    :func:`split_segments` makes of ``starts`` with ``limit`` (an int or a 0-dim tensor), for the
+    caller to read together with its own values."""
+    chunks = (starts[1:] - starts[:-1] + limit - 1) // limit
+    cut = chunks > 1
+    return torch.stack([chunks.sum(), cut.sum(), torch.where(cut, chunks, 0).sum()])
+
+
+def split_segments(starts, limit, sizes=None):
     """Cut the segments [starts[s], starts[s + 1]) (starts (S + 1,) int64) into items of at most
-    ``limit`` elements, in segment order; empty segments get no item."""
+    ``limit`` (int) elements, in segment order; empty segments get no item. ``sizes``: the
+    :func:`segment_sizes` values already read (else they are read here, in one go)."""
     counts = starts[1:] - starts[:-1]
     chunks = (counts + limit - 1) // limit
-    segment, local = expand(chunks)
+    num_items, num_cut, num_slots = segment_sizes(starts, limit).tolist() if sizes is None else sizes
+    segment, local = expand(chunks, num_items)
     start = starts[:-1][segment] + local * limit
     stop = torch.minimum(start + limit, starts[1:][segment])
     cut = chunks > 1
     in_cut = cut[segment]
     slot = torch.where(in_cut, torch.cumsum(in_cut, 0) - 1, -1)
-    split_segment = torch.nonzero(cut).flatten()
+    split_segment = compact(cut, num_cut)
     first_item = (torch.cumsum(chunks, 0) - chunks)[split_segment]
     i32 = torch.int32
-    return Items(segment.to(i32), start.to(i32), stop.to(i32), slot.to(i32), split_segment.to(i32),
-                 slot[first_item].to(i32), chunks[split_segment].to(i32))
+    return Items(segment.to(i32), start, stop, slot.to(i32), split_segment.to(i32),
+                 slot[first_item].to(i32), chunks[split_segment].to(i32), num_slots)
 
 
 def balanced_limit(total, programs, minimum, multiple=1):
@@ -168,6 +217,17 @@ def balanced_limit(total, programs, minimum, multiple=1):
     return -(-limit // multiple) * multiple
 
 
+def device_limit(total, programs, minimum, multiple=1):
+    """:func:`balanced_limit` of a 0-dim int64 tensor ``total``, computed on its device (no read)."""
+    limit = torch.clamp(-(-total // max(programs, 1)), min=minimum)
+    return -(-limit // multiple) * multiple
+
+
+def starts_of(counts):
+    """(S + 1,) int64 prefix sums of counts (S,): where each segment starts, and the total last."""
+    return torch.cat([counts.new_zeros(1, dtype=torch.int64), torch.cumsum(counts.long(), 0)])
+
+
 class PixelLists(NamedTuple):
     """Covered pixels grouped by face: ``order`` (covered,) int64 flat pixel ids (b * H * W + r * W + c),
     face by face (flat b * F + f), ascending within a face; face s's are ``order[starts[s]:starts[s + 1]]``."""
@@ -175,25 +235,40 @@ class PixelLists(NamedTuple):
     starts: torch.Tensor
 
 
-def pixel_lists(face_index, num_faces):
-    """Group the covered pixels of face_index (B, H, W) by their face (a stable sort by face)."""
+def pixel_faces(face_index, num_faces):
+    """The flat face b * F + f of every pixel of face_index (B, H, W), (B H W,) int64; B * F (one past
+    the last face) where the pixel is empty."""
     B = face_index.shape[0]
     flat = face_index.reshape(-1)
-    pixels = torch.nonzero(flat >= 0).flatten()
-    key = torch.div(pixels, max(flat.numel() // max(B, 1), 1), rounding_mode="floor") * num_faces + flat[pixels]
-    key, perm = torch.sort(key, stable=True)
+    entry = torch.arange(flat.numel(), device=flat.device) // max(flat.numel() // max(B, 1), 1)
+    return torch.where(flat >= 0, entry * num_faces + flat, B * num_faces)
+
+
+def pixel_counts(face_index, num_faces):
+    """Covered pixels per flat face (B * F,) int64 (an integer scatter-add: exact in any order)."""
+    key = pixel_faces(face_index, num_faces)
+    counts = torch.zeros(face_index.shape[0] * num_faces + 1, dtype=torch.int64, device=key.device)
+    return counts.index_add_(0, key, torch.ones_like(key))[:-1]
+
+
+def pixel_lists(face_index, num_faces, covered=None):
+    """Group the covered pixels of face_index (B, H, W) by their face (a stable sort by face).
+    ``covered``: their number, when the caller has read it."""
+    B = face_index.shape[0]
+    key = pixel_faces(face_index, num_faces)
+    hit = key < B * num_faces
+    pixels = compact(hit, int(hit.sum()) if covered is None else covered)
+    key, perm = torch.sort(key[pixels], stable=True)
     starts = torch.searchsorted(key, torch.arange(B * num_faces + 1, device=key.device))
     return PixelLists(pixels[perm], starts)
 
 
-def visible_faces(faces, face_index):
-    """Flat ids (visible,) int64 of the faces that are drawn and cover at least one pixel."""
+def visible(faces, face_index):
+    """(B * F,) bool: the face is drawn and covers at least one pixel of face_index."""
     B, F = faces.shape[:2]
-    seen = torch.zeros(B * F, dtype=torch.bool, device=faces.device)
-    hit = face_index >= 0
-    batch = torch.nonzero(hit, as_tuple=True)[0]
-    seen[batch * F + face_index[hit]] = True
-    return torch.nonzero(seen & drawn(faces).reshape(-1)).flatten()
+    seen = torch.zeros(B * F + 1, dtype=torch.bool, device=faces.device)
+    seen.index_fill_(0, pixel_faces(face_index, F), True)  # every write stores True: order-free
+    return seen[:-1] & drawn(faces).reshape(-1)
 
 
 def edge_slots(pixels, height, width):
@@ -216,10 +291,11 @@ def edge_slots(pixels, height, width):
 
 
 class EdgePlan(NamedTuple):
-    """The blurred-edge pass's work: ``faces`` (visible,) int64 flat face ids; ``pixels``
-    (visible, 6) float32 their vertices' pixel coordinates (x0, y0, x1, y1, x2, y2); a face's
-    crossings are numbered slot by slot (slot = 2 edge + axis), scanlines ascending within a slot;
-    ``items`` cut each face's crossings into runs of at most ``limit``."""
+    """The blurred-edge pass's work: ``faces`` (B * F,) int64 flat face ids; ``pixels``
+    (B * F, 6) float32 their vertices' pixel coordinates (x0, y0, x1, y1, x2, y2); ``counts``
+    (B * F, 6) int32 the scanlines each (edge, axis) slot crosses, 0 for faces that are not visible;
+    a face's crossings are numbered slot by slot (slot = 2 edge + axis), scanlines ascending
+    within a slot; ``items`` cut each face's crossings into runs of at most ``limit``."""
     faces: torch.Tensor
     pixels: torch.Tensor
     items: Items
@@ -230,11 +306,12 @@ class EdgePlan(NamedTuple):
 def edge_plan(faces, face_index, limit):
     """Plan of the blurred-edge backward for faces (B, F, 3, 3) and face_index (B, H, W)."""
     H, W = face_index.shape[1:]
-    ids = visible_faces(faces, face_index)
-    flat = faces.reshape(-1, 3, 3)[ids]
-    pixels = torch.stack([to_pixels(flat[..., 0], W), to_pixels(flat[..., 1], H)], -1)  # (N, 3, 2)
+    flat = faces.reshape(-1, 3, 3)
+    ids = torch.arange(flat.shape[0], device=faces.device)
+    pixels = torch.stack([to_pixels(flat[..., 0], W), to_pixels(flat[..., 1], H)], -1)  # (B * F, 3, 2)
     _, counts = edge_slots(pixels, H, W)
-    starts = torch.cat([counts.new_zeros(1, dtype=torch.int64), torch.cumsum(counts.sum(1, dtype=torch.int64), 0)])
+    counts = torch.where(visible(faces, face_index)[:, None], counts, 0)
+    starts = starts_of(counts.sum(1))
     items = split_segments(starts, limit)
     # items address crossings within their face: subtract the face's first crossing
     base = starts[:-1][items.segment.long()]
@@ -256,19 +333,25 @@ class BinnedPlan(NamedTuple):
 
 def binned_plan(faces, height, width, near, far, tile, min_faces, programs, faces_per_trip=1):
     """Setup (boxes, tile ranges: freed once the lists are made), exact tile lists, and items of
-    max(min_faces, pairs / programs) faces, a multiple of faces_per_trip."""
+    max(min_faces, pairs / programs) faces, a multiple of faces_per_trip. One host read: the tiles'
+    face counts come from the ranges (tile_counts), before any pair is listed."""
     B, F = faces.shape[:2]
-    lists = tile_lists(tile_ranges(face_boxes(faces, height, width, near, far), tile), B, F, height, width, tile)
-    limit = balanced_limit(lists.face.numel(), programs, min_faces, faces_per_trip)
-    return BinnedPlan(lists, split_segments(lists.starts, limit), limit)
+    ranges = tile_ranges(face_boxes(faces, height, width, near, far), tile)
+    starts = starts_of(tile_counts(ranges, B, F, height, width, tile))
+    limit = device_limit(starts[-1], programs, min_faces, faces_per_trip)
+    *sizes, pairs, limit = torch.cat([segment_sizes(starts, limit), torch.stack([starts[-1], limit])]).tolist()
+    lists = tile_lists(ranges, B, F, height, width, tile, pairs)
+    return BinnedPlan(lists, split_segments(starts, limit, sizes), limit)
 
 
 def pixel_items(face_index, num_faces, item_trips, pixel_block, programs):
     """(PixelLists, Items): the covered pixels grouped by face, cut into items of
-    max(item_trips pixel_block, covered / programs) pixels rounded up to a multiple of pixel_block."""
-    lists = pixel_lists(face_index, num_faces)
-    limit = balanced_limit(lists.order.numel(), programs, item_trips * pixel_block, pixel_block)
-    return lists, split_segments(lists.starts, limit)
+    max(item_trips pixel_block, covered / programs) pixels rounded up to a multiple of pixel_block.
+    One host read (the sizes and the number of covered pixels)."""
+    starts = starts_of(pixel_counts(face_index, num_faces))
+    limit = device_limit(starts[-1], programs, item_trips * pixel_block, pixel_block)
+    *sizes, covered, limit = torch.cat([segment_sizes(starts, limit), torch.stack([starts[-1], limit])]).tolist()
+    return pixel_lists(face_index, num_faces, covered), split_segments(starts, limit, sizes)
 
 
 def edge_limit(height, width, edge_block, edge_trips):

@@ -35,7 +35,7 @@ def _walk(img_ptr, grad_ptr, index_ptr, f, line, step, along, d0, ua, wa, ub, wb
     """(gradient to a's w, to b's w, loop trips (0 unless COUNT)) from the crossing of edge (a, b)
     with scanline d0 (float), whose pixel d1 sits at ``line + d1 * step``; ``along`` pixels per scanline."""
     along_f = along.to(tl.float32)
-    wx = wa + (wb - wa) / (ub - ua) * (d0 - ua)
+    wx = wa + tl.math.div_rn(wb - wa, ub - ua) * (d0 - ua)
     wx_c = tl.minimum(tl.maximum(wx, -2.0), along_f + 1.0)  # far-off crossings stay far off, as ints
     d_in = tl.where(direction > 0, tl.floor(wx_c), tl.ceil(wx_c)).to(tl.int32)
     d_out = d_in + direction
@@ -52,8 +52,8 @@ def _walk(img_ptr, grad_ptr, index_ptr, f, line, step, along, d0, ua, wa, ub, wb
     # in: from d_in to where the scanline leaves the face through a-c (d0 strictly between u_a and
     # u_c) or c-b, rounded outward
     between = (d0 - ua) * (d0 - uc) < 0
-    via_ac = wa + (wc - wa) / tl.where(uc != ua, uc - ua, 1.0) * (d0 - ua)
-    via_cb = tl.where(ub == uc, wc, wc + (wb - wc) / tl.where(ub != uc, ub - uc, 1.0) * (d0 - uc))
+    via_ac = wa + tl.math.div_rn(wc - wa, tl.where(uc != ua, uc - ua, 1.0)) * (d0 - ua)
+    via_cb = tl.where(ub == uc, wc, wc + tl.math.div_rn(wb - wc, tl.where(ub != uc, ub - uc, 1.0)) * (d0 - uc))
     w_far = tl.minimum(tl.maximum(tl.where(between, via_ac, via_cb), -2.0), along_f + 1.0)
     limit = tl.where(direction > 0, tl.ceil(w_far), tl.floor(w_far)).to(tl.int32)
     in_lo = tl.where(ok, tl.maximum(tl.minimum(d_in, limit), 0), along)
@@ -62,8 +62,8 @@ def _walk(img_ptr, grad_ptr, index_ptr, f, line, step, along, d0, ua, wa, ub, wb
     # (as 0/1 factors: the interpreter cannot & a one-element bool with a block)
     use_a = tl.where(ub != d0, 1.0, 0.0)
     use_b = tl.where(ua != d0, 1.0, 0.0)
-    k_a = (ub - ua) / tl.where(ub != d0, ub - d0, 1.0)
-    k_b = (ub - ua) / tl.where(ua != d0, d0 - ua, 1.0)
+    k_a = tl.math.div_rn(ub - ua, tl.where(ub != d0, ub - d0, 1.0))
+    k_b = tl.math.div_rn(ub - ua, tl.where(ua != d0, d0 - ua, 1.0))
     lo = tl.minimum(out_lo, in_lo)
     hi = tl.maximum(out_hi, in_hi)
     acc_a = tl.zeros([BLOCK], tl.float32)
@@ -84,13 +84,13 @@ def _walk(img_ptr, grad_ptr, index_ptr, f, line, step, along, d0, ua, wa, ub, wb
         # the deltas of the moves that lower the loss (out and in both, should the ranges meet)
         delta = tl.where(live_out, delta_out, 0.0) + tl.where(live_in, delta_in, 0.0)
         live = live_out | live_in
-        shift = (d1.to(tl.float32) - wx) * (2.0 / along_f)
+        shift = (d1.to(tl.float32) - wx) * tl.math.div_rn(2.0, along_f)
         dist_a = k_a * shift
         dist_a = tl.where(dist_a > 0, dist_a + eps, dist_a - eps)
         dist_b = k_b * shift
         dist_b = tl.where(dist_b > 0, dist_b + eps, dist_b - eps)
-        acc_a += use_a * tl.where(live, -delta / tl.where(live, dist_a, 1.0), 0.0)
-        acc_b += use_b * tl.where(live, -delta / tl.where(live, dist_b, 1.0), 0.0)
+        acc_a += use_a * tl.where(live, tl.math.div_rn(-delta, tl.where(live, dist_a, 1.0)), 0.0)
+        acc_b += use_b * tl.where(live, tl.math.div_rn(-delta, tl.where(live, dist_b, 1.0)), 0.0)
     trips = 0
     if COUNT:
         trips = (tl.maximum(hi - lo + 1, 0) + BLOCK - 1) // BLOCK

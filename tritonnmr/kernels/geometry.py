@@ -60,7 +60,7 @@ def gather_faces(ptr, mask):
 @triton.jit
 def pixel_centre(index, size_f):
     """NDC coordinate (2i + 1 - N) / N of pixel centre i along an axis of N pixels (N as float)."""
-    return (2.0 * index.to(tl.float32) + 1.0 - size_f) / size_f
+    return tl.math.div_rn(2.0 * index.to(tl.float32) + 1.0 - size_f, size_f)
 
 
 @triton.jit
@@ -74,18 +74,18 @@ def fragment(x0, y0, z0, x1, y1, z1, x2, y2, z2, xp, yp):
 
     One helper for all of it, written inline: the interpreter pays per helper call."""
     det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
-    w0 = ((y1 - y2) * xp + (x2 - x1) * yp + (x1 * y2 - x2 * y1)) / det
-    w1 = ((y2 - y0) * xp + (x0 - x2) * yp + (x2 * y0 - x0 * y2)) / det
-    w2 = ((y0 - y1) * xp + (x1 - x0) * yp + (x0 * y1 - x1 * y0)) / det
+    w0 = tl.math.div_rn((y1 - y2) * xp + (x2 - x1) * yp + (x1 * y2 - x2 * y1), det)
+    w1 = tl.math.div_rn((y2 - y0) * xp + (x0 - x2) * yp + (x2 * y0 - x0 * y2), det)
+    w2 = tl.math.div_rn((y0 - y1) * xp + (x1 - x0) * yp + (x0 * y1 - x1 * y0), det)
     w0 = tl.minimum(tl.maximum(w0, 0.0), 1.0)
     w1 = tl.minimum(tl.maximum(w1, 0.0), 1.0)
     w2 = tl.minimum(tl.maximum(w2, 0.0), 1.0)
     total = w0 + w1 + w2
-    w0 = w0 / total
-    w1 = w1 / total
-    w2 = w2 / total
-    inv = w0 / z0 + w1 / z1 + w2 / z2
-    z = 1.0 / tl.where(inv == 0.0, 1.0, inv)
+    w0 = tl.math.div_rn(w0, total)
+    w1 = tl.math.div_rn(w1, total)
+    w2 = tl.math.div_rn(w2, total)
+    inv = tl.math.div_rn(w0, z0) + tl.math.div_rn(w1, z1) + tl.math.div_rn(w2, z2)
+    z = tl.math.div_rn(1.0, tl.where(inv == 0.0, 1.0, inv))
     covered = ((yp - y0) * (x1 - x0) >= (xp - x0) * (y1 - y0)) & ((yp - y1) * (x2 - x1) >= (xp - x1) * (y2 - y1)) \
         & ((yp - y2) * (x0 - x2) >= (xp - x2) * (y0 - y2)) & (inv != 0.0)
     return w0, w1, w2, z, covered

@@ -24,7 +24,7 @@ def barycentrics_kernel(faces_ptr, index_ptr, weights_ptr, depth_ptr, out_ptr, F
     for k in tl.static_range(3):
         w = tl.load(weights_ptr + offs * 3 + k, mask=hit, other=0.0)
         zk = tl.load(faces_ptr + flat * 9 + 3 * k + 2, mask=hit, other=1.0)
-        tl.store(out_ptr + offs * 3 + k, tl.where(hit, w * z / zk, 0.0), mask=valid)
+        tl.store(out_ptr + offs * 3 + k, tl.where(hit, tl.math.div_rn(w * z, zk), 0.0), mask=valid)
 
 
 @triton.jit

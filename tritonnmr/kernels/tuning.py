@@ -51,11 +51,22 @@ class Config:
     reduce_rows: int = 32   # segment sums: slots per trip
 
 
+WARP = 32  # threads per warp
+
+
+def warps(lanes):
+    """Warps per program of a kernel whose widest block holds ``lanes`` elements: a thread per lane up
+    to 4 warps (Triton's default), fewer for narrower blocks (64 lanes: 2), where 4 warps would leave
+    half the threads repeating the others' work. Every launch passes its block through this
+    (kernels._launch), and tests/test_compile.py prints each kernel's warps."""
+    return max(1, min(4, lanes // WARP))
+
+
 def edge_registers(channels_padded):
     """Register cap (``maxnreg``) of the blurred-edge kernel for CP padded channels. Without one,
     ptxas keeps it near 40 registers and spills 8-20 bytes; these caps let it keep everything in
     registers (checked by tests/test_compile.py, ptxas -v, sm_80 and sm_90, triton 3.6 and 3.9)."""
-    return 64 if channels_padded <= 2 else 80 if channels_padded <= 4 else 96
+    return 64 if channels_padded <= 2 else 88 if channels_padded <= 4 else 96
 
 
 # (largest H * W, largest face count per batch entry, config): the first row that fits is used
