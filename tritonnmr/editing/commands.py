@@ -3,9 +3,9 @@ import argparse
 import os
 
 from .. import checks
-from ..cli_common import (IMAGE_SIZE_HELP, UserError, add_device_options, image_size, load_mesh,
-                          load_target, non_negative_float, one_line, output_dir, positive_int, renderer,
-                          resolve_device, subcommand, write_metrics)
+from ..cli_common import (IMAGE_SIZE_HELP, MESH_HELP, OUT_MESH_HELP, UserError, add_device_options, image_size,
+                          load_mesh, load_target, non_negative_float, one_line, output_paths, positive_int, renderer,
+                          resolve_device, subcommand, write_mesh, write_metrics)
 
 MIN_SIZE = 32  # the networks' strides need a few pixels left at the layers used
 
@@ -45,11 +45,9 @@ def _provenance(network, device):
     return dict(network.describe(), pretrained=network.pretrained, device=str(device))
 
 
-def _write(out, result, vertices, faces, args, extra, pictures):
+def _write(out, mesh_path, result, vertices, faces, args, extra, pictures):
     """Turntables before and after (white background, the default lights), preview.png, the
     optimisation GIF, the mesh with its texture atlas and metrics.json; prints the summary."""
-    import tritonnmr as nr
-
     from ..media import save_gif, save_png, turntable
     r = renderer(args.image_size, args.backend, background_color=(1, 1, 1))
     save_gif(os.path.join(out, "before.gif"), turntable(r, vertices, faces))
@@ -57,12 +55,12 @@ def _write(out, result, vertices, faces, args, extra, pictures):
     save_gif(os.path.join(out, "result.gif"), after)
     save_png(os.path.join(out, "preview.png"), after[0])
     save_gif(os.path.join(out, "optimization.gif"), result.frames)
-    nr.save_obj(os.path.join(out, "result.obj"), result.vertices[0].cpu(), faces[0].cpu(), result.textures[0].cpu())
+    write_mesh(mesh_path, result.vertices[0].cpu(), faces[0].cpu(), result.textures[0].cpu())
     write_metrics(out, result, extra)
     print(("interrupted; " if result.interrupted else "") + f"{args.command}: {result.summary}")
     print(f"pictures in {out}: {pictures}before.gif and result.gif (turntables before and after), preview.png "
-          "(the result from the front), optimization.gif (the edit step by step); mesh result.obj (+ .mtl, "
-          ".png texture atlas); numbers in metrics.json")
+          f"(the result from the front), optimization.gif (the edit step by step); mesh {os.path.basename(mesh_path)}"
+          f"{' (+ .mtl, .png texture atlas)' if mesh_path.lower().endswith('.obj') else ''}; numbers in metrics.json")
     return 130 if result.interrupted else 0
 
 
@@ -78,14 +76,14 @@ def cmd_style(args):
     else:
         name, style = args.style, load_target(args.style, None)
     network = _network(args, device)
-    out = output_dir(args.out)
+    out, mesh_path = output_paths(args.out, "textured")
     pictures = ""
     if args.style in STYLES:
         save_png(os.path.join(out, f"style_{name}.png"), style)
         pictures = f"style_{name}.png (the style image), "
     result = style_transfer(vertices, faces, style.to(device), network, layers=args.layers,
                             lambda_style=args.lambda_style, **_options(args))
-    return _write(out, result, vertices, faces, args, dict(style=name, **_provenance(network, device)), pictures)
+    return _write(out, mesh_path, result, vertices, faces, args, dict(style=name, **_provenance(network, device)), pictures)
 
 
 def cmd_dream(args):
@@ -94,9 +92,9 @@ def cmd_dream(args):
     vertices, faces, _ = load_mesh(args.mesh, device)
     renderer(args.image_size, args.backend)
     network = _network(args, device)
-    out = output_dir(args.out)
+    out, mesh_path = output_paths(args.out, "textured")
     result = deep_dream(vertices, faces, network, layers=args.layers, **_options(args))
-    return _write(out, result, vertices, faces, args, _provenance(network, device), "")
+    return _write(out, mesh_path, result, vertices, faces, args, _provenance(network, device), "")
 
 
 def add_parsers(sub):
@@ -105,8 +103,9 @@ def add_parsers(sub):
     from .style_images import STYLES
 
     def common(sp, out, iterations, lr_vertices, layers_help):
-        sp.add_argument("--mesh", help="OBJ to edit (default: the bundled teapot)")
-        sp.add_argument("--out", default=out, help="output folder")
+        sp.add_argument("--mesh", help=f"{MESH_HELP} to edit (default: the bundled teapot)")
+        sp.add_argument("--out", default=out, help=f"{OUT_MESH_HELP}; a folder gets result.obj (the mesh has "
+                        "textures: .obj, .glb or .gltf)")
         sp.add_argument("--iterations", type=positive_int, default=iterations, help="Adam steps")
         sp.add_argument("--image-size", type=feature_image_size, default=128,
                         help=f"size of the renderings fed to the feature network ({IMAGE_SIZE_HELP}; at least "

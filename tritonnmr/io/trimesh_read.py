@@ -10,9 +10,11 @@ trimesh parses the file (``process=False``: vertices and faces as written). What
   colour;
 - per-vertex colours (PLY ``red green blue``, glTF ``COLOR_0``) as (V, 3) in [0, 1], alpha dropped;
   per-face colours (PLY) as one colour source per distinct colour, in order of first use;
-- STL, glTF and GLB store a vertex once per triangle or once per uv seam: vertices at exactly the same
-  position are merged there, in order of first appearance (the first one's colour kept), so the mesh
-  is connected as its OBJ twin is. PLY and OFF keep their vertex list as written.
+- STL, glTF and GLB store a vertex once per triangle or once per uv seam: split vertices are merged
+  there (the first one's colour kept), so the mesh is connected as its OBJ twin is. A glTF/GLB that
+  save_mesh wrote names each vertex's index in the mesh (the ``_TRITONNMR_VERTEX`` attribute), and
+  the vertices come back exactly, duplicates included; in any other file vertices at exactly the same
+  position are merged, in order of first appearance. PLY and OFF keep their vertex list as written.
 
 Every problem is a one-line ValueError naming the file; trimesh's own messages are quoted in it, and
 what it dropped becomes one warning.
@@ -20,6 +22,8 @@ what it dropped becomes one warning.
 import json
 import os
 import warnings
+from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -29,6 +33,7 @@ from .text import FLOAT32_OVERFLOW, one_line
 from .trimesh_guard import failure, notice, quietly, require_trimesh
 
 MERGED = ("stl", "glb", "gltf")  # formats that store a vertex once per triangle or per uv seam
+VERTEX_ID = "_TRITONNMR_VERTEX"  # glTF attribute save_mesh writes: each written vertex's index in the mesh
 WHITE = np.ones(3, dtype=np.float32)
 
 
@@ -69,35 +74,49 @@ def _material_source(material):
     return (GREY if diffuse is None else _rgb(np.asarray(diffuse)[None])[0]), False
 
 
+@dataclass
+class _Part:
+    """One mesh of a scene as plain arrays: vertices (V, 3) float64 (transformed), faces (F, 3) int64,
+    uvs (F, 3, 2) or None, sources and material (F,) into them (none: no colour), colours (V, 3) or
+    None, ids (V,) the :data:`VERTEX_ID` attribute or None."""
+    vertices: np.ndarray
+    faces: np.ndarray
+    uvs: Optional[np.ndarray] = None
+    sources: list = field(default_factory=list)
+    material: Optional[np.ndarray] = None
+    colours: Optional[np.ndarray] = None
+    ids: Optional[np.ndarray] = None
+
+
 def _part(geometry, transform):
-    """One mesh of the scene as plain arrays: (vertices (V, 3) float64 transformed, faces (F, 3)
-    int64, uvs (F, 3, 2) or None, sources, material (F,) into them or None, colours (V, 3) or None)."""
+    """The :class:`_Part` of one trimesh geometry placed by ``transform`` (4, 4)."""
     vertices = np.asarray(geometry.vertices, dtype=np.float64)
-    vertices = vertices @ transform[:3, :3].T + transform[:3, 3]
-    faces = np.asarray(geometry.faces, dtype=np.int64).reshape(-1, 3)
+    part = _Part(vertices @ transform[:3, :3].T + transform[:3, 3], np.asarray(geometry.faces, dtype=np.int64))
+    part.faces = part.faces.reshape(-1, 3)
+    ids = getattr(geometry, "vertex_attributes", {}).get(VERTEX_ID)
+    if ids is not None and np.size(ids) == len(vertices):
+        part.ids = np.asarray(ids, dtype=np.float64).reshape(-1)
     visual = geometry.visual
     kind = getattr(visual, "kind", None)
-    uvs, sources, material, colours = None, [], None, None
     if kind == "texture":
         source, is_image = _material_source(visual.material)
-        sources, material = [source], np.zeros(len(faces), dtype=np.int64)
+        part.sources, part.material = [source], np.zeros(len(part.faces), dtype=np.int64)
         if visual.uv is not None and len(visual.uv) == len(vertices):
-            uvs = np.asarray(visual.uv, dtype=np.float64)[faces]
+            part.uvs = np.asarray(visual.uv, dtype=np.float64)[part.faces]
         elif is_image:  # an image without uvs: its mean colour is all that can be shown
-            sources = [source.reshape(-1, 3).mean(0).astype(np.float32)]
+            part.sources = [source.reshape(-1, 3).mean(0).astype(np.float32)]
     elif kind == "vertex":
-        colours = _rgb(visual.vertex_colors)
+        part.colours = _rgb(visual.vertex_colors)
     elif kind == "face":
         table, first, inverse = np.unique(np.asarray(visual.face_colors)[:, :3], axis=0, return_index=True,
                                           return_inverse=True)
         order = np.argsort(first)  # colours in order of first use, as OBJ materials
-        rank = np.argsort(order)
-        sources, material = list(_rgb(table[order])), rank[inverse.reshape(-1)].astype(np.int64)
-    return vertices, faces, uvs, sources, material, colours
+        part.sources, part.material = list(_rgb(table[order])), np.argsort(order)[inverse.reshape(-1)]
+    return part
 
 
 def _parts(scene):
-    """(parts (see :func:`_part`), names of the skipped geometries' kinds) of a trimesh Scene."""
+    """(the :class:`_Part` of every mesh instance, names of the skipped geometries' kinds) of a Scene."""
     parts, skipped = [], []
     placed = scene.graph.geometry_nodes
     for name, geometry in scene.geometry.items():  # the file's order (a dict), each instance of it
@@ -118,50 +137,73 @@ def _no_faces(path, skipped):
     return ValueError(f"{one_line(path)}: no triangles found ({held})")
 
 
-def _checked(path, parts):
-    """Our own checks of what trimesh gave, then the parts concatenated: (vertices (V, 3) float32, faces,
-    uvs, material, sources, colours, textured)."""
-    offset, count = 0, 0
-    for vertices, faces, uvs, *_ in parts:
-        if not np.isfinite(vertices).all():
-            bad = int(np.flatnonzero(~np.isfinite(vertices).all(1))[0]) + count
-            raise ValueError(f"{one_line(path)}: vertex {bad} is not finite (NaN or infinity)")
-        if np.abs(vertices).max(initial=0) >= FLOAT32_OVERFLOW:
-            raise ValueError(f"{one_line(path)}: vertices beyond float32 range")
-        outside = (faces < 0) | (faces >= len(vertices))
-        if outside.any():
-            raise ValueError(f"{one_line(path)}: a face refers to vertex {int(faces[outside][0])}, outside the "
-                             f"{len(vertices)} vertices of its mesh")
-        if uvs is not None and not np.isfinite(uvs).all():
-            raise ValueError(f"{one_line(path)}: texture coordinates are not finite (NaN or infinity)")
-        count += len(vertices)
-    textured = any(p[3] for p in parts)
-    has_colours = any(p[5] is not None for p in parts)
-    vertices, faces, uvs, material, sources, colours = [], [], [], [], [], []
-    for v, f, uv, src, mat, col in parts:
-        faces.append(f + offset)
-        offset += len(v)
-        vertices.append(v)
-        uvs.append(uv if uv is not None else np.zeros((len(f), 3, 2)))
-        if not src:
-            src, mat = [GREY], np.zeros(len(f), dtype=np.int64)
-        material.append(mat + len(sources))
-        sources += src
-        colours.append(col if col is not None else np.tile(GREY, (len(v), 1)))
-    return (np.concatenate(vertices).astype(np.float32), np.concatenate(faces),
-            np.concatenate(uvs).astype(np.float32), np.concatenate(material), sources,
-            np.concatenate(colours).astype(np.float32) if has_colours else None, textured)
+def _check(path, part, first):
+    """ValueError naming the file for non-finite or too large vertices, faces outside their mesh's
+    vertices, non-finite uvs; ``first`` the index of the part's first vertex in the file."""
+    finite = np.isfinite(part.vertices).all(1)
+    if not finite.all():
+        raise ValueError(f"{one_line(path)}: vertex {int(np.flatnonzero(~finite)[0]) + first} is not finite "
+                         f"(NaN or infinity)")
+    if np.abs(part.vertices).max(initial=0) >= FLOAT32_OVERFLOW:
+        raise ValueError(f"{one_line(path)}: vertices beyond float32 range")
+    outside = (part.faces < 0) | (part.faces >= len(part.vertices))
+    if outside.any():
+        raise ValueError(f"{one_line(path)}: a face refers to vertex {int(part.faces[outside][0])}, outside the "
+                         f"{len(part.vertices)} vertices of its mesh")
+    if part.uvs is not None and not np.isfinite(part.uvs).all():
+        raise ValueError(f"{one_line(path)}: texture coordinates are not finite (NaN or infinity)")
 
 
-def merge_equal_vertices(vertices, faces, colours=None):
-    """Vertices at exactly the same position (``-0.0`` equal to ``0.0``) made one, in order of first
-    appearance: (vertices (U, 3), faces (F, 3) re-indexed, colours (U, 3) of each first one or None)."""
-    unique, first, inverse = np.unique(vertices + np.float32(0), axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
+def _concatenated(path, parts):
+    """The parts checked and joined: :class:`MeshData` plus the vertex ids (V,) of the file, or None
+    unless every part has them."""
+    offset, vertices, faces, uvs, material, sources, colours = 0, [], [], [], [], [], []
+    textured = any(p.sources for p in parts)
+    has_colours = any(p.colours is not None for p in parts)
+    for p in parts:
+        _check(path, p, offset)
+        faces.append(p.faces + offset)
+        offset += len(p.vertices)
+        vertices.append(p.vertices)
+        uvs.append(p.uvs if p.uvs is not None else np.zeros((len(p.faces), 3, 2)))
+        src, mat = (p.sources, p.material) if p.sources else ([GREY], np.zeros(len(p.faces), dtype=np.int64))
+        material.append(mat + (len(sources) if textured else 0))
+        sources += src if textured else []
+        colours.append(p.colours if p.colours is not None else np.tile(GREY, (len(p.vertices), 1)))
+    ids = np.concatenate([p.ids for p in parts]) if all(p.ids is not None for p in parts) else None
+    data = MeshData(path, np.concatenate(vertices).astype(np.float32), np.concatenate(faces),
+                    np.concatenate(uvs).astype(np.float32), np.concatenate(material).astype(np.int64),
+                    sources if textured else [GREY],
+                    np.concatenate(colours).astype(np.float32) if has_colours else None, textured)
+    return data, ids
+
+
+def merge_equal_vertices(vertices, faces, colours=None, ids=None):
+    """Split vertices made one again: (vertices (U, 3), faces (F, 3) re-indexed, colours (U, 3) of
+    each first one, or None).
+
+    With ``ids`` (V,) that are exactly the integers 0 .. U - 1, each at least once (what save_mesh
+    writes as :data:`VERTEX_ID`), vertex k is the first with id k. Otherwise vertices at exactly the
+    same position (``-0.0`` equal to ``0.0``) are merged, in order of first appearance.
+    """
+    if ids is not None and _valid_ids(ids):
+        _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+        order = np.arange(len(first))  # the sorted ids are 0 .. U - 1
+    else:
+        _, first, inverse = np.unique(vertices + np.float32(0), axis=0, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
-    faces = rank[inverse.reshape(-1)][faces]
-    return unique[order], faces, (None if colours is None else colours[first[order]])
+    keep = first[order]
+    return vertices[keep], rank[inverse.reshape(-1)][faces], (None if colours is None else colours[keep])
+
+
+def _valid_ids(ids):
+    """Whether ``ids`` are integers covering exactly 0 .. max (what save_mesh writes)."""
+    if not len(ids) or not np.isfinite(ids).all() or (ids != np.round(ids)).any() or ids.min() != 0 \
+            or ids.max() >= len(ids):
+        return False
+    return len(np.unique(ids)) == int(ids.max()) + 1
 
 
 def _check_json(path, what):
@@ -201,9 +243,7 @@ def read_with_trimesh(path, file_type):
     text = notice(path, messages)
     if text:
         warnings.warn(text, stacklevel=3)
-    vertices, faces, uvs, material, sources, colours, textured = _checked(path, parts)
+    data, ids = _concatenated(path, parts)
     if file_type in MERGED:
-        vertices, faces, colours = merge_equal_vertices(vertices, faces, colours)
-    if not textured:
-        sources, material = [GREY], np.zeros_like(material)
-    return MeshData(path, vertices, faces, uvs, material, sources, colours, textured)
+        data.vertices, data.faces, data.colours = merge_equal_vertices(data.vertices, data.faces, data.colours, ids)
+    return data
