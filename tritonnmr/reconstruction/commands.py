@@ -5,8 +5,9 @@ from dataclasses import replace
 
 import torch
 
-from ..cli_common import (IMAGE_SIZE_HELP, UserError, add_device_options, fraction, image_size, load_target,
-                          output_dir, positive_float, positive_int, resolve_device, subcommand)
+from ..cli_common import (IMAGE_SIZE_HELP, OUT_MESH_HELP, UserError, add_device_options, fraction, image_size,
+                          load_target, output_dir, output_paths, positive_float, positive_int, resolve_device,
+                          subcommand, write_mesh)
 from .data import VIEWS
 
 WINDOW = 20  # training steps averaged for the progress the train command reports
@@ -177,8 +178,6 @@ def cmd_eval(args):
 
 
 def cmd_predict(args):
-    import tritonnmr as nr
-
     from ..media import save_gif, turntable
     from .data import IMAGE_SIZE, camera
     from .evaluation import predict_occupancy
@@ -200,10 +199,10 @@ def cmd_predict(args):
                 raise UserError(f"the voxel model predicts no occupied voxel for {args.image} at threshold "
                                 f"{args.threshold}; try a lower --threshold")
             vertices, faces = voxel_surface(occupancy)
-    out = output_dir(args.out)
-    nr.save_obj(os.path.join(out, "result.obj"), vertices.cpu(), faces.cpu())
+    out, mesh_path = output_paths(args.out)  # --out DIR (DIR/result.obj) or DIR/NAME.glb|.ply|...
+    write_mesh(mesh_path, vertices.cpu(), faces.cpu())
     save_gif(os.path.join(out, "turntable.gif"), turntable(r, vertices[None].cpu(), faces[None].cpu()))
-    print(f"wrote {out}/result.obj ({len(vertices)} vertices, {len(faces)} faces) and {out}/turntable.gif")
+    print(f"wrote {mesh_path} ({len(vertices)} vertices, {len(faces)} faces) and {out}/turntable.gif")
 
 
 def cmd_run(args):
@@ -279,7 +278,7 @@ def add_parser(sub):
     pr.add_argument("image", help="the object's picture: RGBA, or RGB on a plain background (the top-left "
                     "pixel's colour); resized to 64 x 64 like the dataset's")
     pr.add_argument("--checkpoint", default="out/reconstruction/run/mesh.pt", help="a trained mesh.pt or voxel.pt")
-    pr.add_argument("--out", default="out/reconstruction/predict", help="output folder")
+    pr.add_argument("--out", default="out/reconstruction/predict", help=OUT_MESH_HELP)
     pr.add_argument("--threshold", type=fraction, default=0.5, help="occupancy threshold, 0 to 1 (voxel model)")
     pr.add_argument("--image-size", type=image_size, default=128, help=f"turntable.gif's {IMAGE_SIZE_HELP}")
     add_device_options(pr)
