@@ -26,7 +26,7 @@ vertices, faces = vertices[None].to(device), faces[None].to(device)
 network = choose(args.network, args.weights).to(device)
 
 result = deep_dream(vertices, faces, network, layers=args.layers, iterations=args.iterations,
-                    image_size=args.image_size, lr_vertices=0.005)
+                    image_size=args.image_size, lr_vertices=0.001)
 nr.save_obj("dream_result.obj", result.vertices[0], faces[0], result.textures[0])
 renderer = nr.Renderer(image_size=args.image_size, camera_mode="look_at")
 save_gif("dream_result.gif", turntable(renderer, result.vertices, faces, result.textures))

@@ -17,7 +17,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--style", default="mosaic")
 parser.add_argument("--network", default=None, help="efficientnet-lite0 or vgg16")
 parser.add_argument("--weights", default=None, help="pretrained, random or a state_dict file")
-parser.add_argument("--iterations", type=int, default=400)
+parser.add_argument("--iterations", type=int, default=300)
 parser.add_argument("--image-size", type=int, default=128)
 args = parser.parse_args()
 

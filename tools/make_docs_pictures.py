@@ -18,9 +18,11 @@ docs picture <- command (its file):
   is its result_0.png, the fitted image, scaled 2x
 - fit_camera.gif, fit_camera_result.gif <- tritonnmr fit camera --image-size 128 --frame-every 5
   (optimization.gif, result.gif)
-- teapot_before.gif, style_mosaic.gif, style_mosaic.png <- tritonnmr style (before.gif, result.gif,
-  style_mosaic.png)
-- dream.gif <- tritonnmr dream (result.gif)
+- teapot_before.gif, style_mosaic.gif, style_mosaic.png <- tritonnmr style with pretrained EfficientNet-Lite0
+  (before.gif, result.gif, style_mosaic.png); style_stripes.gif, style_stripes.png likewise with --style stripes
+- style_mosaic_random.gif <- tritonnmr style --network vgg16 --weights random (result.gif: the fallback)
+- dream.gif <- tritonnmr dream with pretrained EfficientNet-Lite0 (result.gif); dream_random.gif <- tritonnmr
+  dream --network vgg16 --weights random (the fallback)
 - display_cubes_vs_uv.png: drawn here (load_obj texture_size 4 vs texture_format="uv")
 
 - reconstruction.gif <- tritonnmr reconstruct predict with the per-category mesh models of a finished
@@ -40,6 +42,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
 
+# style and dream pictures: the pretrained features (never a silent fallback), and the fallback itself
+PRETRAINED = ["--network", "efficientnet-lite0", "--weights", "pretrained"]
+FALLBACK = ["--network", "vgg16", "--weights", "random"]
 # name: (tritonnmr arguments, {file it writes: docs picture})
 COMMANDS = {
     "render": (["render", "--image-size", "128"], {"turntable.gif": "teapot_turntable.gif"}),
@@ -52,9 +57,13 @@ COMMANDS = {
                        {"result.gif": "fit_texture_uv.gif"}),
     "fit_camera": (["fit", "camera", "--image-size", "128", "--frame-every", "5"],
                    {"optimization.gif": "fit_camera.gif", "result.gif": "fit_camera_result.gif"}),
-    "style": (["style"], {"before.gif": "teapot_before.gif", "result.gif": "style_mosaic.gif",
-                          "style_mosaic.png": "style_mosaic.png"}),
-    "dream": (["dream"], {"result.gif": "dream.gif"}),
+    "style": (["style"] + PRETRAINED, {"before.gif": "teapot_before.gif", "result.gif": "style_mosaic.gif",
+                                       "style_mosaic.png": "style_mosaic.png"}),
+    "style_stripes": (["style", "--style", "stripes"] + PRETRAINED,
+                      {"result.gif": "style_stripes.gif", "style_stripes.png": "style_stripes.png"}),
+    "style_random": (["style"] + FALLBACK, {"result.gif": "style_mosaic_random.gif"}),
+    "dream": (["dream"] + PRETRAINED, {"result.gif": "dream.gif"}),
+    "dream_random": (["dream"] + FALLBACK, {"result.gif": "dream_random.gif"}),
 }
 DRAWN = ("display", "uv_texture")
 RECONSTRUCTION = {"car": "02958343", "sofa": "04256520"}  # category: ShapeNet class id
