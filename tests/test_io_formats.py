@@ -524,3 +524,21 @@ def test_notices_reach_the_command_line_in_one_line(tmp_path, capsys):
                             "--image-size", "16", "--iterations", "1", "--backend", "torch"], capsys)
     assert code == 0 and err.startswith(f"tritonnmr: note: {tmp_path / 'bare.obj'}:1: mtllib without a name "
                                         f"skipped: materials are not read\n")  # then the progress bar
+
+
+def test_reconstruct_predict_writes_its_mesh_where_out_names_one(tmp_path, capsys):
+    data, run = str(tmp_path / "data"), str(tmp_path / "run")
+    assert main(["reconstruct", "make-data", "--objects-per-class", "2", "--test-objects", "1",
+                 "--categories", "airplane", "--out", data]) == 0
+    assert main(["reconstruct", "train", "--model", "mesh", "--data", data, "--out", run, "--quick",
+                 "--iterations", "1", "--batch-size", "2"]) == 0
+    y, x = np.mgrid[0:64, 0:64]
+    disc = ((x - 32) ** 2 + (y - 32) ** 2 < 20 ** 2).astype(np.uint8) * 255
+    Image.fromarray(np.dstack([disc, disc // 2, disc, disc])).save(tmp_path / "in.png")  # RGBA
+    capsys.readouterr()
+    out = tmp_path / "pred" / "plane.ply"
+    code, stdout, _ = run_cli(["reconstruct", "predict", str(tmp_path / "in.png"), "--checkpoint",
+                               os.path.join(run, "mesh.pt"), "--out", str(out), "--image-size", "16"], capsys)
+    v, f = nr.load_mesh(str(out), normalization=False, device="cpu")
+    assert code == 0 and stdout.startswith(f"wrote {out} ({len(v)} vertices, {len(f)} faces)")
+    assert sorted(os.listdir(out.parent)) == ["plane.ply", "turntable.gif"]

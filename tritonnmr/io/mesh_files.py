@@ -50,8 +50,10 @@ def mesh_format(path):
         return ext
     if ext in READ_BY_TRIMESH:
         require_trimesh(path)  # raises: trimesh is not installed
-    known = ".obj, " + (", ".join("." + f for f in sorted(formats)) if formats else
-                        "and with trimesh (pip install 'tritonnmr[io]') " + ", ".join("." + f for f in READ_BY_TRIMESH))
+    if formats:
+        known = ", ".join("." + f for f in ("obj",) + tuple(sorted(formats)))
+    else:
+        known = ".obj, and with trimesh (pip install 'tritonnmr[io]') " + ", ".join("." + f for f in READ_BY_TRIMESH)
     what = f"'.{ext}' is not a mesh format tritonnmr reads" if ext else "no file extension to tell its format"
     raise ValueError(f"{one_line(path)}: {what} (it reads {known})")
 
