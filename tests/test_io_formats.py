@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import warnings
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ trimesh = pytest.importorskip("trimesh")  # the io extra, which install.sh insta
 from PIL import Image  # noqa: E402
 
 FORMATS = ["obj", "ply", "stl", "off", "glb", "gltf"]
-SETTINGS = settings(max_examples=int(os.environ.get("TRITONNMR_FUZZ_EXAMPLES", 15)), deadline=None,
+SETTINGS = settings(max_examples=int(os.environ.get("TRITONNMR_FUZZ_EXAMPLES", 15)), deadline=timedelta(seconds=10),
                     database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

@@ -7,6 +7,7 @@ line ends; a file with one corrupted line raises a one-line ValueError naming th
 """
 import os
 import warnings
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -17,8 +18,8 @@ from hypothesis import strategies as st
 import tritonnmr as nr
 
 # TRITONNMR_FUZZ_EXAMPLES=2000 for a longer search; no example database is written
-SETTINGS = settings(max_examples=int(os.environ.get("TRITONNMR_FUZZ_EXAMPLES", 75)), deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=int(os.environ.get("TRITONNMR_FUZZ_EXAMPLES", 75)), deadline=timedelta(seconds=10),
+                    database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 float32s = st.floats(width=32, allow_nan=False, allow_infinity=False)
 unit32s = st.floats(0, 1, width=32)
