@@ -308,6 +308,21 @@ def test_scenes_are_concatenated_with_their_transforms(tmp_path):
         assert np.allclose(soup, want.reshape(-1, 9).astype(np.float32), atol=1e-6)
 
 
+def test_a_gltf_with_its_buffers_and_texture_in_files_beside_it(tmp_path):
+    glb, obj = textured_cube_twins(tmp_path)
+    files = trimesh.load_scene(str(glb)).export(file_type="gltf")  # model.gltf + .bin + .png files
+    assert len(files) > 2
+    for name, content in files.items():
+        (tmp_path / "external" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "external" / name).write_bytes(content)
+    v, f, uv = nr.load_mesh(str(tmp_path / "external" / "model.gltf"), texture_format="uv", device="cpu")
+    v2, f2, uv2 = nr.load_mesh(str(glb), texture_format="uv", device="cpu")
+    assert torch.equal(v, v2) and torch.equal(f, f2) and torch.equal(uv.images[0], uv2.images[0])
+    (tmp_path / "external" / next(n for n in files if n.endswith(".bin"))).unlink()
+    with pytest.raises(FileNotFoundError, match=r"model.gltf: a file it names is not found: gltf_buffer_0.bin$"):
+        nr.load_mesh(str(tmp_path / "external" / "model.gltf"), device="cpu")
+
+
 @pytest.mark.parametrize("geometry, kind", [
     (lambda: trimesh.PointCloud(np.random.default_rng(0).normal(size=(10, 3))), "points"),
     (lambda: trimesh.load_path(np.array([[0, 0, 0], [1, 0, 0], [1, 1, 1.0]])), "lines"),

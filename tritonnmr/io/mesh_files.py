@@ -76,10 +76,11 @@ def load_mesh(path: Union[str, os.PathLike], normalization: bool = True, texture
       :class:`tritonnmr.VertexColorShader`). A file without the surface asked for gives 0.5 grey with
       one :class:`tritonnmr.io.NoTextureWarning`; see :mod:`tritonnmr.io.surface`.
 
-    Raises FileNotFoundError for a missing file, ImportError (one line: what to install) for a format
-    that needs trimesh when it is not installed, and a one-line ValueError naming the file for an
-    unknown extension and for empty, truncated or malformed files (trimesh's exceptions and warnings
-    never reach the caller raw: what it skipped is one warning).
+    Raises FileNotFoundError for a missing file (or an MTL, image or glTF buffer it names),
+    ImportError (one line: what to install) for a format that needs trimesh when it is not installed,
+    and a one-line ValueError naming the file for an unknown extension and for empty, truncated or
+    malformed files (trimesh's exceptions and warnings never reach the caller raw: what it skipped is
+    one warning).
     """
     if texture_format is not None:
         check_texture_options(texture_format, TEXTURE_FORMATS, texture_wrapping, texture_size)

@@ -27,10 +27,10 @@ from typing import Optional
 
 import numpy as np
 
-from .images import image_pixels
+from .images import image_pixels, reason
 from .surface import GREY, MeshData
-from .text import FLOAT32_OVERFLOW, one_line
-from .trimesh_guard import failure, notice, quietly, require_trimesh
+from .text import FLOAT32_OVERFLOW, one_line, short
+from .trimesh_guard import REASON_CHARS, failure, notice, quietly, require_trimesh
 
 MERGED = ("stl", "glb", "gltf")  # formats that store a vertex once per triangle or per uv seam
 VERTEX_ID = "_TRITONNMR_VERTEX"  # glTF attribute save_mesh writes: each written vertex's index in the mesh
@@ -219,8 +219,8 @@ def read_with_trimesh(path, file_type):
     """:class:`MeshData` of the mesh file ``path`` read by trimesh as ``file_type`` ('ply', 'glb' ...).
 
     Raises ImportError (one line, what to install) without trimesh, FileNotFoundError for a missing
-    file, and a one-line ValueError naming the file for an empty, truncated or malformed one, or one
-    without triangles.
+    file or a missing file it names (a glTF's buffers and images), and a one-line ValueError naming the
+    file for an empty, truncated or malformed one, or one without triangles.
     """
     trimesh = require_trimesh(path)
     if not os.path.isfile(path):
@@ -234,6 +234,9 @@ def read_with_trimesh(path, file_type):
         try:
             parts, skipped = _parts(trimesh.load_scene(path, file_type=file_type, resolver=_resolver(trimesh, path),
                                                        process=False))
+        except FileNotFoundError as e:  # a buffer or image the file names (as load_obj's MTL and images)
+            raise FileNotFoundError(f"{one_line(path)}: a file it names is not found: "
+                                    f"{one_line(short(reason(e), REASON_CHARS))}") from None
         except Exception as e:  # trimesh raises what its parsers meet: ValueError, KeyError, struct.error ...
             raise failure(path, what, e) from None
     if not parts:
