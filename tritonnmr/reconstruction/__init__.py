@@ -4,7 +4,9 @@ data (files, procedural generator) -> models (mesh generator, PTN-style voxel ne
 (silhouette IoU through the renderer or the voxel projection; checkpoints) -> evaluation (voxel IoU
 per category) -> report (JSON, Markdown, chart).
 Modules: shapes (meshes), voxels (voxelization, IoU), data, models, losses, config, checkpoints,
-training, evaluation, per_category (one model per category), report, chart, commands (CLI).
+training, evaluation, per_category (one model per category), report, chart, commands (CLI);
+distributed (torchrun's ranks and their collectives) and batchnorm (BatchNorm over all ranks' batch)
+for training on several processes.
 """
 from .checkpoints import load_checkpoint, read_checkpoint, save_checkpoint
 from .config import FULL, QUICK, Config

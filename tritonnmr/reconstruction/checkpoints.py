@@ -10,11 +10,16 @@ from .config import Config
 FORMAT = "tritonnmr-reconstruction-1"
 
 
-def save_checkpoint(path, model, optimizer, iteration, config, history, class_ids):
+def save_checkpoint(path, model, optimizer, iteration, config, history, class_ids, sampler=None):
+    """Write ``path`` (through a temporary file, so a crash never leaves half a checkpoint). ``sampler``:
+    the state of the generator that draws the batches (a ByteTensor), so a resumed run draws the batches
+    an uninterrupted one would have."""
     tmp = path + ".tmp"
-    torch.save({"format": FORMAT, "model": model.kind, "config": asdict(config), "state_dict": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "iteration": iteration, "history": history,
-                "class_ids": class_ids}, tmp)
+    state = {"format": FORMAT, "model": model.kind, "config": asdict(config), "state_dict": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "iteration": iteration, "history": history, "class_ids": class_ids}
+    if sampler is not None:
+        state["sampler"] = sampler
+    torch.save(state, tmp)
     os.replace(tmp, path)
 
 

@@ -1,6 +1,7 @@
 """``tritonnmr reconstruct make-data | train | eval | predict | run``: the experiment from the command line."""
 import argparse
 import os
+from contextlib import contextmanager
 from dataclasses import replace
 
 import torch
@@ -8,7 +9,9 @@ import torch
 from ..cli_common import (IMAGE_SIZE_HELP, OUT_MESH_HELP, UserError, add_device_options, fraction, image_size,
                           load_target, output_dir, output_paths, positive_float, positive_int, resolve_device,
                           subcommand, write_mesh)
+from .config import LR_DROP_FACTOR
 from .data import VIEWS
+from .distributed import DEFAULT_TIMEOUT_S
 
 WINDOW = 20  # training steps averaged for the progress the train command reports
 
@@ -43,7 +46,7 @@ def _categories(directory, names, split="train"):
 def _config(args):
     from .config import FULL, QUICK
     config = QUICK if args.quick else FULL
-    changes = {k: getattr(args, k) for k in ("iterations", "batch_size", "lr", "seed")
+    changes = {k: getattr(args, k) for k in ("iterations", "batch_size", "lr", "seed", "cross_views", "lr_drop")
                if getattr(args, k, None) is not None}
     return replace(config, backend=args.backend, **changes)
 
@@ -64,7 +67,56 @@ def _checkpoint(path, kind, device):
         raise UserError(str(e)) from None
 
 
+@contextmanager
+def _ranks(args):
+    """The ranks this command runs on: torchrun's process group when launched by it (each rank on its own
+    device, ``--threads`` torch and numba threads each), else this process alone. A problem with the
+    launch, a lost rank or a user error on one of several ranks is a one-line UserError naming the rank."""
+    from .distributed import LaunchError, PeerLost, session
+    try:
+        with session(args.device, args.timeout) as context:
+            _set_threads(args.threads, context)
+            try:
+                yield context
+            except UserError as e:
+                if context.distributed and not isinstance(e, _AllRanks):
+                    raise UserError(f"{context.label()}: {e}") from None
+                raise
+    except (LaunchError, PeerLost) as e:
+        raise UserError(str(e)) from None
+
+
+class _AllRanks(UserError):
+    """An error every rank knows of (gathered): rank 0 reports it, naming the ranks concerned."""
+
+
+def _set_threads(threads, context):
+    """``--threads`` torch and numba threads; on several ranks, by default numba follows torch (which
+    torchrun starts at one thread a rank), so the ranks do not crowd the cores."""
+    if threads is None and not context.distributed:
+        return
+    from ..threads import set_threads
+    set_threads(threads or torch.get_num_threads())
+
+
+def _spread(class_ids, work, context, what):
+    """:func:`.per_category.spread`; failed categories are a UserError on rank 0 and exit status 2 on the
+    others (rank 0 names them all) -> (results, None) or (None, 2)."""
+    from .per_category import CategoryFailures, spread
+    try:
+        return spread(class_ids, work, context, what), None
+    except CategoryFailures as e:
+        if context.is_main:
+            raise _AllRanks(str(e)) from None
+        return None, 2
+
+
 def cmd_make_data(args):
+    with _ranks(args) as context:
+        return _make_data(args, context)
+
+
+def _make_data(args, context):
     from .data import make_dataset
     n = args.objects_per_class if args.objects_per_class is not None else (24 if args.quick else 200)
     class_ids = None
@@ -76,53 +128,81 @@ def cmd_make_data(args):
             raise UserError(f"--categories: the generator makes no category {unknown[0]!r} (it makes: "
                             + ", ".join(by_name) + ")")
         class_ids = [c for c in CATEGORIES if c in {by_name.get(n, n) for n in args.categories}]
-    out = output_dir(args.out)
-    counts = make_dataset(out, n, args.test_objects, seed=args.seed, class_ids=class_ids, backend=args.backend)
-    print(f"wrote {len(counts)} categories x ({n} train + {next(iter(counts.values()))[1]} test) objects to {out}")
+    out = output_dir(args.out) if context.is_main else args.out
+    counts = make_dataset(out, n, args.test_objects, seed=args.seed, class_ids=class_ids, backend=args.backend,
+                          context=context)
+    if context.is_main:
+        print(f"wrote {len(counts)} categories x ({n} train + {next(iter(counts.values()))[1]} test) objects to {out}"
+              + (f" ({context.world_size} ranks)" if context.distributed else ""))
 
 
-def _report_training(kind, history, path):
+def _training_report(kind, history, path):
+    """The line the train command prints for one trained model."""
     from .training import mean_iou
-    steps = history["iou_loss"]
-    if steps:
-        window = max(1, min(WINDOW, len(steps) // 2))
-        print(f"trained {kind}: {len(steps)} steps, {history['seconds']:.0f} s; training silhouette IoU "
-              f"(soft, mean over both views and {window} step{'s' if window > 1 else ''}) "
-              f"{mean_iou(steps[:window]):.3f} at the start -> {mean_iou(steps[-window:]):.3f} at the end; "
-              f"checkpoint {path}")
+    steps = len(history["iou_loss"])
+    if not steps:
+        return f"trained {kind}: no steps; checkpoint {path}"
+    window = max(1, min(WINDOW, steps // 2))
+    first, last = mean_iou(history, slice(None, window)), mean_iou(history, slice(-window, None))
+    return (f"trained {kind}: {steps} steps, {history['seconds']:.0f} s; training silhouette IoU (soft, mean over the "
+            f"rendered views and {window} step{'s' if window > 1 else ''}) {first:.3f} at the start -> {last:.3f} at "
+            f"the end; checkpoint {path}")
 
 
 def cmd_train(args):
+    with _ranks(args) as context:
+        return _train(args, context)
+
+
+def _train(args, context):
     from .per_category import model_path
     from .training import train
-    device = resolve_device(args.device)
     class_ids = _categories(args.data, args.categories)
-    if args.per_category:  # one model per category, RUN/<class_id>/MODEL.pt
-        jobs = [(c, model_path(args.out, c, args.model)) for c in class_ids]
-    else:
-        jobs = [(None, os.path.join(args.out, f"{args.model}.pt"))]
     config = _config(args)
-    for class_id, path in jobs:
-        dataset = _dataset(args.data, "train", [class_id] if class_id else class_ids)
-        output_dir(os.path.dirname(path))
-        if class_id:
-            print(f"{class_id} ({dataset.names()[0]}): {len(dataset)} training objects")
+    if not args.per_category:  # one model for every category, trained by all the ranks together
+        dataset = _dataset(args.data, "train", class_ids)
+        path = os.path.join(args.out, f"{args.model}.pt")
+        if context.is_main:
+            output_dir(args.out)
         try:
-            _, history = train(args.model, dataset, path, config, device, resume=not args.restart)
+            _, history = train(args.model, dataset, path, config, context.device, resume=not args.restart,
+                               save_every=args.save_every, context=context)
         except (FileNotFoundError, ValueError) as e:
             raise UserError(str(e)) from None
-        _report_training(args.model, history, path)
+        if context.is_main:
+            print(_training_report(args.model, history, path))
+        return None
+    if context.distributed:  # one model per category, each rank training its share of the categories
+        _warm_per_category(args.model, config, context)
+
+    def train_one(class_id):  # RUN/<class_id>/MODEL.pt
+        dataset = _dataset(args.data, "train", [class_id])
+        path = model_path(args.out, class_id, args.model)
+        output_dir(os.path.dirname(path))
+        _, history = train(args.model, dataset, path, config, context.device, resume=not args.restart,
+                           progress=context.is_main, save_every=args.save_every)
+        return f"{class_id} ({dataset.names()[0]}): {len(dataset)} training objects; " + \
+            _training_report(args.model, history, path)
+
+    reports, status = _spread(class_ids, train_one, context, "training their categories")
+    if context.is_main and reports:
+        print("\n".join(reports.values()))
+    return status
 
 
-def _model_config(ckpt):
-    history = ckpt["history"]
-    return dict(ckpt["config"], iterations_done=ckpt["iteration"],
-                train_seconds=round(history.get("seconds", 0.0), 1),
-                train_cpu_seconds=round(history.get("cpu_seconds", 0.0), 1))
+def _warm_per_category(kind, config, context):
+    """Compile the renderer's kernels once per node before the ranks train their categories at once."""
+    from . import models
+    from .training import warm_up
+    if kind == "mesh":
+        model = models.build(kind, **config.model_options()).to(context.device)
+        context.warm(lambda: warm_up(model, config.batch_size, config, context.device))
 
 
-def _eval_per_category(args, device):
-    from .per_category import evaluate_each
+def _eval_per_category(args, context):
+    """Evaluate every category with its own models, the categories spread over the ranks -> (categories,
+    config, times) for the report, on every rank; None on the ranks other than 0 when categories failed."""
+    from .per_category import CategoryFailures, evaluate_each
     from .shapes import CATEGORIES
     class_ids = _categories(args.data, args.categories, "test")
     if args.categories is None:  # every category that has models
@@ -131,11 +211,14 @@ def _eval_per_category(args, device):
         raise UserError(f"no per-category models in {args.run} (train with `tritonnmr reconstruct train "
                         "--per-category`)")
     try:
-        categories, details = evaluate_each(args.data, args.run, class_ids, args.views, device)
-    except (FileNotFoundError, ValueError) as e:
-        raise UserError(str(e)) from None
+        categories, details = evaluate_each(args.data, args.run, class_ids, args.views, context.device,
+                                            context=context)
+    except (CategoryFailures, ValueError) as e:  # the same on every rank (ValueError: models of other kinds)
+        if context.is_main:
+            raise _AllRanks(str(e)) from None
+        return None
     per_name = {CATEGORIES.get(c, (c,))[0]: d for c, d in details.items()}
-    configs = {n: {kind: _model_config(ck) for kind, ck in d["checkpoints"].items()} for n, d in per_name.items()}
+    configs = {n: d["models"] for n, d in per_name.items()}
     times = {n: {kind: (cfg["train_seconds"], cfg["train_cpu_seconds"]) for kind, cfg in c.items()}
              for n, c in configs.items()}
     config = {"per_category": True, "models": configs, "data": os.path.abspath(args.data)}
@@ -145,20 +228,31 @@ def _eval_per_category(args, device):
 
 
 def cmd_eval(args):
-    from ..provenance import metadata
+    with _ranks(args) as context:
+        return _eval(args, context)
+
+
+def _eval(args, context):
+    from ..bench.provenance import metadata
     from .evaluation import evaluate
+    from .per_category import model_summary
     from .report import write_report
-    device = resolve_device(args.device)
+    device = context.device
     times = None
-    if args.per_category:
-        categories, config, times = _eval_per_category(args, device)
+    if args.per_category:  # the categories spread over the ranks; rank 0 writes the table
+        result = _eval_per_category(args, context)
+        if result is None:
+            return 2
+        categories, config, times = result
+    elif not context.is_main:  # one model for every category: rank 0 evaluates it alone
+        return None
     else:
         trained, configs = {}, {}
         for kind in ("mesh", "voxel"):
             path = os.path.join(args.run, f"{kind}.pt")
             if os.path.isfile(path):
                 trained[kind], ckpt = _checkpoint(path, kind, device)
-                configs[kind] = _model_config(ckpt)
+                configs[kind] = model_summary(ckpt)
         if not trained:
             raise UserError(f"no mesh.pt or voxel.pt in {args.run} (train with `tritonnmr reconstruct train`)")
         class_ids = _categories(args.data, args.categories, "test")
@@ -168,6 +262,8 @@ def cmd_eval(args):
         config = {"models": configs, "eval_views": views, "data": os.path.abspath(args.data),
                   "train_objects": len(train_set), "test_objects": len(test_set),
                   "voxel_threshold": thresholds.get("voxel")}
+    if not context.is_main:
+        return None
     out = output_dir(args.out or args.run)
     meta = metadata(device)
     result = write_report(categories, config, out, meta["device"], meta["commit"], {"date": meta["date"]}, times)
@@ -175,6 +271,7 @@ def cmd_eval(args):
         print(fh.read(), end="")
     print("mean voxel IoU: " + ", ".join(f"{k} {v:.3f}" for k, v in result["mean"].items()))
     print(f"wrote {out}/results.json, results.md, results.png")
+    return None
 
 
 def cmd_predict(args):
@@ -206,18 +303,26 @@ def cmd_predict(args):
 
 
 def cmd_run(args):
-    """The whole experiment: make-data, train both models, eval."""
+    """The whole experiment: make-data, train both models, eval; under torchrun, all on one process group."""
+    with _ranks(args) as context:
+        return _run(args, context)
+
+
+def _run(args, context):
     ns = argparse.Namespace
     data_dir, run_dir = os.path.join(args.out, "data"), os.path.join(args.out, "run")
-    if not os.path.isdir(data_dir) or not any(n.endswith("_test_voxels.npz") for n in os.listdir(data_dir)):
-        cmd_make_data(ns(out=data_dir, objects_per_class=args.objects_per_class, test_objects=args.test_objects,
-                         seed=args.seed, quick=args.quick, backend=args.backend, categories=args.categories))
+    missing = not os.path.isdir(data_dir) or not any(n.endswith("_test_voxels.npz") for n in os.listdir(data_dir))
+    if context.broadcast(missing, "hearing from rank 0 whether the data exist"):  # rank 0's folder decides
+        _make_data(ns(out=data_dir, objects_per_class=args.objects_per_class, test_objects=args.test_objects,
+                      seed=args.seed, quick=args.quick, backend=args.backend, categories=args.categories), context)
+    training = {k: getattr(args, k) for k in ("backend", "quick", "iterations", "batch_size", "seed", "categories",
+                                              "per_category", "save_every", "cross_views", "lr_drop")}
     for kind in ("mesh", "voxel"):
-        cmd_train(ns(model=kind, data=data_dir, out=run_dir, device=args.device, backend=args.backend, quick=args.quick,
-                     iterations=args.iterations, batch_size=args.batch_size, lr=None, seed=args.seed, restart=False,
-                     categories=args.categories, per_category=args.per_category))
-    cmd_eval(ns(data=data_dir, run=run_dir, out=args.results or run_dir, device=args.device, views=None,
-                categories=args.categories, per_category=args.per_category))
+        status = _train(ns(model=kind, data=data_dir, out=run_dir, lr=None, restart=False, **training), context)
+        if status:
+            return status
+    return _eval(ns(data=data_dir, run=run_dir, out=args.results or run_dir, views=None, categories=args.categories,
+                    per_category=args.per_category), context)
 
 
 def add_parser(sub):
@@ -237,7 +342,23 @@ def add_parser(sub):
         sp.add_argument("--iterations", type=positive_int, default=None, help="total training steps; a resumed "
                         "run continues up to it (default: 400 with --quick, else 20000)")
         sp.add_argument("--batch-size", type=positive_int, default=None,
-                        help="objects per step (default: 16 with --quick, else 64)")
+                        help="objects per step, over all the ranks together (default: 16 with --quick, else 64)")
+        sp.add_argument("--cross-views", action=argparse.BooleanOptionalAction, default=None,
+                        help="predict from both views of each object and render each prediction into both, the "
+                             "mean of four silhouette IoU losses (the paper's; default: on, off with --quick, which "
+                             "predicts from the first view and renders it into both)")
+        sp.add_argument("--lr-drop", type=fraction, default=None,
+                        help=f"multiply the learning rate by {LR_DROP_FACTOR} from this fraction of the steps on "
+                             "(default: 0.95, the paper's; with --quick the rate stays constant; 1: never)")
+        sp.add_argument("--save-every", type=positive_int, default=100, help="write the checkpoint every N steps "
+                        "(and when training stops)")
+
+    def launch(sp):
+        sp.add_argument("--threads", type=positive_int, default=None,
+                        help="torch and numba threads per process (default: torch's; under torchrun numba follows "
+                             "torch, which torchrun starts at 1 a rank)")
+        sp.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT_S,
+                        help="under torchrun: seconds a rank waits for a silent peer before it stops with an error")
 
     m = subcommand(rs, "make-data", "generate the procedural 13-category dataset (the paper's file format)")
     m.add_argument("--objects-per-class", type=positive_int, default=None, help="training objects per category "
@@ -248,6 +369,7 @@ def add_parser(sub):
     categories(m)
     m.add_argument("--out", default="out/reconstruction/data", help="dataset folder")
     add_device_options(m, seed=True)
+    launch(m)
     m.set_defaults(func=cmd_make_data)
 
     t = subcommand(rs, "train", "train the mesh generator or the voxel baseline from silhouettes")
@@ -261,6 +383,7 @@ def add_parser(sub):
                   "(the paper's setting; default: one model for all the categories, OUT/MODEL.pt)")
     training(t)
     add_device_options(t, seed=True)
+    launch(t)
     t.set_defaults(func=cmd_train)
 
     e = subcommand(rs, "eval", "voxel IoU per category of the trained models: results.json/.md/.png")
@@ -272,6 +395,7 @@ def add_parser(sub):
     categories(e, "evaluate each category's test objects with that category's own models, RUN/CLASS_ID/*.pt "
                   "(from `train --per-category`); its mean shape is the category's")
     add_device_options(e)
+    launch(e)
     e.set_defaults(func=cmd_eval)
 
     pr = subcommand(rs, "predict", "reconstruct one RGBA image: result.obj and turntable.gif")
@@ -294,6 +418,7 @@ def add_parser(sub):
     categories(r, "one model per category (see `train --per-category`), evaluated per category")
     training(r)
     add_device_options(r, seed=True)
+    launch(r)
     r.set_defaults(func=cmd_run)
 
 

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from .. import Renderer, get_points_from_angles
 from ..camera import DEFAULT_DISTANCE
 from . import shapes, voxels
+from .distributed import ALONE
 
 VIEWS, IMAGE_SIZE, RESOLUTION = 24, 64, 32
 DISTANCE, ELEVATION, VIEWING_ANGLE = DEFAULT_DISTANCE, 30.0, 15.0
@@ -110,12 +111,21 @@ class Dataset:
     def images(self, objects, views):
         return self.images_uint8[objects, views].float() / 255
 
-    def sample(self, batch_size, generator):
-        """Random objects with two random different views: (images_a, images_b, views_a, views_b)."""
+    def draw(self, batch_size, generator):
+        """A random batch: objects, and two different random views of each -> (objects, views_a, views_b),
+        each (batch_size,) int64. The same ``generator`` state gives the same batch on every rank."""
         objects = torch.randint(len(self), (batch_size,), generator=generator)
         views_a = torch.randint(VIEWS, (batch_size,), generator=generator)
         views_b = (views_a + torch.randint(1, VIEWS, (batch_size,), generator=generator)) % VIEWS
+        return objects, views_a, views_b
+
+    def batch(self, objects, views_a, views_b):
+        """The pictures of a drawn batch -> (images_a, images_b, views_a, views_b), images (B, 4, S, S)."""
         return self.images(objects, views_a), self.images(objects, views_b), views_a, views_b
+
+    def sample(self, batch_size, generator):
+        """Random objects with two random different views: (images_a, images_b, views_a, views_b)."""
+        return self.batch(*self.draw(batch_size, generator))
 
 
 @torch.no_grad()
@@ -129,30 +139,55 @@ def render_object(vertices, faces, colour, renderer):
     return (rgba * 255 + 0.5).to(torch.uint8).numpy()
 
 
+def _render_and_voxelize(vertices, faces, colour, renderer):
+    """One object's files' entries: RGBA uint8 (24, 4, S, S) and voxels uint8 (32, 32, 32) in the files' layout."""
+    return render_object(vertices, faces, colour, renderer), voxels.to_dataset(voxels.voxelize(vertices, faces,
+                                                                                              RESOLUTION)).numpy()
+
+
+def _in_order(parts, first, count, world_size):
+    """Objects first .. first + count - 1, made by rank (index % world_size), back in their order from
+    ``parts`` (rank r's objects, in order)."""
+    queues = [iter(p) for p in parts]
+    return [next(queues[(first + k) % world_size]) for k in range(count)]
+
+
 def make_dataset(directory, objects_per_class, test_objects=None, seed=0, class_ids=None, progress=True,
-                 backend="auto"):
+                 backend="auto", context=ALONE):
     """Generate the procedural dataset: for every category, train and test splits of random objects,
-    each rendered from the 24 viewpoints and voxelized. Returns {class_id: (n_train, n_test)}."""
-    os.makedirs(directory, exist_ok=True)
+    each rendered from the 24 viewpoints and voxelized. Returns {class_id: (n_train, n_test)}.
+
+    With several ranks (``context``), object k (counted over every split of every category) is rendered
+    and voxelized by rank k mod world size; every rank draws every object's random shape and colour
+    from the one seeded stream, so the files rank 0 writes are byte for byte those of one process."""
     test_objects = test_objects if test_objects is not None else max(2, objects_per_class // 4)
     class_ids = list(class_ids or shapes.CATEGORIES)
+    if context.is_main:
+        os.makedirs(directory, exist_ok=True)
     renderer = camera(backend=backend)
+    context.warm(lambda: render_object(*shapes.icosphere(1), torch.ones(3), renderer))
     rng = np.random.default_rng(seed)
     total = len(class_ids) * (objects_per_class + test_objects)
-    bar = tqdm(total=total, desc="make-data", unit="object", disable=not progress)
-    counts = {}
+    bar = tqdm(total=len(range(context.rank, total, context.world_size)), desc="make-data", unit="object",
+               disable=not (progress and context.is_main))
+    counts, index = {}, 0
     for class_id in class_ids:
         name, generate = shapes.CATEGORIES[class_id]
         for split, n in (("train", objects_per_class), ("test", test_objects)):
-            images, vox = [], []
-            for _ in range(n):
+            mine = []
+            for k in range(index, index + n):
                 v, f = generate(rng)
                 colour = torch.tensor(rng.uniform(0.35, 1.0, 3), dtype=torch.float32)
-                images.append(render_object(v, f, colour, renderer))
-                vox.append(voxels.to_dataset(voxels.voxelize(v, f, RESOLUTION)).numpy())
-                bar.set_postfix(category=name)
-                bar.update()
-            save_category(directory, class_id, split, np.stack(images), np.stack(vox))
+                if k % context.world_size == context.rank:
+                    mine.append(_render_and_voxelize(v, f, colour, renderer))
+                    bar.set_postfix(category=name)
+                    bar.update()
+            parts = context.gather(mine, f"sending the {name} {split} objects to rank 0")
+            if context.is_main:
+                images, vox = zip(*_in_order(parts, index, n, context.world_size))
+                save_category(directory, class_id, split, np.stack(images), np.stack(vox))
+            index += n
         counts[class_id] = (objects_per_class, test_objects)
     bar.close()
+    context.barrier("waiting for rank 0 to write the dataset")  # the files are complete for every rank after this
     return counts
