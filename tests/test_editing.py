@@ -1,5 +1,6 @@
 """Style transfer and DeepDream: losses by hand, short optimisations and the two commands (the feature
 networks themselves are tests/test_features.py)."""
+import argparse
 import hashlib
 import json
 import os
@@ -7,6 +8,7 @@ import os
 import imageio.v3 as iio
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 
 import tritonnmr as nr
 from tritonnmr.cli import main
@@ -132,8 +134,10 @@ def test_cli_bad_input(tmp_path, capsys, monkeypatch):
         err = capsys.readouterr().err.strip().splitlines()
         assert message in err[-1] and err[-1].startswith("tritonnmr"), err  # one line (after the features' notice)
     refused(["style", "--style", str(tmp_path / "none.png")], "image not found")
-    refused(["dream", "--weights", "random", "--layer", "fc7"],
-            "error: --layers: 'fc7' is not a layer of efficientnet-lite0; choose from stem, stage1")
+    refused(["dream", "--layer", "fc7"],
+            "error: argument --layers/--layer: 'fc7' is not a layer of efficientnet-lite0 or vgg16")
+    refused(["dream", "--weights", "random", "--layers", "relu4_3"],
+            "error: --layers: 'relu4_3' is not a layer of efficientnet-lite0; choose from stem, stage1")
     refused(["style", "--network", "vgg16", "--weights", "random", "--layers", "rgb", "stage2"],
             "--layers: 'stage2' is not a layer of vgg16")
     refused(["dream", "--weights", "random", "--layers", "rgb"], "'rgb' is not a layer")  # a style pseudo-layer
@@ -144,3 +148,15 @@ def test_cli_bad_input(tmp_path, capsys, monkeypatch):
             "weights='pretrained': no pretrained vgg16 file on this machine")
     refused(["style", "--image-size", "16"], "must be at least 32 pixels each way")
     assert not (tmp_path / "o").exists()  # refused before the output folder is made
+
+
+@settings(max_examples=50, deadline=None)
+@given(text=st.one_of(st.text(max_size=12), st.sampled_from(["rgb", "stage3", "head", "relu4_3", "pool5", "Stage3"])))
+def test_layer_option_accepts_layer_names_and_refuses_the_rest_in_words(text):
+    from tritonnmr.editing.commands import layer_name
+    from tritonnmr.editing.features import NETWORKS
+    known = text == "rgb" or any(text in net.names for net in NETWORKS.values())
+    try:
+        assert layer_name(text) == text and known
+    except argparse.ArgumentTypeError as e:
+        assert not known and "is not a layer of efficientnet-lite0 or vgg16" in str(e)

@@ -219,3 +219,15 @@ def test_choose_prefers_pretrained_efficientnet():
     assert (network.name, network.pretrained) == ("efficientnet-lite0", True) and len(said) == 1
     assert said[0].startswith("features: efficientnet-lite0 with pretrained ImageNet weights "
                               "(efficientnet-lite0-57934424.pth, sha256 579344248a93)")
+
+
+@settings(max_examples=15, deadline=None)
+@given(height=st.integers(32, 80), width=st.integers(32, 80))
+def test_any_size_from_32_gives_tensorflow_shapes(random_net, height, width):
+    x = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(height * 100 + width))
+    out = random_net.features(x, ["stem", "stage3", "stage7"])
+    for name, stride in (("stem", 2), ("stage3", 8), ("stage7", 32)):
+        h, w = height, width
+        for _ in range(int(math.log2(stride))):  # each stride-2 layer gives ceil(i / 2), as SAME padding does
+            h, w = math.ceil(h / 2), math.ceil(w / 2)
+        assert out[name].shape[-2:] == (h, w) and torch.isfinite(out[name]).all(), name

