@@ -25,7 +25,7 @@ def layer_name(text):
     from .features import NETWORKS
     from .objectives import RGB
     if text != RGB and not any(text in net.names for net in NETWORKS.values()):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a layer of {' or '.join(NETWORKS)} (see --help)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a layer of {' or '.join(NETWORKS)}")
     return text
 
 
