@@ -29,7 +29,8 @@ import time
 import torch
 
 import tritonnmr as nr
-from tritonnmr import bench, peers, provenance
+from tritonnmr import bench
+from tritonnmr.bench import peers, provenance
 
 EYE = (nr.DEFAULT_DISTANCE, 30, 45)  # distance, elevation, azimuth
 
@@ -68,7 +69,7 @@ def measure(step, repeats, warmup=1):
     for _ in range(warmup):
         step()
     times = []
-    with bench._PeakRSS() as rss:
+    with bench.PeakRSS() as rss:
         for _ in range(repeats):
             start = time.process_time()
             step()
@@ -129,7 +130,7 @@ _JIT_CHILD = r"""
 import json, sys, time
 wall, cpu = time.perf_counter(), time.process_time()
 import torch
-from tritonnmr import cpu as ops
+from tritonnmr.backends import numba as ops
 imported = time.perf_counter() - wall
 g = torch.Generator().manual_seed(0)
 faces = torch.rand(2, 20, 3, 3, generator=g) * 2 - 1

@@ -44,7 +44,7 @@ def _folder(device_name):
 
 def metadata():
     """Where and with what the check ran."""
-    from tritonnmr.provenance import metadata as base
+    from tritonnmr.bench.provenance import metadata as base
     import triton
     props = torch.cuda.get_device_properties(0)
     return dict(base(torch.device("cuda")), triton=triton.__version__, python=platform.python_version(),

@@ -5,7 +5,8 @@ import os
 import pytest
 import torch
 
-from tritonnmr import backends, bench, reference
+from tritonnmr import backends, bench
+from tritonnmr.backends import torch as reference
 from tritonnmr.cli import main
 from conftest import random_faces
 
@@ -23,27 +24,30 @@ def test_uv_sphere_is_closed_with_about_the_asked_faces():
 @pytest.mark.parametrize("strategy", ["binned", "face", "pixel-loop"])
 def test_each_benchmarked_strategy_equals_the_reference(strategy):
     """What ``tritonnmr bench --raster`` times: face index equal, weights and depth allclose."""
-    from tritonnmr import kernels
+    from tritonnmr.bench import zbuffers
     faces = random_faces(2, 20, seed=3, spread=0.6)
     expected = reference.rasterize_fragments(faces, 16, 11, 0.1, 100.0)
-    got = kernels.rasterize_fragments_with(strategy, faces, 16, 11, 0.1, 100.0)
+    got = zbuffers.rasterize_fragments(faces, 16, 11, 0.1, 100.0, strategy)
     assert (expected[0] >= 0).sum() > 30
     assert torch.equal(expected[0], got[0])
     assert torch.allclose(expected[1], got[1], atol=1e-6) and torch.allclose(expected[2], got[2], atol=1e-6)
 
 
 def test_raster_option_picks_the_triton_rows():
+    """On a GPU the z-buffer stage times every strategy; --raster keeps one of them (and every other row)."""
     cases = bench.grid(False, torch.device("cuda"))
-    rasters = {c.raster for c in cases if c.backend == "triton"}
-    assert rasters == {"binned", "face", "pixel-loop"}
+    zbuffer = [c for c in cases if c.stage == "z-buffer"]
+    assert {c.raster for c in zbuffer if c.backend == "triton"} == {"binned", "face", "pixel-loop"}
+    assert {c.backend for c in zbuffer} == {"torch", "triton"} and all(c.passes == "forward" for c in zbuffer)
     only_face = bench.select_raster(cases, "face")
-    assert {c.raster for c in only_face if c.backend == "triton"} == {"face"}
-    assert [c for c in only_face if c.backend == "torch"] == [c for c in cases if c.backend == "torch"]
-    assert bench.backend_label({"backend": "triton", "raster": "face"}) == "triton (face)"
+    assert {c.raster for c in only_face if c.stage == "z-buffer" and c.backend == "triton"} == {"face"}
+    assert [c for c in only_face if c.stage == "render"] == [c for c in cases if c.stage == "render"]
+    assert bench.backend_label({"backend": "triton", "raster": "face", "stage": "z-buffer"}) == "triton (face z-buffer)"
+    assert bench.backend_label({"backend": "triton"}) == "triton"
 
 
 def test_bench_work_writes_the_work_model(tmp_path, monkeypatch, capsys):
-    from tritonnmr import workmodel
+    from tritonnmr.bench import workmodel
     monkeypatch.setattr(workmodel, "grid", lambda quick=False: [("quad", 2, 16, 1)])
     out = str(tmp_path / "w")
     assert main(["bench", "--work", "--out", out]) == 0

@@ -273,12 +273,13 @@ if __name__ != "__main__":
         minimum item lengths at 1), the edge kernel's trip-counting variant, and every configuration
         of the tuning table (large images and face counts select other block sizes)."""
         from conftest import random_faces
-        from tritonnmr import kernels
-        from tritonnmr.kernels import tuning
+        from tritonnmr.backends import triton as kernels
+        from tritonnmr.backends.triton import tuning
+        from tritonnmr.bench import zbuffers
         quad = torch.tensor([[[-1.0, -1, 2], [1, -1, 2], [1, 1, 2]], [[-1.0, -1, 2], [1, 1, 2], [-1, 1, 2]]])
         faces = torch.cat([random_faces(2, 6, seed=1), quad.expand(2, 2, 3, 3)], 1).to(device).contiguous()
-        for strategy in kernels.RASTER_STRATEGIES:
-            kernels.rasterize_fragments_with(strategy, faces, 5, 3, 0.1, 100.0)
+        for strategy in zbuffers.STRATEGIES:
+            zbuffers.rasterize_fragments(faces, 5, 3, 0.1, 100.0, strategy)
         with tuning.override(min_faces=1, item_trips=1, edge_trips=1):
             f = faces.clone().requires_grad_()
             cubes = torch.rand(2, faces.shape[1], 2, 2, 2, 3, device=device, requires_grad=True)
@@ -286,7 +287,7 @@ if __name__ != "__main__":
             (out["rgb"].sum() + out["alpha"].sum() + out["depth"].sum()).backward()
             frags = nr.rasterize_fragments(faces, (9, 12), backend="triton")
             image = torch.rand(2, 9, 12, 2, device=device)
-            kernels.edge_backward_counted(faces, frags.face_index, image, image, 1e-3)
+            kernels.edge_pass(faces, frags.face_index, image, image, 1e-3, count_trips=True)
         for *_, cfg in tuning.TABLE:  # every configuration of the tuning table, whatever scenes reach it
             with tuning.override(**dataclasses.asdict(cfg)):
                 frags = nr.rasterize_fragments(faces, (4, 6), backend="triton")
@@ -370,12 +371,13 @@ if __name__ != "__main__":
         return results
 
     def test_recording_sees_every_kernel(launches):
-        """Every @triton.jit function in tritonnmr.kernels that reads tl.program_id (a kernel, not a
-        helper) was launched by the recorded runs; add a mode to the recording when this fails."""
-        import tritonnmr.kernels as pkg
+        """Every @triton.jit function of the Triton backend and of the benchmark's z-buffers that reads
+        tl.program_id (a kernel, not a helper) was launched by the recorded runs; add a mode to the
+        recording when this fails."""
+        import tritonnmr.backends.triton as pkg
         kernels = set()
-        for info in pkgutil.iter_modules(pkg.__path__):
-            module = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        names = [f"{pkg.__name__}.{info.name}" for info in pkgutil.iter_modules(pkg.__path__)] + ["tritonnmr.bench.zbuffers"]
+        for module in map(importlib.import_module, names):
             for name, obj in vars(module).items():
                 fn = getattr(obj, "fn", None)
                 if inspect.isfunction(fn) and fn.__module__ == module.__name__ \

@@ -14,7 +14,7 @@ import host_traffic
 import tritonnmr as nr
 from conftest import random_faces
 from tritonnmr import backends, checks
-from tritonnmr.kernels import binning
+from tritonnmr.backends.triton import binning
 from tritonnmr.shading import PackedUV
 
 triton_backend = pytest.mark.skipif(not (backends.interpreter_enabled() or torch.cuda.is_available()),
@@ -88,7 +88,7 @@ def test_every_triton_op_runs_under_its_tensors_device(monkeypatch):
     """Triton launches on the current CUDA device, so each op enters its tensors' device first: with
     the guard mocked, every launch of a render (cubes, vertex colours, UV, forward and backward)
     happens inside it, for the device the tensors are on."""
-    from tritonnmr import kernels
+    from tritonnmr.backends import triton as kernels
     entered, inside = [], []
 
     @contextlib.contextmanager

@@ -310,7 +310,7 @@ def test_cube_cells_sample_the_image_corner_aligned(tmp_path):
 
 
 def test_centre_cell_makes_a_linear_image_exact_at_the_face_centre(tmp_path):
-    from tritonnmr import reference
+    from tritonnmr.backends import torch as reference
     # a picture linear in column and row; corner-aligned bilinear reading keeps it linear in uv
     h, w = 4, 5
     rows, cols = np.mgrid[0:h, 0:w]

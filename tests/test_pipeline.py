@@ -48,9 +48,9 @@ def test_registered_ops_serve_a_custom_shader(monkeypatch):
         return torch.where((face_index >= 0)[..., None], attributes[0, 0, :1] * factor, 0.0).expand(
             *face_index.shape, 1).contiguous()
 
-    def scale_backward(face_index, bary, grad, shape, factor):
+    def scale_backward(face_index, bary, grad, attributes, factor):
         calls.append("backward")
-        g = torch.zeros(shape)
+        g = torch.zeros_like(attributes)
         g[0, 0, 0] = (grad * (face_index >= 0)[..., None]).sum() * factor
         return g
 

@@ -18,15 +18,16 @@ from triton.runtime.jit import JITFunction
 import tritonnmr as nr
 from conftest import random_faces
 from tritonnmr import backends
-from tritonnmr import reference as ref
+from tritonnmr.backends import torch as ref
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 pytestmark = [pytest.mark.filterwarnings(f"error:{m} encountered:RuntimeWarning")
               for m in ("divide by zero", "invalid value", "overflow")]
 
 if backends.interpreter_enabled() or torch.cuda.is_available():
-    from tritonnmr import kernels
-    from tritonnmr.kernels import binning, tuning
+    from tritonnmr.backends import triton as kernels
+    from tritonnmr.backends.triton import binning, tuning
+    from tritonnmr.bench import zbuffers
 
 # the smallest items every plan allows: tile lists, pixel lists and edge runs are all cut
 CUT = dict(min_faces=4, item_trips=1, edge_trips=1, merge_rows=2, reduce_rows=2)
@@ -74,7 +75,7 @@ def test_fragments_of_every_strategy_equal_reference(device, strategy):
     index = expected[0]
     assert (index >= 0).all() and ((index >= 14) & (index < 24)).any()  # the quad and the crowd are drawn
     assert not (index == 24).any()  # face 24 is face 0 again: it never wins
-    _fragments_match(expected, kernels.rasterize_fragments_with(strategy, faces, 13, 21, 0.1, 100.0))
+    _fragments_match(expected, zbuffers.rasterize_fragments(faces, 13, 21, 0.1, 100.0, strategy))
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 7), (6, 1), (17, 9)])
@@ -100,12 +101,9 @@ def test_identical_faces_in_a_cut_list_keep_the_lowest_index(device):
     assert (frags[0] == 3).sum() > 50 and not ((frags[0] > 3)).any()
 
 
-def test_strategy_choice_and_bad_names():
-    with kernels.raster_strategy("face"):
-        assert kernels._raster[0] == "face"
-    assert kernels._raster[0] == "binned"
-    with pytest.raises(ValueError, match="raster strategy"):
-        kernels.set_raster("scanline")
+def test_bad_strategy_names_are_refused():
+    with pytest.raises(ValueError, match="strategy must be one of binned, face, pixel-loop"):
+        zbuffers.rasterize_fragments(_scene(1, seed=0, device="cpu"), 4, 4, 0.1, 100.0, "scanline")
 
 
 def test_teapot_silhouette_matches_blender_pixel_for_pixel():
@@ -176,9 +174,9 @@ def test_texture_cubes_and_their_gradient(device, cut, size):
     textures = torch.rand(2, faces.shape[1], size, size, size, 2, generator=g).to(device)
     grad = torch.randn(fi.shape + (2,), generator=g).to(device)
     _close(ref.sample_cubes(fi, bary, textures, 1e-3), kernels.sample_cubes(fi, bary, textures, 1e-3))
-    expected = ref.sample_cubes_backward(fi, bary, grad, textures.shape, 1e-3)
+    expected = ref.sample_cubes_backward(fi, bary, grad, textures, 1e-3)
     assert expected.abs().sum() > 0
-    _close(expected, kernels.sample_cubes_backward(fi, bary, grad, textures.shape, 1e-3))
+    _close(expected, kernels.sample_cubes_backward(fi, bary, grad, textures, 1e-3))
 
 
 @pytest.mark.parametrize("channels", [1, 5])
@@ -188,8 +186,8 @@ def test_vertex_colours_and_their_gradient(device, cut, channels):
     colours = torch.rand(2, faces.shape[1], 3, channels, generator=g).to(device)
     grad = torch.randn(fi.shape + (channels,), generator=g).to(device)
     _close(ref.interpolate(fi, bary, colours), kernels.interpolate(fi, bary, colours))
-    _close(ref.interpolate_backward(fi, bary, grad, colours.shape),
-           kernels.interpolate_backward(fi, bary, grad, colours.shape))
+    _close(ref.interpolate_backward(fi, bary, grad, colours),
+           kernels.interpolate_backward(fi, bary, grad, colours))
 
 
 @pytest.mark.parametrize("wrap", [0, 1, 2], ids=["REPEAT", "MIRRORED_REPEAT", "CLAMP_TO_EDGE"])
@@ -202,10 +200,10 @@ def test_uv_maps_and_their_gradients(device, cut, wrap):
     table = torch.tensor([[0, 4, 5], [20, 3, 2]], device=device)  # two textures packed in one table
     texels = torch.rand(26, 3, generator=g).to(device)
     grad = torch.randn(fi.shape + (3,), generator=g).to(device)
-    _close(ref.sample_uv(fi, bary, uvs, material, texels, table, wrap),
-           kernels.sample_uv(fi, bary, uvs, material, texels, table, wrap))
-    for a, b in zip(ref.sample_uv_backward(fi, bary, uvs, material, texels, table, wrap, grad),
-                    kernels.sample_uv_backward(fi, bary, uvs, material, texels, table, wrap, grad)):
+    _close(ref.sample_uv(fi, bary, uvs, texels, material, table, wrap),
+           kernels.sample_uv(fi, bary, uvs, texels, material, table, wrap))
+    for a, b in zip(ref.sample_uv_backward(fi, bary, grad, uvs, texels, material, table, wrap),
+                    kernels.sample_uv_backward(fi, bary, grad, uvs, texels, material, table, wrap)):
         assert a.abs().sum() > 0
         _close(a, b)
 
@@ -219,9 +217,9 @@ def test_every_op_on_one_row_or_column(device, size):
     g_depth = grad[..., 0].contiguous()
     _close(ref.depth_backward(faces, fi, w, d, g_depth), kernels.depth_backward(faces, fi, w, d, g_depth))
     _close(ref.edge_backward(faces, fi, image, grad, 1e-3), kernels.edge_backward(faces, fi, image, grad, 1e-3))
-    shape = (2, faces.shape[1], 2, 2, 2, 3)
-    _close(ref.sample_cubes_backward(fi, bary, grad, shape, 1e-3),
-           kernels.sample_cubes_backward(fi, bary, grad, shape, 1e-3))
+    cubes = torch.zeros(2, faces.shape[1], 2, 2, 2, 3, device=device)
+    _close(ref.sample_cubes_backward(fi, bary, grad, cubes, 1e-3),
+           kernels.sample_cubes_backward(fi, bary, grad, cubes, 1e-3))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -352,7 +350,7 @@ def test_no_atomics_in_the_binned_forward_or_any_backward(device):
             "interpolate_sums_kernel", "uv_sums_kernel", "texel_sums_kernel", "segment_sum_kernel"} <= set(launched)
     for name, kernel in launched.items():
         assert "atomic_" not in _jit_sources(kernel), f"{name} uses atomics"
-    face_parallel = _launched_kernels(lambda: kernels.rasterize_fragments_with("face", faces, 9, 7, 0.1, 100.0))
+    face_parallel = _launched_kernels(lambda: zbuffers.rasterize_fragments(faces, 9, 7, 0.1, 100.0, "face"))
     assert "atomic_min" in _jit_sources(face_parallel["coverage_kernel"])
 
 
@@ -389,9 +387,9 @@ def test_every_result_is_bit_identical_whatever_order_the_programs_run_in(device
         bary = kernels.perspective_barycentrics(faces, fi, w, d)
         return (fi, w, d, kernels.depth_backward(faces, fi, w, d, grad_rgb[..., 0].contiguous()),
                 kernels.edge_backward(faces, fi, grad_rgb.sigmoid(), grad_rgb, 1e-3),
-                kernels.sample_cubes_backward(fi, bary, grad_rgb, cubes_shape, 1e-3),
-                kernels.interpolate_backward(fi, bary, grad_rgb, colours_shape),
-                *kernels.sample_uv_backward(fi, bary, uvs, material, texels, table, 0, grad_rgb))
+                kernels.sample_cubes_backward(fi, bary, grad_rgb, torch.zeros(cubes_shape, device=device), 1e-3),
+                kernels.interpolate_backward(fi, bary, grad_rgb, torch.zeros(colours_shape, device=device)),
+                *kernels.sample_uv_backward(fi, bary, grad_rgb, uvs, texels, material, table, 0))
 
     # pixel lists in items of 16 (the quad's faces get 5 each), edge runs of the default 16 crossings
     with tuning.override(**dict(CUT, pixel_block=16, edge_trips=16)):

@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from conftest import random_faces
-from tritonnmr import backends, reference, workmodel
+from tritonnmr import backends
+from tritonnmr.bench import workmodel
+from tritonnmr.backends import torch as reference
 
 needs_kernels = pytest.mark.skipif(not (backends.interpreter_enabled() or torch.cuda.is_available()),
                                    reason="runs the Triton kernels (interpreter or GPU)")
@@ -23,13 +25,13 @@ def _scene(batch, seed, num_faces=14):
 def test_edge_walk_trips_are_the_kernels_own(size, cut):
     """edge_walk_trips recomputes each scanline walk's length; the edge kernel counts its loop trips
     itself (COUNT=True): the two agree item by item."""
-    from tritonnmr import kernels
-    from tritonnmr.kernels import tuning
+    from tritonnmr.backends import triton as kernels
+    from tritonnmr.backends.triton import tuning
     faces = _scene(2, seed=1)
     face_index = reference.rasterize_fragments(faces, *size, 0.1, 100.0)[0]
     image = torch.rand(face_index.shape + (2,))
     with tuning.override(**({"edge_trips": 1} if cut else {})):
-        _, trips, plan = kernels.edge_backward_counted(faces, face_index, image, image, 1e-3)
+        _, trips, plan = kernels.edge_pass(faces, face_index, image, image, 1e-3, count_trips=True)
         cfg = tuning.config(*size, faces.shape[1])
     assert trips.sum() > 50 and plan.items.split_segment.numel() > 0  # some faces' crossings are cut
     expected = workmodel.edge_item_trips(plan, faces.shape[1], face_index, cfg.edge_block)
@@ -38,7 +40,7 @@ def test_edge_walk_trips_are_the_kernels_own(size, cut):
 
 def test_plans_counted_on_one_entry_are_the_batch_plans():
     """The work model plans batch entry 0 and replicates it; the kernels plan the whole batch."""
-    from tritonnmr.kernels import binning, tuning
+    from tritonnmr.backends.triton import binning, tuning
     faces = _scene(1, seed=2, num_faces=40)
     batch, H, W = 3, 20, 27
     cfg = tuning.config(H, W, faces.shape[1])
@@ -101,8 +103,8 @@ def test_work_model_writes_its_table_and_plot(tmp_path, monkeypatch):
 
 @needs_kernels
 def test_retune_times_every_candidate_and_names_a_winner():
-    from tritonnmr.kernels import tuning
+    from tritonnmr.bench import retune
     lines = []
-    best = tuning.retune("cpu", sizes=(8,), scenes=(("quad", 2),), tiles=(8,), faces_per_trip=(1, 4), min_faces=(4,),
+    best = retune.retune("cpu", sizes=(8,), scenes=(("quad", 2),), tiles=(8,), faces_per_trip=(1, 4), min_faces=(4,),
                          repeats=1, out=lines.append)
     assert len(lines) == 3 and best[0][:3] == ("quad", 2, 8) and best[0][4] in (1, 4)

@@ -1,29 +1,22 @@
 """tritonnmr: a differentiable mesh renderer (Neural 3D Mesh Renderer) with Triton kernels.
 
 The path from mesh to image: ``io`` (load_obj, load_mesh) -> ``mesh`` (fill_back, vertices_to_faces) ->
-``lights`` -> ``camera`` -> ``rasterize`` (fragments, shading, blurred-edge gradient; backends
-in ``reference`` and ``kernels``) -> images. ``Renderer`` composes them.
+``lights`` -> ``camera`` -> ``clip`` -> ``raster`` (fragments, ``shading``, blurred-edge gradient; the
+ops run by a backend of ``backends``: torch, triton, numba) -> images. ``Renderer`` composes them;
+``apps`` and ``bench`` are built on top (nothing below imports them).
 """
-import os
-
 from .camera import DEFAULT_DISTANCE, get_points_from_angles, look, look_at, perspective, projection
 from .compat import Mesh, Rasterize
-from .io import load_mesh, load_obj, save_mesh, save_obj
+from .io import DATA_DIR, data_path, load_mesh, load_obj, save_mesh, save_obj
 from .lights import face_light, lighting
 from .mesh import fill_back, vertices_to_faces
-from .rasterize import (edge_gradient, rasterize, rasterize_depth, rasterize_fragments, rasterize_rgbad,
+from .raster import (Fragments, edge_gradient, rasterize, rasterize_depth, rasterize_fragments, rasterize_rgbad,
                         rasterize_silhouettes)
 from .renderer import Renderer
-from .shading import Fragments, Shader, TextureCubeShader, UVTextureShader, VertexColorShader
+from .shading import Shader, TextureCubeShader, UVTextureShader, VertexColorShader
 from .uvmap import UVMap
 
 __version__ = "0.1.0"
-DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
-
-
-def data_path(name):
-    """Path of a bundled data file (teapot.obj, example2_ref.png, ...)."""
-    return os.path.join(DATA_DIR, name)
 
 
 __all__ = [

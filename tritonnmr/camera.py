@@ -5,13 +5,14 @@ depth; projection applies an OpenCV-style pinhole camera with distortion and map
 Screen space: x in [-1, 1] spans the image's width, y in [-1, 1] its height, z is the depth.
 """
 import math
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
 
-from . import checks
+from . import checks, defaults
 
-DEFAULT_VIEWING_ANGLE = 30.0
+DEFAULT_VIEWING_ANGLE = defaults.VIEWING_ANGLE
 # distance of neural_renderer's default eye (0, 0, -(1 / tan(30 deg) + 1)) from the origin: at it, the
 # normalised mesh ([-1, 1]^3) fills the default 30-degree view; the examples and turntables use it
 DEFAULT_DISTANCE = 1.0 / math.tan(math.radians(DEFAULT_VIEWING_ANGLE)) + 1.0
@@ -26,7 +27,7 @@ def _rotate(vertices, eye, x_axis, y_axis, z_axis):
     return torch.matmul(vertices - eye[:, None, :], r.transpose(1, 2))
 
 
-def look_at_axes(eye, at, up):
+def look_at_axes(eye: torch.Tensor, at: torch.Tensor, up: torch.Tensor):
     """The camera axes (each (B, 3)) of look_at cameras, from batched tensors eye, at, up (B or 1, 3):
     z = unit(at - eye), x = unit(up x z), y = z x x. Where ``up`` is parallel to z, a fallback up
     vector is used: FALLBACK_UP made orthogonal to up (another axis if it is parallel too), pointing
@@ -55,7 +56,7 @@ def _fallback_up(up, z_axis):
     looking_up = (z_axis * unit).sum(-1, keepdim=True) > 0
     return torch.where(looking_up, -ortho, ortho)
 
-def look_at(vertices, eye, at=(0, 0, 0), up=(0, 1, 0)):
+def look_at(vertices: torch.Tensor, eye, at=(0, 0, 0), up=UP) -> torch.Tensor:
     """Camera coordinates of ``vertices`` (B, V, 3) for a camera at ``eye`` looking at ``at``.
 
     eye, at, up: (3,) or (B, 3), lists or tensors. z = unit(at - eye), x = unit(up x z), y = z x x.
@@ -69,13 +70,13 @@ def _camera_vectors(vertices, **vectors):
     return [checks.vector3(name, value, vertices, vertices.shape[0]) for name, value in vectors.items()]
 
 
-def look_at_camera(vertices, eye, at, up):
+def look_at_camera(vertices: torch.Tensor, eye: torch.Tensor, at: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     """:func:`look_at` for checked inputs: vertices (B, V, 3), eye, at and up (B or 1, 3) tensors."""
     x_axis, y_axis, z_axis = look_at_axes(eye, at, up)
     return _rotate(vertices, eye.expand_as(z_axis), x_axis, y_axis, z_axis)
 
 
-def look(vertices, eye, direction=(0, 1, 0), up=(0, 1, 0)):
+def look(vertices: torch.Tensor, eye, direction=UP, up=UP) -> torch.Tensor:
     """Camera coordinates for a camera at ``eye`` looking along ``direction`` ((3,) or (B, 3)):
     the look_at camera whose ``at`` is ``eye + direction``."""
     vertices = checks.vertices(vertices)
@@ -83,14 +84,14 @@ def look(vertices, eye, direction=(0, 1, 0), up=(0, 1, 0)):
     return look_at_camera(vertices, eye, eye + direction, up)
 
 
-def perspective(vertices, angle=DEFAULT_VIEWING_ANGLE):
+def perspective(vertices: torch.Tensor, angle: float = DEFAULT_VIEWING_ANGLE) -> torch.Tensor:
     """Perspective division: x and y divided by ``z * tan(angle)`` (angle in degrees, half the field
     of view, in (0, 90)); z kept."""
     vertices = checks.vertices(vertices)
     return divide(vertices, viewing_angle(angle))
 
 
-def viewing_angle(angle):
+def viewing_angle(angle: float) -> float:
     """The half-angle of a perspective view, in degrees: a finite number in (0, 90)."""
     angle = checks.number("viewing_angle", angle, low=0, allow_low=False)
     if angle >= 90:
@@ -98,14 +99,14 @@ def viewing_angle(angle):
     return angle
 
 
-def divide(points, angle):
+def divide(points: torch.Tensor, angle: float) -> torch.Tensor:
     """:func:`perspective` without the checks (points (B, N, 3), ``angle`` from :func:`viewing_angle`)."""
     width = math.tan(math.radians(angle))
     z = points[..., 2]
     return torch.stack([points[..., 0] / (z * width), points[..., 1] / (z * width), z], dim=-1)
 
 
-def fit_aspect(points, height, width):
+def fit_aspect(points: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Screen points whose NDC spans a square view -> NDC of an (height, width) image with square
     pixels: the square view spans the shorter side, the longer side sees more."""
     short = min(height, width)
@@ -115,7 +116,7 @@ def fit_aspect(points, height, width):
     return points * scale
 
 
-def orig_size_pair(orig_size, name="orig_size"):
+def orig_size_pair(orig_size, name: str = "orig_size") -> Tuple[float, float]:
     """orig_size as (height, width): an int (square) or a pair of positive numbers."""
     if isinstance(orig_size, (tuple, list)) and len(orig_size) == 2:
         return tuple(checks.number(name, v, low=0, allow_low=False) for v in orig_size)
@@ -123,7 +124,8 @@ def orig_size_pair(orig_size, name="orig_size"):
     return s, s
 
 
-def projection(vertices, K, R, t, dist_coeffs=None, orig_size=1024, eps=1e-9):
+def projection(vertices: torch.Tensor, K, R, t, dist_coeffs=None, orig_size=defaults.ORIG_SIZE,
+               eps: float = 1e-9) -> torch.Tensor:
     """Pinhole projection with radial (k1, k2, k3) and tangential (p1, p2) distortion.
 
     K, R: (B, 3, 3) or (3, 3); t: (B, 1, 3), (B, 3) or (3,); dist_coeffs: (B, 5) or (5,) as
@@ -135,7 +137,7 @@ def projection(vertices, K, R, t, dist_coeffs=None, orig_size=1024, eps=1e-9):
     return pinhole(to_camera(vertices, R, t), K, dist, orig_size_pair(orig_size), eps)
 
 
-def camera_matrices(vertices, K, R, t, dist_coeffs):
+def camera_matrices(vertices: torch.Tensor, K, R, t, dist_coeffs):
     """Validated K (B|1, 3, 3), R (B|1, 3, 3), t (B|1, 1, 3), dist (B|1, 5) on the vertices' device."""
     B = vertices.shape[0]
 
@@ -168,12 +170,12 @@ def camera_matrices(vertices, K, R, t, dist_coeffs):
     return K, R, t, dist
 
 
-def to_camera(points, R, t):
+def to_camera(points: torch.Tensor, R: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """R p + t for points (B, N, 3), R (B|1, 3, 3), t (B|1, 1, 3)."""
     return torch.matmul(points, R.transpose(1, 2)) + t
 
 
-def pinhole(points, K, dist, orig_size, eps=1e-9):
+def pinhole(points: torch.Tensor, K: torch.Tensor, dist: torch.Tensor, orig_size, eps: float = 1e-9) -> torch.Tensor:
     """Camera-space points (B, N, 3) -> NDC (u, v) and depth z: divide by z, distort, apply K, then
     ``v = height - v`` and both mapped from [0, size] to [-1, 1]. orig_size is (height, width)."""
     height, width = orig_size
@@ -193,7 +195,7 @@ def pinhole(points, K, dist, orig_size, eps=1e-9):
     return torch.stack([u, v, z], dim=-1)
 
 
-def get_points_from_angles(distance, elevation, azimuth, degrees=True):
+def get_points_from_angles(distance, elevation, azimuth, degrees: bool = True):
     """Eye position ``(d cos e sin a, d sin e, -d cos e cos a)`` for a camera orbiting the origin.
 
     Scalars give a tuple of three floats (usable as ``Renderer.eye``); tensors give (..., 3).
@@ -213,3 +215,78 @@ def get_points_from_angles(distance, elevation, azimuth, degrees=True):
     return (distance * math.cos(elevation) * math.sin(azimuth),
             distance * math.sin(elevation),
             -distance * math.cos(elevation) * math.cos(azimuth))
+
+
+# ----------------------------------------------------------------------------------------------
+# Cameras as objects: one per mode, so the renderer calls them without switching on the mode
+# ----------------------------------------------------------------------------------------------
+MODES = ("look_at", "look", "projection", "none")
+
+
+class Camera:
+    """The camera of one render: ``to_view`` takes world points (B, N, 3) to camera space (x right, y up,
+    z depth), ``project`` takes camera-space points to the screen (x, y in NDC, z depth) of a (height,
+    width) image; ``clips``: whether faces are clipped at the near plane first (perspective views).
+    This base class is ``camera_mode="none"``: vertices already in screen space."""
+
+    clips = False
+
+    def to_view(self, points: torch.Tensor) -> torch.Tensor:
+        return points
+
+    def project(self, points: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        return points
+
+
+class LookAt(Camera):
+    """``look_at`` (``at`` the target) and ``look`` (``at = eye + direction``): eye, at, up (B or 1, 3)
+    tensors; ``angle`` the perspective half-angle in degrees, or None for an orthographic view. The
+    square view spans the shorter side of a non-square image (square pixels)."""
+
+    def __init__(self, eye: torch.Tensor, at: torch.Tensor, up: torch.Tensor, angle: float = None):
+        self.eye, self.at, self.up, self.angle = eye, at, up, angle
+        self.clips = angle is not None
+
+    def to_view(self, points):
+        return look_at_camera(points, self.eye, self.at, self.up)
+
+    def project(self, points, height, width):
+        if self.angle is not None:
+            points = divide(points, self.angle)
+        return fit_aspect(points, height, width)
+
+
+class Pinhole(Camera):
+    """``projection``: R p + t, then the pinhole with distortion (K, dist) for an image of
+    ``orig_size`` (height, width) pixels; always clips (a perspective view)."""
+
+    clips = True
+
+    def __init__(self, K: torch.Tensor, R: torch.Tensor, t: torch.Tensor, dist: torch.Tensor, orig_size):
+        self.K, self.R, self.t, self.dist, self.orig_size = K, R, t, dist, orig_size
+
+    def to_view(self, points):
+        return to_camera(points, self.R, self.t)
+
+    def project(self, points, height, width):
+        return pinhole(points, self.K, self.dist, self.orig_size)
+
+
+def make(mode: str, vertices: torch.Tensor, *, eye=None, direction=None, perspective=True,
+         angle=DEFAULT_VIEWING_ANGLE, K=None, R=None, t=None, dist_coeffs=None, orig_size=defaults.ORIG_SIZE) -> Camera:
+    """The checked :class:`Camera` of ``mode`` (one of MODES) for ``vertices`` (B, V, 3): the one place
+    that reads a camera mode. eye / direction: (3,) or (B, 3); K, R, t, dist_coeffs as for
+    :func:`projection`."""
+    checks.choice("camera_mode", mode, MODES)
+    batch = vertices.shape[0]
+    if mode in ("look_at", "look"):
+        eye = checks.vector3("eye", eye, vertices, batch)
+        at = torch.zeros_like(eye) if mode == "look_at" else \
+            eye + checks.vector3("camera_direction", direction, vertices, batch)
+        return LookAt(eye, at, checks.on_device((UP,), eye), viewing_angle(angle) if perspective else None)
+    if mode == "projection":
+        if K is None or R is None or t is None:
+            raise ValueError("camera_mode='projection' needs K, R and t (pass them to the Renderer or to render), "
+                             "or use camera_mode='look_at'")
+        return Pinhole(*camera_matrices(vertices, K, R, t, dist_coeffs), orig_size_pair(orig_size))
+    return Camera()

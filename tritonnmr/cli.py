@@ -116,7 +116,7 @@ def cmd_bench(args):
     from tqdm.auto import tqdm
 
     from . import bench
-    from .provenance import metadata
+    from .bench.provenance import metadata
     if args.work:
         return bench.write_work_model(args.out, args.quick)
     device = resolve_device(args.device)

@@ -13,7 +13,7 @@ import torch
 _NULL = (0.0, 0.0, 1.0)
 
 
-def behind(faces, z_clip, ignore=None):
+def behind(faces: torch.Tensor, z_clip: float, ignore=None) -> torch.Tensor:
     """0-dim bool tensor: whether any face (B, F, 3, 3) has a vertex with z < z_clip (``ignore``
     (B, F): padding), for the caller to read with its other values."""
     behind = (faces[..., 2] < z_clip).any(-1)
@@ -22,7 +22,7 @@ def behind(faces, z_clip, ignore=None):
     return behind.any()
 
 
-def near_plane(faces, z_clip):
+def near_plane(faces: torch.Tensor, z_clip: float):
     """Clip camera-space faces (B, F, 3, 3) at z = z_clip (keeping z >= z_clip).
 
     Returns (pieces (B, 2F, 3, 3), parent (B, 2F) int64, matrix (B, 2F, 3, 3)): piece j < F is face j

@@ -2,11 +2,13 @@
 import torch
 import torch.nn.functional as F
 
-from . import checks
+from . import checks, defaults
 
 
-def face_light(faces, intensity_ambient=0.5, intensity_directional=0.5,
-               color_ambient=(1, 1, 1), color_directional=(1, 1, 1), direction=(0, 1, 0), *, check_faces=True):
+def face_light(faces: torch.Tensor, intensity_ambient=defaults.LIGHT_INTENSITY_AMBIENT,
+               intensity_directional=defaults.LIGHT_INTENSITY_DIRECTIONAL, color_ambient=defaults.LIGHT_COLOR,
+               color_directional=defaults.LIGHT_COLOR, direction=defaults.LIGHT_DIRECTION, *,
+               check_faces: bool = True) -> torch.Tensor:
     """Light (B, F, 3) per face: ``ambient * colour_a + directional * colour_d * max(0, n . d)``.
 
     faces: (B, F, 3, 3) world-space faces; n is the unit normal of cross(v0 - v1, v2 - v1);
@@ -48,8 +50,9 @@ def _intensity(name, value, faces):
     return checks.number(name, value)
 
 
-def lighting(faces, textures, intensity_ambient=0.5, intensity_directional=0.5,
-             color_ambient=(1, 1, 1), color_directional=(1, 1, 1), direction=(0, 1, 0)):
+def lighting(faces: torch.Tensor, textures: torch.Tensor, intensity_ambient=defaults.LIGHT_INTENSITY_AMBIENT,
+             intensity_directional=defaults.LIGHT_INTENSITY_DIRECTIONAL, color_ambient=defaults.LIGHT_COLOR,
+             color_directional=defaults.LIGHT_COLOR, direction=defaults.LIGHT_DIRECTION) -> torch.Tensor:
     """Lit texture cubes (B, F, T, T, T, 3): ``textures`` times :func:`face_light`.
 
     Returns a new tensor; the caller's textures are not modified (neural_renderer's are).

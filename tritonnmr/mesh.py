@@ -4,9 +4,11 @@ A batch is held padded: vertices (B, V, 3) and faces (B, F, 3) int64 where a fac
 padding (drawn nowhere, zero gradient); padding vertices are ignored. :func:`batch` makes this form
 from lists of per-mesh tensors, padded tensors or unbatched (V, 3) / (F, 3) tensors.
 """
+from typing import Tuple
+
 import torch
 
-from . import checks
+from . import checks, defaults
 from .uvmap import is_uv_pair
 
 
@@ -18,7 +20,7 @@ def _stack_padded(tensors, fill):
     return torch.stack(rows)
 
 
-def batch(vertices, faces, textures=None):
+def batch(vertices, faces, textures=None) -> Tuple[torch.Tensor, torch.Tensor, object]:
     """Padded (vertices (B, V, 3) float32, faces (B, F, 3) int64 with -1 padding rows, textures).
 
     Accepts lists of per-mesh tensors (vertices [(V_i, 3)], faces [(F_i, 3)], textures [per-mesh]),
@@ -78,12 +80,12 @@ def _per_mesh_textures(textures, vs, fs):
     return _stack_padded(ts, 0.0)
 
 
-def padding(faces):
+def padding(faces: torch.Tensor) -> torch.Tensor:
     """(B, F) bool: the face row is padding (all -1)."""
     return (faces < 0).all(-1)
 
 
-def gather(values, faces):
+def gather(values: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """(B, F, 3, C) per face-vertex values from (B, V, C) and trusted faces (B, F, 3) (-1 padding
     rows give zeros, with zero gradient)."""
     B, V = values.shape[:2]
@@ -96,7 +98,7 @@ def gather(values, faces):
     return torch.where(pad, 0.0, out)
 
 
-def vertices_to_faces(vertices, faces):
+def vertices_to_faces(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """(B, F, 3, 3) per-face vertex positions from vertices (B, V, 3) and faces (B, F, 3) int.
 
     Also works for any per-vertex attribute (B, V, C) -> (B, F, 3, C). Padding rows (-1) give zeros.
@@ -108,7 +110,7 @@ def vertices_to_faces(vertices, faces):
     return gather(vertices, faces)
 
 
-def fill_back(faces, textures=None, shader=None):
+def fill_back(faces: torch.Tensor, textures=None, shader=None) -> Tuple[torch.Tensor, object]:
     """Append every face with reversed winding, so both sides render.
 
     faces: (B, F, 3) int -> (B, 2F, 3); textures are extended by their shader's ``fill_back``
@@ -118,5 +120,5 @@ def fill_back(faces, textures=None, shader=None):
     from .shading import default_shader
     faces = torch.cat([faces, faces.flip(-1)], dim=1)
     if textures is not None:
-        textures = (shader or default_shader(textures, 1e-3)).fill_back(textures)
+        textures = (shader or default_shader(textures, defaults.TEXTURE_EPS)).fill_back(textures)
     return faces, textures

@@ -2,21 +2,24 @@
 
 One path from mesh to image (each step a small function elsewhere in the package):
 meshes -> ``mesh.batch`` (lists / padded / unbatched to one padded batch, checked once) ->
-``fill_back`` -> per-face light in world space (``lights``) -> camera space (``camera``) ->
-face corners -> near-plane clipping (``clip``) -> projection to the screen -> ``render_faces``
-(fragments, shading x light, blurred-edge gradient, flip, anti-aliasing).
+``fill_back`` -> per-face light in world space (``lights``) -> camera space (``camera.make``: an
+object per camera mode) -> face corners -> near-plane clipping (``clip``) -> projection to the
+screen -> ``raster.render_faces`` (fragments, shading x light, blurred-edge gradient, flip,
+anti-aliasing).
 """
 import math
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
-from . import backends, camera, checks, clip, lights, mesh, precision
-from .rasterize import render_faces
+from . import backends, camera, checks, clip, defaults, lights, mesh, precision
+from .raster import render_faces
 from .shading import VertexColorShader, as_shader, attribute_tensors, default_shader
 
-CAMERA_MODES = ("look_at", "look", "projection", "none")
+CAMERA_MODES = camera.MODES
 _MODES = (None, "rgb", "silhouettes", "depth")
+ImageSize = Union[int, Tuple[int, int]]
 
 
 class Renderer(nn.Module):
@@ -33,15 +36,21 @@ class Renderer(nn.Module):
 
     Meshes: vertices (B, V, 3) and faces (B, F, 3) int (rows of -1 are padding), lists of per-mesh
     (V_i, 3) / (F_i, 3) tensors, or one unbatched mesh. Faces crossing the near plane are clipped
-    (with perspective) instead of being drawn mirrored.
+    (with perspective) instead of being drawn mirrored. Under ``torch.autocast`` everything runs,
+    and every output comes back, in float32.
     """
 
-    def __init__(self, image_size=256, anti_aliasing=True, background_color=(0, 0, 0), fill_back=True,
-                 camera_mode="projection", K=None, R=None, t=None, dist_coeffs=None, orig_size=1024,
-                 perspective=True, viewing_angle=30, camera_direction=(0, 0, 1), near=0.1, far=100,
-                 light_intensity_ambient=0.5, light_intensity_directional=0.5,
-                 light_color_ambient=(1, 1, 1), light_color_directional=(1, 1, 1),
-                 light_direction=(0, 1, 0), backend="auto"):
+    def __init__(self, image_size: ImageSize = defaults.IMAGE_SIZE, anti_aliasing: bool = defaults.ANTI_ALIASING,
+                 background_color: Sequence[float] = defaults.BACKGROUND_COLOR, fill_back: bool = True,
+                 camera_mode: str = "projection", K=None, R=None, t=None, dist_coeffs=None,
+                 orig_size: ImageSize = defaults.ORIG_SIZE, perspective: bool = True,
+                 viewing_angle: float = defaults.VIEWING_ANGLE, camera_direction: Sequence[float] = defaults.CAMERA_DIRECTION,
+                 near: float = defaults.NEAR, far: float = defaults.FAR,
+                 light_intensity_ambient: float = defaults.LIGHT_INTENSITY_AMBIENT,
+                 light_intensity_directional: float = defaults.LIGHT_INTENSITY_DIRECTIONAL,
+                 light_color_ambient: Sequence[float] = defaults.LIGHT_COLOR,
+                 light_color_directional: Sequence[float] = defaults.LIGHT_COLOR,
+                 light_direction: Sequence[float] = defaults.LIGHT_DIRECTION, backend: str = "auto"):
         super().__init__()
         checks.image_size(image_size)
         self.image_size = image_size
@@ -63,7 +72,7 @@ class Renderer(nn.Module):
         self.light_color_ambient = light_color_ambient
         self.light_color_directional = light_color_directional
         self.light_direction = light_direction
-        self.rasterizer_eps = 1e-3
+        self.rasterizer_eps = defaults.RGB_EPS
         self.backend = checks.choice("backend", backend, backends.BACKENDS)
 
     # -- settings, checked once per call (they are plain attributes a user may have changed) ------
@@ -94,66 +103,34 @@ class Renderer(nn.Module):
             faces, textures = mesh.fill_back(faces, textures, shader)
         return vertices, faces, textures, shader
 
-    def transform(self, vertices, K=None, R=None, t=None, dist_coeffs=None, orig_size=None):
+    def transform(self, vertices: torch.Tensor, K=None, R=None, t=None, dist_coeffs=None,
+                  orig_size=None) -> torch.Tensor:
         """World-space vertices (B, V, 3) -> screen space (x, y in NDC, z depth) for the camera
         (points only: no clipping; the render methods clip faces at the near plane)."""
         vertices = checks.vertices(vertices)
         cam = self._camera(vertices, (K, R, t, dist_coeffs, orig_size))
         height, width = checks.image_size(self.image_size)
-        return self._project(self._to_camera(vertices, cam), cam, height, width)
+        return cam.project(cam.to_view(vertices), height, width)
 
     def _camera(self, vertices, camera_args):
-        """Validated camera parameters for this call."""
-        mode = checks.choice("camera_mode", self.camera_mode, CAMERA_MODES)
-        cam = {"mode": mode}
-        if mode in ("look_at", "look"):
-            cam["eye"] = checks.vector3("eye", self.eye, vertices, vertices.shape[0])
-            if mode == "look":
-                cam["direction"] = checks.vector3("camera_direction", self.camera_direction, vertices,
-                                                  vertices.shape[0])
-            if self.perspective:
-                cam["angle"] = camera.viewing_angle(self.viewing_angle)
-        elif mode == "projection":
-            K, R, t, dist_coeffs, orig_size = camera_args
-            K, R, t = (self.K if K is None else K), (self.R if R is None else R), (self.t if t is None else t)
-            if K is None or R is None or t is None:
-                raise ValueError("camera_mode='projection' needs K, R and t (pass them to the Renderer or "
-                                 "to render), or use camera_mode='look_at'")
-            cam["K"], cam["R"], cam["t"], cam["dist"] = camera.camera_matrices(
-                vertices, K, R, t, self.dist_coeffs if dist_coeffs is None else dist_coeffs)
-            cam["orig_size"] = camera.orig_size_pair(self.orig_size if orig_size is None else orig_size)
-        return cam
-
-    def _to_camera(self, points, cam):
-        if cam["mode"] == "look_at":
-            return camera.look_at_camera(points, cam["eye"], torch.zeros_like(cam["eye"]),
-                                         checks.on_device((camera.UP,), cam["eye"]))
-        if cam["mode"] == "look":
-            return camera.look_at_camera(points, cam["eye"], cam["eye"] + cam["direction"],
-                                         checks.on_device((camera.UP,), cam["eye"]))
-        if cam["mode"] == "projection":
-            return camera.to_camera(points, cam["R"], cam["t"])
-        return points
-
-    def _project(self, points, cam, height, width):
-        if cam["mode"] == "projection":
-            return camera.pinhole(points, cam["K"], cam["dist"], cam["orig_size"])
-        if cam["mode"] in ("look_at", "look"):  # square pixels, perspective or orthographic
-            if "angle" in cam:
-                points = camera.divide(points, cam["angle"])
-            return camera.fit_aspect(points, height, width)
-        return points
+        """This call's checked camera (camera.make), from the settings and the render's own K, R, t,
+        dist_coeffs, orig_size (which override the Renderer's)."""
+        K, R, t, dist_coeffs, orig_size = (own if own is not None else mine for own, mine in
+                                           zip(camera_args, (self.K, self.R, self.t, self.dist_coeffs, self.orig_size)))
+        return camera.make(self.camera_mode, vertices, eye=self.eye, direction=self.camera_direction,
+                           perspective=self.perspective, angle=self.viewing_angle, K=K, R=R, t=t,
+                           dist_coeffs=dist_coeffs, orig_size=orig_size)
 
     def _camera_faces(self, vertices, faces, camera_args):
         """(camera, camera-space faces (B, F, 3, 3) with padding rows made null, padding mask (B, F))."""
         cam = self._camera(vertices, camera_args)
-        corners = mesh.gather(self._to_camera(vertices, cam), faces)
+        corners = mesh.gather(cam.to_view(vertices), faces)
         pad = mesh.padding(faces)
         return cam, torch.where(pad[..., None, None], checks.on_device(clip._NULL, corners), corners), pad
 
     def _z_clip(self):
-        """The depth of the clipping plane: near, or a small positive depth when near is 0."""
-        return self.near if self.near > 0 else 1e-5
+        """The depth of the clipping plane: near, or defaults.MIN_CLIP_DEPTH when near is 0."""
+        return self.near if self.near > 0 else defaults.MIN_CLIP_DEPTH
 
     def _screen_faces(self, corners, cam, clipped, height, width):
         """Screen-space faces (B, F', 3, 3) of camera-space ``corners``, clipped at the near plane when
@@ -163,7 +140,7 @@ class Renderer(nn.Module):
             corners, parent_face, matrix = clip.near_plane(corners, self._z_clip())
             parent = (parent_face, matrix)
         B, nf = corners.shape[:2]
-        screen = self._project(corners.reshape(B, nf * 3, 3), cam, height, width).reshape(B, nf, 3, 3)
+        screen = cam.project(corners.reshape(B, nf * 3, 3), height, width).reshape(B, nf, 3, 3)
         return screen, parent
 
     def _render(self, vertices, faces, textures, camera_args, outputs, shader=None):
@@ -181,25 +158,25 @@ class Renderer(nn.Module):
                                           self.light_intensity_directional, self.light_color_ambient,
                                           self.light_color_directional, self.light_direction, check_faces=False)
             cam, corners, pad = self._camera_faces(vertices, faces, camera_args)
-            perspective = "angle" in cam or cam["mode"] == "projection"  # only a perspective view clips
-            (behind,) = pending.read(clip.behind(corners, self._z_clip(), ignore=pad) if perspective
+            (behind,) = pending.read(clip.behind(corners, self._z_clip(), ignore=pad) if cam.clips
                                      else corners.new_zeros((), dtype=torch.bool))
             screen, parent = self._screen_faces(corners, cam, behind, height, width)
-            eps = self.rasterizer_eps if "rgb" in outputs else 1e-4
+            eps = self.rasterizer_eps if "rgb" in outputs else defaults.SILHOUETTE_EPS
             return render_faces(screen, textures, shader=shader, eps=eps, background_color=background,
                                 outputs=outputs, light=light, parent=parent, **options)
 
     # -- public methods --------------------------------------------------------------------------
-    def render_silhouettes(self, vertices, faces, K=None, R=None, t=None, dist_coeffs=None, orig_size=None):
+    def render_silhouettes(self, vertices, faces, K=None, R=None, t=None, dist_coeffs=None,
+                           orig_size=None) -> torch.Tensor:
         """Silhouettes (B, H, W) in [0, 1] of meshes vertices (B, V, 3), faces (B, F, 3) int."""
         return self._render(vertices, faces, None, (K, R, t, dist_coeffs, orig_size), ("alpha",))["alpha"]
 
-    def render_depth(self, vertices, faces, K=None, R=None, t=None, dist_coeffs=None, orig_size=None):
+    def render_depth(self, vertices, faces, K=None, R=None, t=None, dist_coeffs=None, orig_size=None) -> torch.Tensor:
         """Depth maps (B, H, W): camera-space z of the nearest face, ``far`` where empty."""
         return self._render(vertices, faces, None, (K, R, t, dist_coeffs, orig_size), ("depth",))["depth"]
 
     def render(self, vertices, faces, textures, K=None, R=None, t=None, dist_coeffs=None, orig_size=None,
-               shader=None):
+               shader=None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(rgb (B, C, H, W), depth (B, H, W), alpha (B, H, W)) of lit, textured meshes.
 
         textures: per-face cubes (B, F, T, T, T, C), per-vertex colours (B, V, C) (Gouraud shading),
@@ -213,14 +190,14 @@ class Renderer(nn.Module):
         return out["rgb"], out["depth"], out["alpha"]
 
     def render_rgb(self, vertices, faces, textures, K=None, R=None, t=None, dist_coeffs=None,
-                   orig_size=None, shader=None):
+                   orig_size=None, shader=None) -> torch.Tensor:
         """RGB images (B, C, H, W) only."""
         if textures is None:
             raise ValueError("textures is required for render_rgb()")
         return self._render(vertices, faces, textures, (K, R, t, dist_coeffs, orig_size), ("rgb",), shader)["rgb"]
 
-    def forward(self, vertices, faces, textures=None, mode=None, K=None, R=None, t=None, dist_coeffs=None,
-                orig_size=None):
+    def forward(self, vertices, faces, textures=None, mode: Optional[str] = None, K=None, R=None, t=None,
+                dist_coeffs=None, orig_size=None):
         """mode None: (rgb, depth, alpha); 'rgb', 'silhouettes' or 'depth': that map alone."""
         checks.choice("mode", mode, _MODES)
         cam = dict(K=K, R=R, t=t, dist_coeffs=dist_coeffs, orig_size=orig_size)

@@ -1,7 +1,7 @@
 """Shading: turning fragments into colours, pluggable without touching the rasterizer.
 
 A shader is an object with ``shade(fragments, attributes, backend) -> (B, H, W, C)`` colours,
-differentiable with respect to its attributes. It receives :class:`Fragments` (pre-flip maps) and
+differentiable with respect to its attributes. It receives :class:`tritonnmr.raster.Fragments` (pre-flip maps) and
 returns colours for the covered pixels (empty pixels are replaced by the background). The
 rasterizer adds the blurred-edge gradient to the faces for any shader, so a shader only cares
 about its own attributes. ``lit = True`` asks the Renderer to multiply the colours by each face's
@@ -16,20 +16,8 @@ from collections import namedtuple
 
 import torch
 
-from . import backends, checks
+from . import backends, checks, defaults
 from .uvmap import WRAPS, is_uv_pair
-
-Fragments = namedtuple("Fragments", ["face_index", "weights", "depth", "faces", "bary"])
-Fragments.__doc__ = """Pre-flip maps of a rasterized image (row 0 at the bottom, y = -1).
-
-face_index (B, H, W) int64: the face seen at each pixel, -1 where empty.
-weights (B, H, W, 3): screen-space barycentric weights in the rasterized face (no gradient).
-depth (B, H, W): depth of the nearest face, ``far`` where empty (differentiable).
-faces (B, F, 3, 3): the screen-space faces that were rasterized.
-bary (B, H, W, 3): perspective-correct barycentrics ``w_k z / z_k`` (they sum to 1; no gradient).
-Through the Renderer, face_index and bary refer to the mesh's own faces even where the near plane
-clipped a face (then ``weights`` and ``faces`` describe the clipped piece).
-"""
 
 PackedUV = namedtuple("PackedUV", ["uvs", "material", "texels", "table", "wrap"])
 PackedUV.__doc__ = """UV textures in the layout of the ``sample_uv`` op: uvs (B, F, 3, 2), material
@@ -38,45 +26,36 @@ rows (offset, height, width), wrap 0 REPEAT | 1 MIRRORED_REPEAT | 2 CLAMP_TO_EDG
 
 
 class _ShadingOp(torch.autograd.Function):
-    """``forward(face_index, bary, attributes, *extra)``; the backward op gives the attributes' gradient."""
+    """``forward(face_index, bary, *attributes, *extra)`` -> colours; ``backward(face_index, bary, grad,
+    *attributes, *extra)`` -> the gradient of each attribute (one tensor when there is one attribute)."""
 
     @staticmethod
-    def forward(ctx, forward, backward, face_index, bary, attributes, *extra):
-        ctx.save_for_backward(face_index, bary)
-        ctx.backward_op, ctx.extra, ctx.shape = backward, extra, attributes.shape
-        return forward(face_index, bary, attributes, *extra)
-
-    @staticmethod
-    def backward(ctx, grad):
-        face_index, bary = ctx.saved_tensors
-        g = ctx.backward_op(face_index, bary, grad.contiguous(), ctx.shape, *ctx.extra)
-        return (None,) * 4 + (g,) + (None,) * len(ctx.extra)
-
-
-def run_op(name, fragments, attributes, *extra, backend="auto"):
-    """Run op ``name`` (and ``name + "_backward"`` for the gradient to ``attributes``) of the backend
-    chosen for the attributes' device: ``op(face_index, bary, attributes, *extra)``. Works for the
-    contract's shading ops and for ops added with :func:`tritonnmr.backends.register_op`."""
-    device = attributes.device
-    forward = backends.op(name, backend, device)
-    backward = backends.op(name + "_backward", backend, device)
-    return _ShadingOp.apply(forward, backward, fragments.face_index, fragments.bary.detach(),
-                            attributes.contiguous(), *extra)
-
-
-class _SampleUV(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, ops, face_index, bary, uvs, material, texels, table, wrap):
-        ctx.save_for_backward(face_index, bary, uvs, material, texels, table)
-        ctx.ops, ctx.wrap = ops, wrap
-        return ops.sample_uv(face_index, bary, uvs, material, texels, table, wrap)
+    def forward(ctx, forward, backward, count, face_index, bary, *inputs):
+        attributes, extra = inputs[:count], inputs[count:]
+        ctx.save_for_backward(face_index, bary, *attributes)
+        ctx.backward_op, ctx.extra = backward, extra
+        return forward(face_index, bary, *attributes, *extra)
 
     @staticmethod
     def backward(ctx, grad):
-        face_index, bary, uvs, material, texels, table = ctx.saved_tensors
-        grad_texels, grad_uvs = ctx.ops.sample_uv_backward(face_index, bary, uvs, material, texels, table,
-                                                           ctx.wrap, grad.contiguous())
-        return None, None, None, grad_uvs, None, grad_texels, None, None
+        face_index, bary, *attributes = ctx.saved_tensors
+        grads = ctx.backward_op(face_index, bary, grad.contiguous(), *attributes, *ctx.extra)
+        grads = (grads,) if len(attributes) == 1 else tuple(grads)
+        return (None,) * 5 + grads + (None,) * len(ctx.extra)
+
+
+def run_op(name: str, fragments: "Fragments", attributes, *extra, backend: str = "auto") -> torch.Tensor:
+    """Colours (B, H, W, C) from op ``name`` of the backend chosen for the attributes' device, and their
+    gradient from ``name + "_backward"``: ``op(face_index, bary, *attributes, *extra)`` and
+    ``op_backward(face_index, bary, grad, *attributes, *extra)`` (the contract's order), where
+    ``attributes`` is one tensor or a tuple of them (each gets a gradient) and ``extra`` are the op's
+    other arguments. Works for the contract's shading ops and for ops added with
+    :func:`tritonnmr.backends.register_op`."""
+    attributes = tuple(a.contiguous() for a in (attributes if isinstance(attributes, tuple) else (attributes,)))
+    forward = backends.op(name, backend, attributes[0].device)
+    backward = backends.op(name + "_backward", backend, attributes[0].device)
+    return _ShadingOp.apply(forward, backward, len(attributes), fragments.face_index, fragments.bary.detach(),
+                            *attributes, *extra)
 
 
 class Shader:
@@ -85,7 +64,7 @@ class Shader:
 
     lit = False
 
-    def check(self, attributes, batch, num_faces):
+    def check(self, attributes, batch: int, num_faces: int):
         """Validate ``attributes`` for a batch of ``batch`` meshes of ``num_faces`` faces."""
         return attributes
 
@@ -94,7 +73,7 @@ class Shader:
         raise NotImplementedError(f"{type(self).__name__} does not support fill_back=True; "
                                   "implement fill_back(attributes) or render with fill_back=False")
 
-    def shade(self, fragments, attributes, backend="auto"):
+    def shade(self, fragments, attributes, backend: str = "auto") -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -104,7 +83,7 @@ class TextureCubeShader(Shader):
 
     lit = True
 
-    def __init__(self, eps=1e-3):
+    def __init__(self, eps: float = defaults.TEXTURE_EPS):
         self.eps = eps
 
     def check(self, attributes, batch, num_faces):
@@ -174,9 +153,8 @@ class UVTextureShader(Shader):
                                material=torch.cat([packed.material, packed.material], 1))
 
     def shade(self, fragments, packed, backend="auto"):
-        ops = backends.module(backends.resolve(backend, packed.texels.device))
-        return _SampleUV.apply(ops, fragments.face_index, fragments.bary.detach(), packed.uvs, packed.material,
-                               packed.texels, packed.table, packed.wrap)
+        return run_op("sample_uv", fragments, (packed.uvs, packed.texels), packed.material, packed.table, packed.wrap,
+                      backend=backend)
 
 
 def _pack_pair(uvs, image, batch, num_faces, wrap):
@@ -271,7 +249,7 @@ def _pack_maps(maps, num_faces):
                     checks.on_device(tuple(rows), material), WRAPS.index(wraps.pop()))
 
 
-def attribute_tensors(attributes):
+def attribute_tensors(attributes) -> dict:
     """{name: tensor} of a shader's attributes, for device checks."""
     if torch.is_tensor(attributes):
         return {"textures": attributes}
@@ -280,7 +258,7 @@ def attribute_tensors(attributes):
     return {}
 
 
-def as_shader(shader):
+def as_shader(shader) -> "Shader":
     """``shader`` if it can shade: a :class:`Shader`, or any object with ``shade`` (``check`` and
     ``fill_back`` then default to the base class's)."""
     if isinstance(shader, Shader):
@@ -310,7 +288,7 @@ class _Adopted(Shader):
         return self.inner.shade(fragments, attributes, backend)
 
 
-def default_shader(textures, eps):
+def default_shader(textures, eps: float) -> "Shader":
     """The shader for ``textures``: cubes (6-D), face-vertex colours (4-D), or UV maps (a UVMap,
     a list of them, a PackedUV, or a pair (uvs, image))."""
     if torch.is_tensor(textures) and textures.dim() == 4:

@@ -7,7 +7,7 @@ import torch
 WRAPS = ("REPEAT", "MIRRORED_REPEAT", "CLAMP_TO_EDGE")
 
 
-def is_uv_pair(textures):
+def is_uv_pair(textures) -> bool:
     """True for the pair form of UV textures, ``(uvs (B, F, 3, 2), image (B, h, w, C))``: a tuple of
     two whose first item is a 4-D tensor (no per-mesh texture tensor is 4-D, so a tuple of those
     is never taken for a pair)."""
@@ -102,7 +102,7 @@ class UVMap:
         return cls(uvs, material, unpack(texels, table), wrap)
 
 
-def unpack(texels, table):
+def unpack(texels: torch.Tensor, table) -> List[torch.Tensor]:
     """List of (h, w, C) views of ``texels`` (N, C), one per row (offset, h, w) of ``table`` (M, 3)."""
     if texels.dim() != 2:
         raise ValueError(f"texels must have shape (N, C), got {tuple(texels.shape)}")

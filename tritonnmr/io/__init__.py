@@ -10,10 +10,11 @@ PLY, STL, OFF, glTF, GLB ... through trimesh (:mod:`.trimesh_read`, :mod:`.trime
 through :mod:`.trimesh_guard`); :mod:`.surface` turns what a file holds into cubes, a UV map or
 per-vertex colours.
 """
+from .bundled import DATA_DIR, data_path
 from .load import load_obj
 from .mesh_files import load_mesh, save_mesh
 from .save import save_obj
 from .surface import NoTextureWarning
 from .text import ObjError
 
-__all__ = ["load_obj", "save_obj", "load_mesh", "save_mesh", "NoTextureWarning", "ObjError"]
+__all__ = ["DATA_DIR", "data_path", "load_obj", "save_obj", "load_mesh", "save_mesh", "NoTextureWarning", "ObjError"]

@@ -3,11 +3,11 @@
 A backend is a module defining every op of :data:`OPS` with exactly the parameter names of the
 reference (``tritonnmr/reference.py``, the oracle); docs/backend-contract.md gives the conventions.
 
-| backend  | module                | runs on                                                   |
-|----------|-----------------------|-----------------------------------------------------------|
-| "torch"  | tritonnmr.reference   | any device: the readable PyTorch reference                |
-| "triton" | tritonnmr.kernels     | CUDA tensors (CPU tensors in Triton's interpreter, tests) |
-| "numba"  | tritonnmr.cpu         | CPU tensors: the fast CPU path (needs numba)              |
+| backend  | module                     | runs on                                                   |
+|----------|----------------------------|-----------------------------------------------------------|
+| "torch"  | tritonnmr.backends.torch   | any device: the readable PyTorch reference                |
+| "triton" | tritonnmr.backends.triton  | CUDA tensors (CPU tensors in Triton's interpreter, tests) |
+| "numba"  | tritonnmr.backends.numba   | CPU tensors: the fast CPU path (needs numba)              |
 
 "auto" picks "triton" for CUDA tensors, "numba" for CPU tensors when numba imports, else "torch".
 Shaders may add ops of their own with :func:`register_op`.
@@ -18,12 +18,13 @@ import os
 import warnings
 from typing import NamedTuple
 
-import torch
+# torch under another name: importing the submodule backends.torch sets this package's attribute ``torch``
+import torch as _torch
 
-from . import checks
+from .. import checks
 
 BACKENDS = ("auto", "torch", "triton", "numba")
-MODULES = {"torch": "tritonnmr.reference", "triton": "tritonnmr.kernels", "numba": "tritonnmr.cpu"}
+MODULES = {name: f"tritonnmr.backends.{name}" for name in ("torch", "triton", "numba")}
 
 
 class Op(NamedTuple):
@@ -39,23 +40,25 @@ OPS = (
     Op("depth_backward", "faces, face_index, weights, depth, grad_depth (B,H,W)", "grad_faces (B,F,3,3)"),
     Op("edge_backward", "faces, face_index, image (B,H,W,C), grad_image (B,H,W,C), eps", "grad_faces (B,F,3,3)"),
     Op("sample_cubes", "face_index, bary (B,H,W,3), textures (B,F,T,T,T,C), eps", "(B,H,W,C)"),
-    Op("sample_cubes_backward", "face_index, bary, grad (B,H,W,C), texture_shape, eps", "(B,F,T,T,T,C)"),
+    Op("sample_cubes_backward", "face_index, bary, grad (B,H,W,C), textures, eps", "(B,F,T,T,T,C)"),
     Op("interpolate", "face_index, bary, attributes (B,F,3,C)", "(B,H,W,C)"),
-    Op("interpolate_backward", "face_index, bary, grad (B,H,W,C), attribute_shape", "(B,F,3,C)"),
-    Op("sample_uv", "face_index, bary, uvs (B,F,3,2), material (B,F) int64, texels (N,C), table (M,3) int64, wrap",
+    Op("interpolate_backward", "face_index, bary, grad (B,H,W,C), attributes", "(B,F,3,C)"),
+    Op("sample_uv", "face_index, bary, uvs (B,F,3,2), texels (N,C), material (B,F) int64, table (M,3) int64, wrap",
        "(B,H,W,C)"),
-    Op("sample_uv_backward", "face_index, bary, uvs, material, texels, table, wrap, grad (B,H,W,C)",
-       "grad_texels (N,C), grad_uvs (B,F,3,2)"),
+    Op("sample_uv_backward", "face_index, bary, grad (B,H,W,C), uvs, texels, material, table, wrap",
+       "grad_uvs (B,F,3,2), grad_texels (N,C)"),
 )
+# Every shading op X is X(face_index, bary, *attributes, *extra) and X_backward(face_index, bary, grad,
+# *attributes, *extra) -> the attributes' gradients in their order: shading.run_op drives them all.
 
 _extra_ops = {}  # name -> {backend: function}, from register_op
 
 
-def interpreter_enabled():
+def interpreter_enabled() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-def available(name):
+def available(name: str) -> bool:
     """Whether backend ``name``'s module imports here (triton or numba may be missing)."""
     try:
         importlib.import_module(MODULES[name])
@@ -64,14 +67,14 @@ def available(name):
     return True
 
 
-def resolve(backend, device):
+def resolve(backend: str, device) -> str:
     """The backend that runs for tensors on ``device``: "torch", "triton" or "numba".
 
     "triton" with CPU tensors needs TRITON_INTERPRET=1 set before triton is imported (slow: for
     tests) and says so once in a warning; "numba" needs CPU tensors.
     """
     checks.choice("backend", backend, BACKENDS)
-    device = torch.device(device)
+    device = _torch.device(device)
     if backend == "auto":
         if device.type == "cuda" and available("triton"):
             return "triton"
@@ -103,12 +106,17 @@ def _warn_interpreter():
                   "tests", RuntimeWarning, stacklevel=4)
 
 
-def module(name):
+def module(name: str):
     """The module implementing backend ``name`` ("torch", "triton" or "numba")."""
     return importlib.import_module(MODULES[name])
 
 
-def op(name, backend, device):
+def ops_for(backend: str, device):
+    """The backend module that runs for ``backend`` ("auto", ...) on tensors on ``device``."""
+    return module(resolve(backend, device))
+
+
+def op(name: str, backend: str, device):
     """The function implementing op ``name`` (a contract op or a registered one) for ``device``."""
     which = resolve(backend, device)
     if name in _extra_ops:
@@ -117,7 +125,7 @@ def op(name, backend, device):
     return getattr(module(which), name)
 
 
-def register_op(name, reference, triton=None, numba=None):
+def register_op(name: str, reference, triton=None, numba=None) -> None:
     """Add an op for a shader of your own: ``reference`` (plain torch) runs wherever no faster
     version is given; ``triton`` / ``numba`` are optional versions with the same signature."""
     if name in {o.name for o in OPS}:

@@ -6,12 +6,12 @@ programs, their loop trips (in total and the most of any one program: the *criti
 pixel-face coverage tests (lanes launched, and lanes that hit), the global atomics, and the bytes
 the plan and its buffers hold. The *ideal* is the total trips spread evenly over 528 concurrent
 programs (an H100's 132 SMs x 4). The counts come from the plans the kernels run on
-(``kernels.binning``: the same functions, on the same inputs) and the kernels' loop bounds; the
+(``backends/triton/binning.py``: the same functions, on the same inputs) and the kernels' loop bounds; the
 blurred edge's walk lengths depend on the image, so :func:`edge_walk_trips` recomputes them with
 the kernel's own float operations (tests/test_workmodel.py checks it against the trips the kernel
 counts itself). Times are not modelled: these are counts, the same on any machine.
 
-``tritonnmr bench --work`` (or ``python -m tritonnmr.workmodel``) writes results.json, results.md
+``tritonnmr bench --work`` (or ``python -m tritonnmr.bench.workmodel``) writes results.json, results.md
 and results.png for the teapot, spheres of 10k / 100k / 1M faces and a full-screen quad, at 256^2
 and 1024^2, batch 1 and 8.
 """
@@ -24,12 +24,18 @@ from dataclasses import asdict, dataclass, field
 import torch
 import triton
 
-from . import reference
-from . import kernels
-from .kernels import binning, tuning
+from ..backends import torch as reference
+from ..backends import triton as kernels
+from ..backends.common import EMPTY_KEY, expand
+from ..backends.triton import binning, tuning
+from ..camera import get_points_from_angles
+from ..mesh import fill_back, vertices_to_faces
+from ..raster import DEFAULT_FAR, DEFAULT_NEAR
+from ..renderer import Renderer
+from .cases import EYE, Case, case_mesh
 
 CONCURRENT = tuning.PROGRAMS  # programs running at once: 132 SMs x 4 on an H100
-NEAR, FAR = 0.1, 100.0
+NEAR, FAR = DEFAULT_NEAR, float(DEFAULT_FAR)
 OLD_EDGE_BLOCK = 64  # the per-face edge kernel's walk block (commit e442d01)
 OLD_BLOCK = 128      # the per-face depth kernel's block (commit e442d01)
 
@@ -97,49 +103,23 @@ def scene_faces(mesh, num_faces, size, batch):
     (scaled 0.9) seen by look_at from distance 2.732, elevation 30, azimuth 45, with fill_back (as
     ``tritonnmr bench``); or ``quad``: two triangles covering the screen at z = 2. Every batch
     entry is the same scene."""
-    import tritonnmr as nr
-    from . import bench
     if mesh == "quad":
         faces = torch.tensor([[[-1.0, -1, 2], [1, -1, 2], [1, 1, 2]], [[-1.0, -1, 2], [1, 1, 2], [-1, 1, 2]]])
         return faces[None].repeat(batch, 1, 1, 1).contiguous()
-    v, f = bench.case_mesh(bench.Case(mesh, num_faces, size, 1, "silhouettes", "torch", "forward"), "cpu")
-    renderer = nr.Renderer(image_size=size, camera_mode="look_at", anti_aliasing=False)
-    renderer.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 30, 45)
+    v, f = case_mesh(Case(mesh, num_faces, size, 1, "silhouettes", "torch", "forward"), "cpu")
+    renderer = Renderer(image_size=size, camera_mode="look_at", anti_aliasing=False)
+    renderer.eye = get_points_from_angles(*EYE)
     with torch.no_grad():
-        faces = nr.vertices_to_faces(renderer.transform(v), nr.fill_back(f)[0])
+        faces = vertices_to_faces(renderer.transform(v), fill_back(f)[0])
     return faces.repeat(batch, 1, 1, 1).contiguous()
 
 
-def coverage(faces, height, width, chunk=1 << 22):
+def coverage(faces, height, width):
     """(covered (face, pixel) pairs, face index map (B, H, W)) of faces (B, F, 3, 3): the pixel
-    centres inside a drawn face with near < z < far (the reference's tests and z-buffer, over the
-    faces' boxes). Each strategy tests each covered pair exactly once, so the count is every
-    strategy's 'lanes that hit'."""
-    B, F = faces.shape[:2]
-    flat = faces.reshape(-1, 3, 3)
-    boxes = binning.face_boxes(faces, height, width, NEAR, FAR)
-    area = boxes.nx * boxes.ny
-    ids = torch.nonzero(area).flatten()
-    empty = torch.iinfo(torch.int64).max
-    zbuf = torch.full((B * height * width,), empty, dtype=torch.int64)
-    hits = 0
-    group = torch.div(torch.cumsum(area[ids], 0) - area[ids], chunk, rounding_mode="floor")  # faces per chunk
-    for g in torch.unique(group).tolist():
-        fid = ids[group == g]
-        owner, offset = binning.expand(area[fid])
-        face = fid[owner]
-        px = boxes.lo_x[face] + offset % boxes.nx[face]
-        py = boxes.lo_y[face] + torch.div(offset, boxes.nx[face], rounding_mode="floor")
-        xp, yp = reference.pixel_centre(px.float(), width), reference.pixel_centre(py.float(), height)
-        fx, fy, fz = (tuple(flat[face, k, d] for k in range(3)) for d in range(3))
-        z = reference.perspective_depth(reference.barycentric(fx, fy, xp, yp), fz)
-        cover = reference.inside(fx, fy, xp, yp) & (z > NEAR) & (z < FAR)
-        hits += int(cover.sum())
-        key = (z[cover].view(torch.int32).long() << 32) | (face[cover] % F)  # nearest wins, then the lower face
-        pixel = (face[cover] // F) * height * width + py[cover] * width + px[cover]
-        zbuf.scatter_reduce_(0, pixel, key, reduce="amin")
-    face_index = torch.where(zbuf == empty, -1, zbuf & 0xFFFFFFFF)
-    return hits, face_index.view(B, height, width)
+    centres inside a drawn face with near < z < far (the reference's z-buffer). Each strategy tests
+    each covered pair exactly once, so the count is every strategy's 'lanes that hit'."""
+    zbuf, hits = reference.zbuffer(faces, height, width, NEAR, FAR)
+    return int(hits), torch.where(zbuf == EMPTY_KEY, -1, zbuf & 0xFFFFFFFF)
 
 
 def replicate(starts, batch):
@@ -177,8 +157,8 @@ def forward_binned(faces, height, width, batch, hits):
 
 
 def forward_face(faces, height, width, batch, hits):
-    """raster.coverage_kernel: one program per face, ceil(box / block) trips of block lanes, one
-    atomic_min per covered lane; raster.resolve_kernel: one trip per block of pixels."""
+    """zbuffers.coverage_kernel: one program per face, ceil(box / block) trips of block lanes, one
+    atomic_min per covered lane; zbuffers.resolve_kernel: one trip per block of pixels."""
     F = faces.shape[1]
     cfg = tuning.config(height, width, F)
     boxes = binning.face_boxes(faces, height, width, NEAR, FAR)
@@ -196,7 +176,7 @@ def _resolve(pixels, block):
 
 
 def forward_pixel_loop(faces, height, width, batch, hits):
-    """baseline.pixel_loop_kernel: every block of pixels loops over all F faces; then the resolve."""
+    """zbuffers.pixel_loop_kernel: every block of pixels loops over all F faces; then the resolve."""
     F = faces.shape[1]
     cfg = tuning.config(height, width, F)
     programs = -(-batch * height * width // cfg.block)
@@ -221,7 +201,7 @@ def edge_walk_trips(pixels, ids, num_faces, face_index, block, counts=None):
     pix = pixels.view(-1, 3, 2)
     firsts, all_counts = binning.edge_slots(pix, H, W)
     counts = all_counts if counts is None else counts
-    owner, line = binning.expand(counts.reshape(-1))
+    owner, line = expand(counts.reshape(-1))
     v, s = owner // 6, owner % 6
     e, axis = s // 2, s % 2
     pa, pb, pc = pix[v, e], pix[v, (e + 1) % 3], pix[v, (e + 2) % 3]
@@ -229,29 +209,18 @@ def edge_walk_trips(pixels, ids, num_faces, face_index, block, counts=None):
     ua, ub, uc = (torch.where(x_axis, q[:, 0], q[:, 1]) for q in (pa, pb, pc))
     wa, wb, wc = (torch.where(x_axis, q[:, 1], q[:, 0]) for q in (pa, pb, pc))
     along = torch.where(x_axis, H, W)
-    along_f = along.float()
     d0 = firsts[v, s] + line.float()
-    direction = torch.where(ua < ub, 1, -1) * torch.where(x_axis, -1, 1)
-    wx = wa + (wb - wa) / (ub - ua) * (d0 - ua)
-    wx_c = torch.minimum(torch.maximum(wx, torch.tensor(-2.0)), along_f + 1.0)
-    d_in = torch.where(direction > 0, torch.floor(wx_c), torch.ceil(wx_c)).long()
-    d_out = d_in + direction
-    ok = (d_in >= 0) & (d_in < along) & (d_out >= 0) & (d_out < along)
     flat = ids[v]
+    w = reference.walk(reference.Crossings(flat, d0.long(), ua, ub, uc, wa, wb, wc), axis, along)
     batch, face = flat // num_faces, flat % num_faces
-    d_in_c = torch.clamp(torch.minimum(d_in, along - 1), min=0)
+    d_in_c = torch.clamp(torch.minimum(w.d_in, along - 1), min=0)
     line_i = d0.long()
     owner_of_in = face_index[batch, torch.where(x_axis, d_in_c, line_i), torch.where(x_axis, line_i, d_in_c)]
-    do_out = ok & (owner_of_in == face)
-    out_lo = torch.where(do_out, torch.where(direction > 0, d_out, 0), along)
-    out_hi = torch.where(do_out, torch.where(direction > 0, along - 1, d_out), -1)
-    between = (d0 - ua) * (d0 - uc) < 0
-    via_ac = wa + (wc - wa) / torch.where(uc != ua, uc - ua, 1.0) * (d0 - ua)
-    via_cb = torch.where(ub == uc, wc, wc + (wb - wc) / torch.where(ub != uc, ub - uc, 1.0) * (d0 - uc))
-    w_far = torch.minimum(torch.maximum(torch.where(between, via_ac, via_cb), torch.tensor(-2.0)), along_f + 1.0)
-    limit = torch.where(direction > 0, torch.ceil(w_far), torch.floor(w_far)).long()
-    in_lo = torch.where(ok, torch.clamp(torch.minimum(d_in, limit), min=0), along)
-    in_hi = torch.where(ok, torch.minimum(torch.maximum(d_in, limit), along - 1), -1)
+    do_out = w.ok & (owner_of_in == face)
+    out_lo = torch.where(do_out, torch.where(w.direction > 0, w.d_out, 0), along)
+    out_hi = torch.where(do_out, torch.where(w.direction > 0, along - 1, w.d_out), -1)
+    in_lo = torch.where(w.ok, w.in_lo, along)
+    in_hi = torch.where(w.ok, w.in_hi, -1)
     span = torch.clamp(torch.maximum(out_hi, in_hi) - torch.minimum(out_lo, in_lo) + 1, min=0)
     return v, (span + block - 1) // block
 

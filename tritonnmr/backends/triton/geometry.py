@@ -1,4 +1,4 @@
-"""Triton helpers shared by the kernels: the same formulas as tritonnmr.reference, per element.
+"""Triton helpers shared by the kernels: the same formulas as the reference (backends/torch.py), per element.
 
 Nothing here divides by a value that can be zero for a face that is drawn, and faces that are not
 drawn are either never visited (the host plans in ``binning`` list only drawn faces) or replaced by
@@ -8,8 +8,10 @@ zero or computes with inf/NaN.
 import triton
 import triton.language as tl
 
+from ..common import EMPTY_KEY
+
 FLT_MAX = tl.constexpr(3.4028234663852886e38)
-EMPTY = tl.constexpr(0x7FFFFFFFFFFFFFFF)  # z-buffer key of a pixel no face covers (the largest int64)
+EMPTY = tl.constexpr(EMPTY_KEY)  # z-buffer key of a pixel no face covers (the largest int64)
 
 
 @triton.jit

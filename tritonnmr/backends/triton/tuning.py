@@ -23,12 +23,13 @@ model (``tritonnmr bench --work``, benchmarks/results/workmodel-*), not by timin
   several launches in a row (edge, its sums, depth, its sums, textures, their sums), so each
   launch's longest program stays short: together well within 64 trips on small scenes.
 
-To retune on a GPU: ``python -m tritonnmr.kernels.tuning`` times each candidate (tile 8 / 16,
+To retune on a GPU: ``python -m tritonnmr.bench.retune`` times each candidate (tile 8 / 16,
 faces_per_trip 1 / 4 / 8, min_faces 16 / 32 / 64) on the benchmark scenes at 256^2 and 1024^2 and
 prints the fastest per scene; write the winners into TABLE (keyed on image size and face count)
 and rerun ``tritonnmr bench --work`` to check the targets still hold.
 """
 import contextlib
+import contextvars
 from dataclasses import dataclass, replace
 
 import torch
@@ -78,7 +79,9 @@ TABLE = (
 )
 
 
-_override = {}  # field -> value, set by ``override``
+# fields every config has inside ``override`` blocks: scoped to the block and its thread (a context
+# variable), so nothing outside it (another thread, the code after it) sees them
+_overrides = contextvars.ContextVar("tritonnmr_tuning_overrides", default={})
 
 
 def config(height, width, num_faces):
@@ -88,20 +91,20 @@ def config(height, width, num_faces):
         if (max_pixels is None or height * width <= max_pixels) and (max_faces is None or num_faces <= max_faces):
             chosen = cfg
             break
-    return replace(chosen, **_override) if _override else chosen
+    fields = _overrides.get()
+    return replace(chosen, **fields) if fields else chosen
 
 
 @contextlib.contextmanager
 def override(**fields):
-    """``with override(min_faces=1): ...``: every config has these fields (tests use it to force the
-    paths that real scenes reach only at scale, such as cut tile lists)."""
-    saved = dict(_override)
-    _override.update(fields)
+    """``with override(min_faces=1): ...``: inside the block, every config has these fields (tests use
+    it to force the paths that real scenes reach only at scale, such as cut tile lists; the retuning
+    tool to time candidates)."""
+    token = _overrides.set({**_overrides.get(), **fields})
     try:
         yield
     finally:
-        _override.clear()
-        _override.update(saved)
+        _overrides.reset(token)
 
 
 def programs(device):
@@ -111,40 +114,3 @@ def programs(device):
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).multi_processor_count * 4
     return PROGRAMS
-
-
-def retune(device="cuda", sizes=(256, 1024), scenes=(("teapot", 2464), ("sphere", 100_000), ("sphere", 1_000_000)),
-           tiles=(8, 16), faces_per_trip=(1, 4, 8), min_faces=(16, 32, 64), repeats=20, out=print):
-    """Time the binned forward for each candidate (tile, faces_per_trip, min_faces) on the benchmark
-    scenes (workmodel.scene_faces: the same meshes and camera) and report the fastest per scene, to
-    copy into TABLE. Meant for a GPU; on the CPU it runs through the interpreter (tiny sizes only)."""
-    import time
-
-    from .. import kernels, workmodel
-    device = torch.device(device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    best_rows = []
-    for size in sizes:
-        for mesh, n in scenes:
-            faces = workmodel.scene_faces(mesh, n, size, 1).to(device)
-            best = None
-            for tile in tiles:
-                for rows in faces_per_trip:
-                    for least in min_faces:
-                        with override(tile=tile, faces_per_trip=rows, min_faces=max(least, rows)):
-                            kernels.rasterize_fragments_with("binned", faces, size, size, 0.1, 100.0)
-                            sync()
-                            start = time.perf_counter()
-                            for _ in range(repeats):
-                                kernels.rasterize_fragments_with("binned", faces, size, size, 0.1, 100.0)
-                            sync()
-                        ms = (time.perf_counter() - start) / repeats * 1000
-                        out(f"{mesh} {n} {size}^2: tile {tile} faces_per_trip {rows} min_faces {least}: {ms:.3f} ms")
-                        best = min(best or (ms, tile, rows, least), (ms, tile, rows, least))
-            best_rows.append((mesh, n, size) + best[1:])
-            out(f"-> {mesh} {n} {size}^2: tile {best[1]}, faces_per_trip {best[2]}, min_faces {best[3]}")
-    return best_rows
-
-
-if __name__ == "__main__":
-    retune()

@@ -127,8 +127,8 @@ def gpu_peer_unavailable(name, device):
 
 def _camera_space(vertices, eye):
     """tritonnmr's look_at camera space (x right, y up, z depth) of world vertices (1, V, 3)."""
-    import tritonnmr as nr
-    return nr.look_at(vertices, eye)
+    from ..camera import look_at
+    return look_at(vertices, eye)
 
 
 def pytorch3d_silhouette_step(vertices, faces, image_size, eye, passes="forward+backward", angle=30.0):

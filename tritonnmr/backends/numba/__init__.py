@@ -16,6 +16,7 @@ and the backend is safe in forked child processes and from several Python thread
 import numpy as np
 import torch
 
+from ..common import cube_top, guarded
 from . import edges, raster, shade
 
 
@@ -24,10 +25,11 @@ def _np(t):
 
 
 def _cube_top(size, eps):
-    """Upper clamp of cube coordinates, max(T - 1 - eps, 0), in float32 (as torch's clamp sees it)."""
-    return np.float32(max(size - 1 - eps, 0.0))
+    """common.cube_top in float32 (as torch's clamp sees it)."""
+    return np.float32(cube_top(size, eps))
 
 
+@guarded
 def rasterize_fragments(faces, height, width, near, far):
     """Z-buffer of screen-space ``faces`` (B, F, 3, 3) float32 into (height, width) pre-flip maps:
     face_index (B, H, W) int64 (-1 empty), weights (B, H, W, 3) float32 (0 empty), depth (B, H, W)
@@ -36,79 +38,79 @@ def rasterize_fragments(faces, height, width, near, far):
     return tuple(torch.from_numpy(a) for a in out)
 
 
+@guarded
 def perspective_barycentrics(faces, face_index, weights, depth):
     """(B, H, W, 3) float32 perspective-correct barycentrics ``w_k z / z_k`` of each covered pixel
     (0 where empty), bit-equal to the reference's."""
     out = np.zeros(tuple(weights.shape), np.float32)
-    if out.size:
-        raster.perspective_barycentrics(_np(faces), _np(face_index), _np(weights), _np(depth), out)
+    raster.perspective_barycentrics(_np(faces), _np(face_index), _np(weights), _np(depth), out)
     return torch.from_numpy(out)
 
 
+@guarded
 def depth_backward(faces, face_index, weights, depth, grad_depth):
     """Gradient (B, F, 3, 3) float32 to the faces of sum(grad_depth * depth), grad_depth (B, H, W)."""
     out = np.zeros(faces.shape, np.float32)
-    if out.size and face_index.numel():
-        raster.depth_backward(_np(faces), _np(face_index), _np(weights), _np(depth), _np(grad_depth), out)
+    raster.depth_backward(_np(faces), _np(face_index), _np(weights), _np(depth), _np(grad_depth), out)
     return torch.from_numpy(out)
 
 
+@guarded
 def edge_backward(faces, face_index, image, grad_image, eps):
     """Blurred-edge gradient (B, F, 3, 3) float32 (z column 0) from image and grad_image (B, H, W, C)."""
     return torch.from_numpy(edges.edge_backward(_np(faces), _np(face_index), _np(image), _np(grad_image),
                                                 float(eps)))
 
 
+@guarded
 def sample_cubes(face_index, bary, textures, eps):
     """(B, H, W, C) float32 trilinear samples of per-face cubes textures (B, F, T, T, T, C)."""
     B, H, W = face_index.shape
     out = np.zeros((B, H, W, textures.shape[-1]), np.float32)
-    if out.size:
-        shade.sample_cubes(_np(face_index), _np(bary), _np(textures), _cube_top(textures.shape[2], eps), out)
+    shade.sample_cubes(_np(face_index), _np(bary), _np(textures), _cube_top(textures.shape[2], eps), out)
     return torch.from_numpy(out)
 
 
-def sample_cubes_backward(face_index, bary, grad, texture_shape, eps):
-    """Gradient (B, F, T, T, T, C) float32 to the cubes from grad (B, H, W, C)."""
-    out = np.zeros(tuple(texture_shape), np.float32)
-    if out.size and face_index.numel():
-        shade.sample_cubes_backward(_np(face_index), _np(bary), _np(grad), _cube_top(texture_shape[2], eps), out)
+@guarded
+def sample_cubes_backward(face_index, bary, grad, textures, eps):
+    """Gradient (B, F, T, T, T, C) float32 to the cubes ``textures`` from grad (B, H, W, C)."""
+    out = np.zeros(tuple(textures.shape), np.float32)
+    shade.sample_cubes_backward(_np(face_index), _np(bary), _np(grad), _cube_top(textures.shape[2], eps), out)
     return torch.from_numpy(out)
 
 
+@guarded
 def interpolate(face_index, bary, attributes):
     """(B, H, W, C) float32: sum_k bary_k attributes[b, f, k] with attributes (B, F, 3, C)."""
     B, H, W = face_index.shape
     out = np.zeros((B, H, W, attributes.shape[-1]), np.float32)
-    if out.size:
-        shade.interpolate(_np(face_index), _np(bary), _np(attributes), out)
+    shade.interpolate(_np(face_index), _np(bary), _np(attributes), out)
     return torch.from_numpy(out)
 
 
-def interpolate_backward(face_index, bary, grad, attribute_shape):
-    """Gradient (B, F, 3, C) float32 to the attributes from grad (B, H, W, C)."""
-    out = np.zeros(tuple(attribute_shape), np.float32)
-    if out.size and face_index.numel():
-        shade.interpolate_backward(_np(face_index), _np(bary), _np(grad), out)
+@guarded
+def interpolate_backward(face_index, bary, grad, attributes):
+    """Gradient (B, F, 3, C) float32 to the ``attributes`` from grad (B, H, W, C)."""
+    out = np.zeros(tuple(attributes.shape), np.float32)
+    shade.interpolate_backward(_np(face_index), _np(bary), _np(grad), out)
     return torch.from_numpy(out)
 
 
-def sample_uv(face_index, bary, uvs, material, texels, table, wrap):
+@guarded
+def sample_uv(face_index, bary, uvs, texels, material, table, wrap):
     """(B, H, W, C) float32 bilinear samples of ``texels`` (N, C) at each pixel's uv
     (sum_k bary_k uvs[b, f, k]); material (B, F) int64 picks table row (offset, h, w)."""
     B, H, W = face_index.shape
     out = np.zeros((B, H, W, texels.shape[-1]), np.float32)
-    if out.size:
-        shade.sample_uv(_np(face_index), _np(bary), _np(uvs), _np(material), _np(texels), _np(table),
-                        int(wrap), out)
+    shade.sample_uv(_np(face_index), _np(bary), _np(uvs), _np(material), _np(texels), _np(table), int(wrap), out)
     return torch.from_numpy(out)
 
 
-def sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, grad):
-    """(grad_texels (N, C), grad_uvs (B, F, 3, 2)) float32 from grad (B, H, W, C)."""
+@guarded
+def sample_uv_backward(face_index, bary, grad, uvs, texels, material, table, wrap):
+    """(grad_uvs (B, F, 3, 2), grad_texels (N, C)) float32 from grad (B, H, W, C)."""
     grad_texels = np.zeros(tuple(texels.shape), np.float32)
     grad_uvs = np.zeros(tuple(uvs.shape), np.float32)
-    if face_index.numel() and texels.shape[-1]:
-        shade.sample_uv_backward(_np(face_index), _np(bary), _np(uvs), _np(material), _np(texels), _np(table),
-                                 int(wrap), _np(grad), grad_texels, grad_uvs)
-    return torch.from_numpy(grad_texels), torch.from_numpy(grad_uvs)
+    shade.sample_uv_backward(_np(face_index), _np(bary), _np(uvs), _np(material), _np(texels), _np(table),
+                             int(wrap), _np(grad), grad_texels, grad_uvs)
+    return torch.from_numpy(grad_uvs), torch.from_numpy(grad_texels)

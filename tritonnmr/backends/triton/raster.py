@@ -1,5 +1,5 @@
-"""Forward rasterization kernels: the binned z-buffer (the default), the face-parallel one (kept for
-the benchmark) and the pixel-parallel decode both share.
+"""Forward rasterization kernels: the binned z-buffer (the face-parallel and pixel-loop strategies the
+benchmark compares it with are in tritonnmr/bench/zbuffers.py).
 
 Every pixel ends with the smallest key (float bits of z) << 32 | face over the faces that cover
 its centre with near < z < far (geometry.cover_key): the nearest face, ties to the lower index.
@@ -11,8 +11,6 @@ its centre with near < z < far (geometry.cover_key): the nearest face, ties to t
   was not cut writes its fragments directly; the items of a cut list write their keys to their
   own slots and ``merge_kernel`` takes the minimum over the slots (a minimum does not depend on
   the order it is taken in).
-- face-parallel (``coverage_kernel`` + ``resolve_kernel``): one program per face walks its box
-  BLOCK pixels at a time and keeps the smallest key with a 64-bit ``atomic_min``.
 
 Integer sizes are never specialised (``do_not_specialize``): Triton would turn an int equal to 1
 (one face, a one-pixel image) into a compile-time constant, which has no ``.to()``.
@@ -21,9 +19,6 @@ import triton
 import triton.language as tl
 
 from .geometry import EMPTY, cover_key, pixel_centre, write_fragments
-
-EMPTY_KEY = 0x7FFFFFFFFFFFFFFF  # geometry.EMPTY, for the host
-
 
 @triton.jit
 def _tile_pixels(tile, tiles_x, tiles_per_entry, H, W, TILE: tl.constexpr):
@@ -104,48 +99,3 @@ def merge_kernel(slot_keys_ptr, split_tile_ptr, split_first_ptr, split_count_ptr
         best = tl.minimum(best, tl.min(keys, axis=0))
     write_fragments(best, offs, valid, b, px, py, faces_ptr, index_ptr, weights_ptr, depth_ptr,
                     F, W.to(tl.float32), H.to(tl.float32), far)
-
-
-@triton.jit(do_not_specialize=["F", "H", "W"])
-def coverage_kernel(faces_ptr, box_ptr, zbuf_ptr, F, H, W, near, far, BLOCK: tl.constexpr):
-    """Face-parallel: one program per (batch, face) walks the face's box (binning.face_boxes: lo_x,
-    lo_y, columns, rows; empty for faces that cover nothing) BLOCK pixels at a time and keeps the
-    smallest key per pixel with a global 64-bit atomic_min."""
-    pid = tl.program_id(0)
-    b = pid // F
-    f = pid % F
-    lo_x = tl.load(box_ptr + pid * 4 + 0).to(tl.int32)
-    lo_y = tl.load(box_ptr + pid * 4 + 1).to(tl.int32)
-    nx = tl.load(box_ptr + pid * 4 + 2).to(tl.int32)
-    n = nx * tl.load(box_ptr + pid * 4 + 3).to(tl.int32)
-    W_f = W.to(tl.float32)
-    H_f = H.to(tl.float32)
-    p = faces_ptr + pid.to(tl.int64) * 9
-    x0 = tl.load(p + 0)
-    y0 = tl.load(p + 1)
-    z0 = tl.load(p + 2)
-    x1 = tl.load(p + 3)
-    y1 = tl.load(p + 4)
-    z1 = tl.load(p + 5)
-    x2 = tl.load(p + 6)
-    y2 = tl.load(p + 7)
-    z2 = tl.load(p + 8)
-    row = zbuf_ptr + b.to(tl.int64) * H * W
-    for start in range(0, n, BLOCK):
-        offs = start + tl.arange(0, BLOCK)
-        px = lo_x + offs % tl.maximum(nx, 1)
-        py = lo_y + offs // tl.maximum(nx, 1)
-        key = cover_key(x0, y0, z0, x1, y1, z1, x2, y2, z2, f, pixel_centre(px, W_f), pixel_centre(py, H_f), near, far)
-        tl.atomic_min(row + py * W + px, key, mask=(offs < n) & (key != EMPTY))
-
-
-@triton.jit(do_not_specialize=["F", "H", "W", "total"])
-def resolve_kernel(zbuf_ptr, faces_ptr, index_ptr, weights_ptr, depth_ptr, F, H, W, total, far,
-                   BLOCK: tl.constexpr):
-    """Pixel-parallel: decode each pixel's key into face index and depth, recompute its weights."""
-    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    valid = offs < total
-    key = tl.load(zbuf_ptr + offs, mask=valid, other=EMPTY)
-    b = offs // (H * W)
-    write_fragments(key, offs, valid, b, offs % W, (offs // W) % H, faces_ptr, index_ptr, weights_ptr,
-                    depth_ptr, F, W.to(tl.float32), H.to(tl.float32), far)

@@ -21,7 +21,8 @@ from typing import NamedTuple
 
 import torch
 
-from ..reference import drawn, to_pixels
+from ..common import drawn, expand, pixel_faces, visible
+from ..torch import to_pixels
 
 Z_MARGIN = 1e-5  # relative slack of the near/far cull: rounding may move z by ~1e-7 z
 
@@ -90,19 +91,6 @@ def tile_ranges(boxes, tile):
     ntx = torch.where(boxes.nx > 0, (boxes.lo_x + boxes.nx - 1) // tile - tx + 1, 0)
     nty = torch.where(boxes.ny > 0, (boxes.lo_y + boxes.ny - 1) // tile - ty + 1, 0)
     return TileRanges(tx, ty, ntx, nty)
-
-
-def expand(counts, total=None):
-    """Every element of consecutive ranges of ``counts`` (N,) elements: (owner (total,) int64,
-    index within its owner's range (total,) int64), in owner order. ``total`` (the sum of counts)
-    saves a host read when the caller knows it."""
-    counts = counts.long()
-    if total is None:
-        total = int(counts.sum()) if counts.numel() else 0
-    owner = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts,
-                                    output_size=total)
-    first = torch.cumsum(counts, 0) - counts
-    return owner, torch.arange(total, device=counts.device) - first[owner]
 
 
 class TileLists(NamedTuple):
@@ -235,15 +223,6 @@ class PixelLists(NamedTuple):
     starts: torch.Tensor
 
 
-def pixel_faces(face_index, num_faces):
-    """The flat face b * F + f of every pixel of face_index (B, H, W), (B H W,) int64; B * F (one past
-    the last face) where the pixel is empty."""
-    B = face_index.shape[0]
-    flat = face_index.reshape(-1)
-    entry = torch.arange(flat.numel(), device=flat.device) // max(flat.numel() // max(B, 1), 1)
-    return torch.where(flat >= 0, entry * num_faces + flat, B * num_faces)
-
-
 def pixel_counts(face_index, num_faces):
     """Covered pixels per flat face (B * F,) int64 (an integer scatter-add: exact in any order)."""
     key = pixel_faces(face_index, num_faces)
@@ -261,14 +240,6 @@ def pixel_lists(face_index, num_faces, covered=None):
     key, perm = torch.sort(key[pixels], stable=True)
     starts = torch.searchsorted(key, torch.arange(B * num_faces + 1, device=key.device))
     return PixelLists(pixels[perm], starts)
-
-
-def visible(faces, face_index):
-    """(B * F,) bool: the face is drawn and covers at least one pixel of face_index."""
-    B, F = faces.shape[:2]
-    seen = torch.zeros(B * F + 1, dtype=torch.bool, device=faces.device)
-    seen.index_fill_(0, pixel_faces(face_index, F), True)  # every write stores True: order-free
-    return seen[:-1] & drawn(faces).reshape(-1)
 
 
 def edge_slots(pixels, height, width):

@@ -1,8 +1,8 @@
 """The naive PyTorch rasterizer: the backend contract's ops written to be read (the oracle).
 
 It is the test oracle, the CPU fallback and the benchmark baseline; the Triton kernels
-(``kernels/``) and the numba CPU backend (``cpu/``) implement the same functions with the same
-arguments (the list is ``backends.OPS``; the conventions are in docs/backend-contract.md).
+(``backends/triton/``) and the numba CPU backend (``backends/numba/``) implement the same functions
+with the same arguments (the list is ``backends.OPS``; the conventions are in docs/backend-contract.md).
 
 Maps are pre-flip: row ``r`` of a (B, H, W) map is the pixel row whose centre is at NDC
 ``y = (2r + 1 - H) / H`` (row 0 is the bottom of the picture), column ``c`` is at
@@ -16,22 +16,14 @@ from typing import NamedTuple
 
 import torch
 
+from .common import EMPTY_KEY, cube_top, drawn, expand, guarded, visible
+
 CHUNK = 1 << 21  # (face, pixel) or (scanline, pixel) pairs handled at once
-EMPTY_KEY = torch.iinfo(torch.int64).max  # z-buffer key of a pixel no face covers
 
 
 # ----------------------------------------------------------------------------------------------
-# Geometry shared by the forward and backward passes
+# Geometry shared by the forward and backward passes (``drawn``: front-facing, non-zero area, finite)
 # ----------------------------------------------------------------------------------------------
-def drawn(faces):
-    """(B, F) bool: the face is counter-clockwise on screen with non-zero area, and finite.
-
-    A face is culled when ``(y2 - y0)(x1 - x0) <= (y1 - y0)(x2 - x0)`` (back-facing, or no area).
-    """
-    x, y = faces[..., 0], faces[..., 1]
-    lhs = (y[..., 2] - y[..., 0]) * (x[..., 1] - x[..., 0])
-    rhs = (y[..., 1] - y[..., 0]) * (x[..., 2] - x[..., 0])
-    return (lhs > rhs) & torch.isfinite(faces).all(dim=(-2, -1))
 
 
 def pixel_centre(index, size):
@@ -79,14 +71,6 @@ def _columns(face_rows):
     return tuple(tuple(face_rows[:, k, d] for k in range(3)) for d in range(3))
 
 
-def _expand_ranges(starts, counts):
-    """For ranges [start, start + count): (owner index, value) of every element, vectorised."""
-    owner = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
-    first = torch.cumsum(counts, 0) - counts
-    local = torch.arange(owner.numel(), device=counts.device) - first[owner]
-    return owner, starts[owner] + local
-
-
 def _chunks_by_cost(costs, limit=CHUNK):
     """Split items into consecutive groups of summed cost about ``limit`` (at most limit + one item)."""
     if len(costs) == 0:
@@ -107,13 +91,21 @@ def _pixel_box(coords, size):
 # ----------------------------------------------------------------------------------------------
 # Forward: z-buffered face index, weights and depth
 # ----------------------------------------------------------------------------------------------
+@guarded
 def rasterize_fragments(faces, height, width, near, far):
     """Face index (B, H, W) int64, weights (B, H, W, 3) and depth (B, H, W) maps of ``faces``.
+
+    Empty pixels have face index -1, weights 0 and depth ``far`` (see :func:`zbuffer`)."""
+    return _decode(zbuffer(faces, height, width, near, far)[0], faces, far)
+
+
+def zbuffer(faces, height, width, near, far):
+    """(key map (B, H, W) int64, number of covered (face, pixel) pairs, a 0-dim tensor).
 
     Face-parallel: every drawn face is expanded into the pixels of its clipped bounding box;
     covered pixels with ``near < z < far`` compete through a 64-bit key (the float bits of z above
     the face index; z > 0 so the bits order like the floats): the nearest face wins, ties go to
-    the lower index. Empty pixels have face index -1, weights 0 and depth ``far``.
+    the lower index; pixels no face covers keep EMPTY_KEY.
     """
     B, F = faces.shape[:2]
     H, W = height, width
@@ -126,9 +118,10 @@ def rasterize_fragments(faces, height, width, near, far):
     ids = torch.nonzero(valid).flatten()
     area = (box_w * box_h)[ids]
     zbuf = torch.full((B * H * W,), EMPTY_KEY, dtype=torch.int64, device=faces.device)
+    hits = torch.zeros((), dtype=torch.int64, device=faces.device)
     for start, stop in _chunks_by_cost(area):
         face_id = ids[start:stop]
-        owner, offset = _expand_ranges(torch.zeros_like(face_id), area[start:stop])
+        owner, offset = expand(area[start:stop])
         fid = face_id[owner]
         px = lo_x[fid].long() + offset % box_w[fid]
         py = lo_y[fid].long() + torch.div(offset, box_w[fid], rounding_mode="floor")
@@ -139,7 +132,8 @@ def rasterize_fragments(faces, height, width, near, far):
         key = (z[cover].view(torch.int32).long() << 32) | (fid[cover] % F)
         pixel = (fid[cover] // F) * H * W + py[cover] * W + px[cover]
         zbuf.scatter_reduce_(0, pixel, key, reduce="amin")
-    return _decode(zbuf.view(B, H, W), faces, far)
+        hits += cover.sum()
+    return zbuf.view(B, H, W), hits
 
 
 def _decode(zbuf, faces, far):
@@ -158,6 +152,7 @@ def _decode(zbuf, faces, far):
     return face_index, weights, depth
 
 
+@guarded
 def perspective_barycentrics(faces, face_index, weights, depth):
     """(B, H, W, 3) perspective-correct barycentrics ``bary_k = w_k z / z_k`` of each covered pixel
     in its face (they sum to 1), 0 where empty: what the shading ops take."""
@@ -177,6 +172,7 @@ def _covered(face_index, *maps):
 # ----------------------------------------------------------------------------------------------
 # Depth backward: exact derivative of z = 1 / sum_k w_k / z_k for the winning face
 # ----------------------------------------------------------------------------------------------
+@guarded
 def depth_backward(faces, face_index, weights, depth, grad_depth):
     """Gradient (B, F, 3, 3) of the loss with respect to the screen-space faces, through depth.
 
@@ -208,7 +204,7 @@ def cube_corners(bary, size, eps):
     """The 8 corners around ``t_k = clamp(bary_k (T - 1), 0, T - 1 - eps)``: flat cell offsets
     (N, 8) into a (T, T, T) cube and trilinear weights (N, 8). Bit k of the corner number picks the
     upper (1) or lower (0) cell on axis k; the upper index is clamped to T - 1."""
-    t = (bary * (size - 1)).clamp(0.0, max(size - 1 - eps, 0.0))
+    t = (bary * (size - 1)).clamp(0.0, cube_top(size, eps))
     lower = t.floor()
     lo = lower.long()
     hi = (lo + 1).clamp(max=size - 1)
@@ -225,6 +221,7 @@ def cube_corners(bary, size, eps):
     return torch.stack(offsets, 1), torch.stack(weights, 1)
 
 
+@guarded
 def sample_cubes(face_index, bary, textures, eps):
     """Colours (B, H, W, C) sampled from per-face cubes ``textures`` (B, F, T, T, T, C); 0 where empty."""
     B, F, T = textures.shape[:3]
@@ -237,8 +234,10 @@ def sample_cubes(face_index, bary, textures, eps):
     return out
 
 
-def sample_cubes_backward(face_index, bary, grad, texture_shape, eps):
-    """Gradient (B, F, T, T, T, C) to the cubes: each pixel's gradient goes to its 8 cells."""
+@guarded
+def sample_cubes_backward(face_index, bary, grad, textures, eps):
+    """Gradient (B, F, T, T, T, C) to the cubes ``textures``: each pixel's gradient goes to its 8 cells."""
+    texture_shape = textures.shape
     B, F, T = texture_shape[:3]
     C = texture_shape[-1]
     _, batch, face, b, g = _covered(face_index, bary, grad)
@@ -252,6 +251,7 @@ def sample_cubes_backward(face_index, bary, grad, texture_shape, eps):
 # ----------------------------------------------------------------------------------------------
 # Per face-vertex attributes: sum_k bary_k a_k, and its gradient
 # ----------------------------------------------------------------------------------------------
+@guarded
 def interpolate(face_index, bary, attributes):
     """(B, H, W, C) = sum_k bary_k a_k for attributes (B, F, 3, C) per face vertex; 0 where empty."""
     B, F, _, C = attributes.shape
@@ -261,8 +261,10 @@ def interpolate(face_index, bary, attributes):
     return out
 
 
-def interpolate_backward(face_index, bary, grad, attribute_shape):
-    """Gradient (B, F, 3, C) to the face-vertex attributes of :func:`interpolate`."""
+@guarded
+def interpolate_backward(face_index, bary, grad, attributes):
+    """Gradient (B, F, 3, C) to the face-vertex ``attributes`` of :func:`interpolate`."""
+    attribute_shape = attributes.shape
     B, F, _, C = attribute_shape
     _, batch, face, b, g = _covered(face_index, bary, grad)
     out = torch.zeros((B * F, 3, C), dtype=grad.dtype, device=grad.device)
@@ -314,7 +316,8 @@ def _uv_samples(face_index, bary, uvs, material, table, wrap):
     return UVSamples(hit, batch, face, b, index, weight, fx, fy, h, w)
 
 
-def sample_uv(face_index, bary, uvs, material, texels, table, wrap):
+@guarded
+def sample_uv(face_index, bary, uvs, texels, material, table, wrap):
     """Colours (B, H, W, C) of UV-mapped textures: the pixel's uv is ``sum_k bary_k uvs[b, f, k]``,
     bilinearly sampled from material ``material[b, f]``'s texels; 0 where empty."""
     s = _uv_samples(face_index, bary, uvs, material, table, wrap)
@@ -323,8 +326,9 @@ def sample_uv(face_index, bary, uvs, material, texels, table, wrap):
     return out
 
 
-def sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, grad):
-    """Gradients (texels (N, C), uvs (B, F, 3, 2)) of :func:`sample_uv`.
+@guarded
+def sample_uv_backward(face_index, bary, grad, uvs, texels, material, table, wrap):
+    """Gradients (uvs (B, F, 3, 2), texels (N, C)) of :func:`sample_uv`.
 
     Texels get each pixel's gradient times its bilinear weight. With x = u w - 0.5 and
     y = (1 - v) h - 0.5, d colour / du = w [(1 - fy)(T01 - T00) + fy (T11 - T10)] and
@@ -342,7 +346,7 @@ def sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, gra
     duv = torch.stack([(du * g).sum(-1), (dv * g).sum(-1)], -1)  # (N, 2)
     grad_uvs = torch.zeros((B * F, 3, 2), dtype=uvs.dtype, device=uvs.device)
     grad_uvs.index_add_(0, s.batch * F + s.face, s.bary[..., None] * duv[:, None, :])
-    return grad_texels, grad_uvs.view(B, F, 3, 2)
+    return grad_uvs.view(B, F, 3, 2), grad_texels
 
 
 # ----------------------------------------------------------------------------------------------
@@ -374,8 +378,8 @@ def _crossings(pix, edge, axis, lines):
     first = torch.minimum(u[:, a], u[:, b]).ceil().clamp(min=0)
     last = torch.maximum(u[:, a], u[:, b]).floor().clamp(max=lines - 1)
     count = torch.where(u[:, a] != u[:, b], (last - first + 1).clamp(min=0), 0).long()
-    owner, d0 = _expand_ranges(first.long(), count)
-    return owner, d0, u[owner][:, [a, b, c]].unbind(1), w[owner][:, [a, b, c]].unbind(1)
+    owner, local = expand(count)
+    return owner, first.long()[owner] + local, u[owner][:, [a, b, c]].unbind(1), w[owner][:, [a, b, c]].unbind(1)
 
 
 def _move_gradient(delta, use, wx, d1, ua, ub, d0, along, eps):
@@ -397,6 +401,7 @@ def _move_gradient(delta, use, wx, d1, ua, ub, d0, along, eps):
     return grads
 
 
+@guarded
 def edge_backward(faces, face_index, image, grad_image, eps):
     """Blurred-edge gradient (B, F, 3, 3) to the screen-space faces from an image's gradient.
 
@@ -411,10 +416,7 @@ def edge_backward(faces, face_index, image, grad_image, eps):
     B, F = faces.shape[:2]
     H, W = face_index.shape[1:]
     grad = torch.zeros((B * F, 3, 3), dtype=faces.dtype, device=faces.device)
-    seen = torch.zeros(B * F, dtype=torch.bool, device=faces.device)
-    _, batch, face = _covered(face_index)
-    seen[batch * F + face] = True
-    ids = torch.nonzero(drawn(faces).reshape(-1) & seen).flatten()
+    ids = torch.nonzero(visible(faces, face_index)).flatten()
     if ids.numel() == 0:
         return grad.view(B, F, 3, 3)
     flat = faces.reshape(B * F, 3, 3)[ids]
@@ -438,16 +440,47 @@ def edge_backward(faces, face_index, image, grad_image, eps):
     return grad.view(B, F, 3, 3)
 
 
+class Walk(NamedTuple):
+    """Where the scanline walk of each crossing goes, in pixels d1 along the scanline (N,) each."""
+    wx: torch.Tensor         # where the edge crosses the scanline
+    direction: torch.Tensor  # outward along w: +1 or -1
+    d_in: torch.Tensor       # the last pixel inside (int64)
+    d_out: torch.Tensor      # the first pixel outside
+    ok: torch.Tensor         # both lie in the image
+    in_lo: torch.Tensor      # the face's pixels an inward move could uncover lie in [in_lo, in_hi]
+    in_hi: torch.Tensor
+
+
+def walk(x, axis, along):
+    """The :class:`Walk` of crossings ``x`` (:class:`Crossings`) of ``axis``, ``along`` pixels per
+    scanline (axis and along may be ints, or tensors per crossing).
+
+    The edge crosses scanline d0 at ``wx = wa + (wb - wa) / (ub - ua) (d0 - ua)``; far-off crossings
+    are clamped just outside the image, as the kernels do, so they stay far off as integers. The
+    outward direction along w is -1 when ua < ub for axis 0 and +1 for axis 1 (the opposite when
+    ua > ub). The inward move can uncover the face's pixels from d_in to where the scanline leaves
+    the face through edge a-c (when d0 lies strictly between ua and uc) or c-b, rounded outward."""
+    d0 = x.d0.to(x.ua.dtype)
+    direction = torch.where(x.ua < x.ub, 1, -1) * (1 - 2 * (axis == 0))
+    wx = torch.clamp(torch.clamp(x.wa + (x.wb - x.wa) / (x.ub - x.ua) * (d0 - x.ua), min=-2.0), max=along + 1.0)
+    d_in = torch.where(direction > 0, wx.floor(), wx.ceil()).long()
+    d_out = d_in + direction
+    ok = (d_in >= 0) & (d_in < along) & (d_out >= 0) & (d_out < along)
+    between = (d0 - x.ua) * (d0 - x.uc) < 0
+    via_ac = x.wa + (x.wc - x.wa) / torch.where(x.uc != x.ua, x.uc - x.ua, 1.0) * (d0 - x.ua)
+    via_cb = torch.where(x.ub == x.uc, x.wc,
+                         x.wc + (x.wb - x.wc) / torch.where(x.ub != x.uc, x.ub - x.uc, 1.0) * (d0 - x.uc))
+    w_far = torch.clamp(torch.clamp(torch.where(between, via_ac, via_cb), min=-2.0), max=along + 1.0)
+    limit = torch.where(direction > 0, w_far.ceil(), w_far.floor()).long()
+    in_lo = torch.clamp(torch.minimum(d_in, limit), min=0)
+    in_hi = torch.clamp(torch.maximum(d_in, limit), max=along - 1)
+    return Walk(wx, direction, d_in, d_out, ok, in_lo, in_hi)
+
+
 def _scanline_gradients(x, axis, lines, along, F, img, gimg, fidx, eps):
     """Gradients to the w of vertices a and b, one value each per crossing in ``x``."""
     d0 = x.d0.to(x.ua.dtype)
-    up = x.ua < x.ub
-    # outward along w: for axis 0, -1 when ua < ub; for axis 1, +1 when ua < ub
-    direction = (torch.where(up, -1, 1) if axis == 0 else torch.where(up, 1, -1))
-    wx = x.wa + (x.wb - x.wa) / (x.ub - x.ua) * (d0 - x.ua)  # where the edge crosses the scanline
-    d_in = torch.where(direction > 0, wx.floor(), wx.ceil()).long()  # last pixel inside
-    d_out = d_in + direction  # first pixel outside
-    ok = (d_in >= 0) & (d_in < along) & (d_out >= 0) & (d_out < along)
+    wx, direction, d_in, d_out, ok, in_lo, in_hi = walk(x, axis, along)
     line = (x.face // F) * lines + x.d0  # row of the scanline table: batch entry, then scanline
     row, grow, frow = img[line], gimg[line], fidx[line]  # (N, along, C), (N, along, C), (N, along)
     n = torch.arange(len(line), device=line.device)
@@ -460,17 +493,8 @@ def _scanline_gradients(x, axis, lines, along, F, img, gimg, fidx, eps):
     beyond = torch.where(direction[:, None] > 0, d1 >= d_out[:, None], d1 <= d_out[:, None])
     use_out = (ok & in_is_face)[:, None] & beyond
     delta_out = ((row - i_in[:, None, :]) * grow).sum(-1)
-    # in: this face's pixels from d_in to where the scanline leaves the face through edge a-c
-    # (when d0 lies strictly between ua and uc) or c-b, rounded outward
-    between = (d0 - x.ua) * (d0 - x.uc) < 0
-    via_ac = x.wa + (x.wc - x.wa) / torch.where(x.uc != x.ua, x.uc - x.ua, 1.0) * (d0 - x.ua)
-    via_cb = torch.where(x.ub == x.uc, x.wc,
-                         x.wc + (x.wb - x.wc) / torch.where(x.ub != x.uc, x.ub - x.uc, 1.0) * (d0 - x.uc))
-    w_far = torch.where(between, via_ac, via_cb)
-    limit = torch.where(direction > 0, w_far.ceil(), w_far.floor()).long()
-    lo = torch.minimum(d_in, limit).clamp(min=0)[:, None]
-    hi = torch.maximum(d_in, limit).clamp(max=along - 1)[:, None]
-    use_in = ok[:, None] & (d1 >= lo) & (d1 <= hi) & (frow == this_face)
+    # in: this face's pixels of the inward span
+    use_in = ok[:, None] & (d1 >= in_lo[:, None]) & (d1 <= in_hi[:, None]) & (frow == this_face)
     delta_in = ((row - i_out[:, None, :]) * grow).sum(-1)
     d1f = d1.to(d0.dtype)
     ga_out, gb_out = _move_gradient(delta_out, use_out, wx, d1f, x.ua, x.ub, d0, along, eps)

@@ -3,11 +3,10 @@
 Import this module only after deciding on the interpreter: TRITON_INTERPRET=1 must be set before
 triton is imported for the kernels to run on CPU tensors.
 
-The forward z-buffer is binned by default (raster.tile_kernel: one program per item of a screen
-tile's face list); ``raster_strategy("face")`` / ``("pixel-loop")`` (or ``set_raster``) select the
-face-parallel atomic kernel or the pixel-loop baseline, for the benchmark. Every backward pass is
-balanced and atomic-free: per-face (or per-texel) items of bounded length write their sums once,
-and cut lists are added in slot order (binning, reduce), so every gradient is bit-identical
+The forward z-buffer is binned (raster.tile_kernel: one program per item of a screen tile's face
+list; the strategies it is benchmarked against live in tritonnmr/bench/zbuffers.py). Every backward
+pass is balanced and atomic-free: per-face (or per-texel) items of bounded length write their sums
+once, and cut lists are added in slot order (binning, reduce), so every gradient is bit-identical
 between runs. Sizes come from tuning.config.
 
 The interpreter accepts code that the real compiler rejects; tests/test_compile.py compiles every
@@ -19,6 +18,7 @@ On a GPU: every fp32 division is ``tl.math.div_rn`` (a plain ``/`` compiles to t
 ``div.full.f32``; the compile test reads the PTX for it); every op runs under its tensors' device
 (``device_of``); each plan reads its sizes back in one go (binning), and the covered-pixel plan is
 built once per face index map and shared by the backward ops of a render (``_pixel_plan``).
+Empty input never reaches a kernel (common.guarded returns the zero result).
 """
 import contextlib
 import functools
@@ -26,28 +26,8 @@ import functools
 import torch
 import triton
 
-from . import backward, baseline, binning, edges, raster, reduce, shade, tuning
-
-RASTER_STRATEGIES = ("binned", "face", "pixel-loop")
-_raster = ["binned"]  # the strategy rasterize_fragments uses
-
-
-def set_raster(strategy):
-    """Make ``strategy`` ("binned", "face" or "pixel-loop") the forward z-buffer of this backend."""
-    if strategy not in RASTER_STRATEGIES:
-        raise ValueError(f"raster strategy must be one of {', '.join(RASTER_STRATEGIES)}, got {strategy!r}")
-    _raster[0] = strategy
-
-
-@contextlib.contextmanager
-def raster_strategy(strategy):
-    """``with raster_strategy("face"): ...`` runs the block with another forward z-buffer."""
-    previous = _raster[0]
-    set_raster(strategy)
-    try:
-        yield
-    finally:
-        _raster[0] = previous
+from ..common import cube_top, guarded
+from . import backward, binning, edges, raster, reduce, shade, tuning
 
 
 def _launch(kernel, grid, lanes):
@@ -97,31 +77,23 @@ def _item_args(items):
 # ----------------------------------------------------------------------------------------------
 # Forward: fragments
 # ----------------------------------------------------------------------------------------------
+@guarded
 @_on_device
 def rasterize_fragments(faces, height, width, near, far):
     """Face index (B, H, W) int64 (-1: empty), weights (B, H, W, 3) and depth (B, H, W) (far: empty)
-    of faces (B, F, 3, 3), with the strategy chosen by ``set_raster`` (binned by default)."""
-    return rasterize_fragments_with(_raster[0], faces, height, width, near, far)
-
-
-@_on_device
-def rasterize_fragments_with(strategy, faces, height, width, near, far):
-    """rasterize_fragments with an explicit strategy: "binned", "face" or "pixel-loop"."""
-    if strategy not in RASTER_STRATEGIES:
-        raise ValueError(f"raster strategy must be one of {', '.join(RASTER_STRATEGIES)}, got {strategy!r}")
+    of faces (B, F, 3, 3), by the binned z-buffer (:func:`binned`)."""
     B = faces.shape[0]
     face_index = torch.full((B, height, width), -1, dtype=torch.int64, device=faces.device)
     weights = torch.zeros((B, height, width, 3), dtype=faces.dtype, device=faces.device)
     depth = torch.full((B, height, width), float(far), dtype=faces.dtype, device=faces.device)
-    if B * faces.shape[1] * height * width:
-        run = {"binned": _binned, "face": _face_parallel, "pixel-loop": _pixel_loop}[strategy]
-        run(faces, height, width, near, far, face_index, weights, depth)
+    binned(faces, height, width, near, far, face_index, weights, depth)
     return face_index, weights, depth
 
 
-def _binned(faces, H, W, near, far, face_index, weights, depth):
-    """Tile lists (binning.binned_plan), one tile_kernel program per item, merge_kernel per cut list;
-    tiles with no face keep the empty fragments."""
+def binned(faces, H, W, near, far, face_index, weights, depth):
+    """Fill face_index, weights and depth (made empty by the caller) from the tile lists
+    (binning.binned_plan): one tile_kernel program per item, merge_kernel per cut list; tiles with
+    no face keep the empty fragments."""
     F = faces.shape[1]
     cfg = tuning.config(H, W, F)
     plan = binning.binned_plan(faces, H, W, near, far, cfg.tile, cfg.min_faces, tuning.programs(faces.device),
@@ -140,32 +112,6 @@ def _binned(faces, H, W, near, far, face_index, weights, depth):
             F, H, W, tiles_x, tiles_x * tiles_y, far, TILE=cfg.tile, ROWS=cfg.merge_rows)
 
 
-def _resolve(zbuf, faces, H, W, far, face_index, weights, depth, block):
-    total = zbuf.numel()
-    _launch(raster.resolve_kernel, (triton.cdiv(total, block),), block)(
-        zbuf, faces, face_index, weights, depth, faces.shape[1], H, W, total, far, BLOCK=block)
-
-
-def _face_parallel(faces, H, W, near, far, face_index, weights, depth):
-    """One coverage_kernel program per face (64-bit atomic_min into a key map), then the decode."""
-    B, F = faces.shape[:2]
-    cfg = tuning.config(H, W, F)
-    boxes = torch.stack(list(binning.face_boxes(faces, H, W, near, far)), 1).to(torch.int32).contiguous()
-    zbuf = torch.full((B * H * W,), raster.EMPTY_KEY, dtype=torch.int64, device=faces.device)
-    _launch(raster.coverage_kernel, (B * F,), cfg.block)(faces, boxes, zbuf, F, H, W, near, far, BLOCK=cfg.block)
-    _resolve(zbuf, faces, H, W, far, face_index, weights, depth, cfg.map_block)
-
-
-def _pixel_loop(faces, H, W, near, far, face_index, weights, depth):
-    """Every block of pixels loops over all faces (baseline.pixel_loop_kernel), then the decode."""
-    B, F = faces.shape[:2]
-    cfg = tuning.config(H, W, F)
-    zbuf = torch.empty((B * H * W,), dtype=torch.int64, device=faces.device)
-    _launch(baseline.pixel_loop_kernel, (triton.cdiv(zbuf.numel(), cfg.block),), cfg.block)(
-        faces, zbuf, F, H, W, zbuf.numel(), near, far, BLOCK=cfg.block)
-    _resolve(zbuf, faces, H, W, far, face_index, weights, depth, cfg.map_block)
-
-
 def _pixels(kernel, face_index, *args, **meta):
     """Launch a pixel-parallel kernel over every pixel of face_index, map_block pixels per program."""
     total = face_index.numel()
@@ -174,6 +120,7 @@ def _pixels(kernel, face_index, *args, **meta):
         _launch(kernel, (triton.cdiv(total, block),), block)(*args, BLOCK=block, **meta)
 
 
+@guarded
 @_on_device
 def perspective_barycentrics(faces, face_index, weights, depth):
     """(B, H, W, 3) bary_k = w_k z / z_k at covered pixels, 0 where empty."""
@@ -205,31 +152,31 @@ def _pixel_plan(face_index, num_faces):
     return memo[1]
 
 
+@guarded
 @_on_device
 def depth_backward(faces, face_index, weights, depth, grad_depth):
     """Gradient (B, F, 3, 3) to the faces of sum(grad_depth * depth), exact; 0 for faces with no pixel."""
     B, F = faces.shape[:2]
     out = torch.zeros((B * F, 9), dtype=faces.dtype, device=faces.device)
-    if out.numel() and face_index.numel():
-        cfg, lists, items = _pixel_plan(face_index, F)
-        if items.num_items:
-            partial = _slots(items, 9, faces)
-            _launch(backward.depth_sums_kernel, (items.num_items,), cfg.pixel_block)(
-                faces, lists.order, *_item_args(items), weights, depth, grad_depth, out, partial, PB=cfg.pixel_block)
-            _add_slots(items, partial, out)
+    cfg, lists, items = _pixel_plan(face_index, F)
+    if items.num_items:
+        partial = _slots(items, 9, faces)
+        _launch(backward.depth_sums_kernel, (items.num_items,), cfg.pixel_block)(
+            faces, lists.order, *_item_args(items), weights, depth, grad_depth, out, partial, PB=cfg.pixel_block)
+        _add_slots(items, partial, out)
     return out.view(B, F, 3, 3)
 
 
+@guarded
 @_on_device
 def edge_backward(faces, face_index, image, grad_image, eps):
     """Blurred-edge gradient (B, F, 3, 3) (z column 0) from image and grad_image (B, H, W, C)."""
-    return edge_backward_counted(faces, face_index, image, grad_image, eps, count_trips=False)
+    return edge_pass(faces, face_index, image, grad_image, eps)[0]
 
 
-@_on_device
-def edge_backward_counted(faces, face_index, image, grad_image, eps, count_trips=True):
-    """edge_backward; with ``count_trips``, (gradient, the pixel-loop trips of each item (items,)
-    int32 as the kernel counted them, the binning.EdgePlan) for the work model's tests."""
+def edge_pass(faces, face_index, image, grad_image, eps, count_trips=False):
+    """(the blurred-edge gradient, the loop trips of each item (items,) int32 as the kernel counted
+    them (with ``count_trips``, for the work model's tests; else None), the binning.EdgePlan)."""
     B, F = faces.shape[:2]
     H, W = face_index.shape[1:]
     C = image.shape[-1]
@@ -250,17 +197,12 @@ def edge_backward_counted(faces, face_index, image, grad_image, eps, count_trips
         trips = trips[:items.num_items]
     grad = torch.zeros((B, F, 3, 3), dtype=faces.dtype, device=faces.device)
     grad[..., :2] = sums.view(B, F, 3, 2)
-    return (grad, trips, plan) if count_trips else grad
+    return grad, (trips if count_trips else None), plan
 
 
 # ----------------------------------------------------------------------------------------------
 # Shading ops on perspective-correct barycentrics
 # ----------------------------------------------------------------------------------------------
-def _cube_top(T, eps):
-    """Upper clamp of cube coordinates, max(T - 1 - eps, 0)."""
-    return max(T - 1 - eps, 0.0)
-
-
 def cube_block(cells, channels_padded, pixel_block):
     """(CB cells per program, PB pixels per trip) of backward.cube_sums_kernel: its per-trip
     (PB, CB, CP) product stays at 1024 values (8 per thread; more spills registers)."""
@@ -268,6 +210,7 @@ def cube_block(cells, channels_padded, pixel_block):
     return CB, max(8, min(pixel_block, 1024 // (CB * channels_padded)))
 
 
+@guarded
 @_on_device
 def sample_cubes(face_index, bary, textures, eps):
     """(B, H, W, C) trilinear samples of per-face cubes textures (B, F, T, T, T, C); 0 where empty."""
@@ -275,75 +218,76 @@ def sample_cubes(face_index, bary, textures, eps):
     C = textures.shape[-1]
     H, W = face_index.shape[1:]
     out = torch.zeros(face_index.shape + (C,), dtype=textures.dtype, device=textures.device)
-    if C and F:
-        _pixels(shade.cubes_kernel, face_index, face_index, bary, textures, out, F, H * W, T, face_index.numel(),
-                _cube_top(T, eps), C=C, CP=triton.next_power_of_2(C))
+    _pixels(shade.cubes_kernel, face_index, face_index, bary, textures, out, F, H * W, T, face_index.numel(),
+            cube_top(T, eps), C=C, CP=triton.next_power_of_2(C))
     return out
 
 
+@guarded
 @_on_device
-def sample_cubes_backward(face_index, bary, grad, texture_shape, eps):
-    """Gradient (B, F, T, T, T, C) to the cubes: each pixel's gradient spread over its 8 cells."""
+def sample_cubes_backward(face_index, bary, grad, textures, eps):
+    """Gradient (B, F, T, T, T, C) to the cubes ``textures``: each pixel's gradient spread over its 8 cells."""
+    texture_shape = textures.shape
     B, F, T = texture_shape[:3]
     C = texture_shape[-1]
     cells = T * T * T
     out = torch.zeros((B * F, cells * C), dtype=grad.dtype, device=grad.device)
-    if out.numel() and face_index.numel():
-        CP = triton.next_power_of_2(C)
-        cfg, lists, items = _pixel_plan(face_index, F)
-        CB, PB = cube_block(cells, CP, cfg.pixel_block)
-        if items.num_items:
-            partial = _slots(items, cells * C, grad)
-            _launch(backward.cube_sums_kernel, (items.num_items, triton.cdiv(cells, CB)), PB * CB * CP)(
-                lists.order, *_item_args(items), bary, grad, out, partial, T, C, _cube_top(T, eps), CP=CP, CB=CB,
-                PB=PB)
-            _add_slots(items, partial, out)
+    CP = triton.next_power_of_2(C)
+    cfg, lists, items = _pixel_plan(face_index, F)
+    CB, PB = cube_block(cells, CP, cfg.pixel_block)
+    if items.num_items:
+        partial = _slots(items, cells * C, grad)
+        _launch(backward.cube_sums_kernel, (items.num_items, triton.cdiv(cells, CB)), PB * CB * CP)(
+            lists.order, *_item_args(items), bary, grad, out, partial, T, C, cube_top(T, eps), CP=CP, CB=CB, PB=PB)
+        _add_slots(items, partial, out)
     return out.view(texture_shape)
 
 
+@guarded
 @_on_device
 def interpolate(face_index, bary, attributes):
     """(B, H, W, C) = sum_k bary_k attributes[b, f, k] for attributes (B, F, 3, C); 0 where empty."""
     F, C = attributes.shape[1], attributes.shape[-1]
     H, W = face_index.shape[1:]
     out = torch.zeros(face_index.shape + (C,), dtype=attributes.dtype, device=attributes.device)
-    if C and F:
-        _pixels(shade.interpolate_kernel, face_index, face_index, bary, attributes, out, F, H * W, face_index.numel(),
-                C=C, CP=triton.next_power_of_2(C))
+    _pixels(shade.interpolate_kernel, face_index, face_index, bary, attributes, out, F, H * W, face_index.numel(),
+            C=C, CP=triton.next_power_of_2(C))
     return out
 
 
+@guarded
 @_on_device
-def interpolate_backward(face_index, bary, grad, attribute_shape):
-    """Gradient (B, F, 3, C) to the face-vertex attributes of :func:`interpolate`."""
+def interpolate_backward(face_index, bary, grad, attributes):
+    """Gradient (B, F, 3, C) to the face-vertex ``attributes`` of :func:`interpolate`."""
+    attribute_shape = attributes.shape
     B, F, _, C = attribute_shape
     out = torch.zeros((B * F, 3 * C), dtype=grad.dtype, device=grad.device)
-    if out.numel() and face_index.numel():
-        cfg, lists, items = _pixel_plan(face_index, F)
-        if items.num_items:
-            partial = _slots(items, 3 * C, grad)
-            _launch(backward.interpolate_sums_kernel, (items.num_items,), cfg.pixel_block * triton.next_power_of_2(C))(
-                lists.order, *_item_args(items), bary, grad, out, partial, C, CP=triton.next_power_of_2(C),
-                PB=cfg.pixel_block)
-            _add_slots(items, partial, out)
+    CP = triton.next_power_of_2(C)
+    cfg, lists, items = _pixel_plan(face_index, F)
+    if items.num_items:
+        partial = _slots(items, 3 * C, grad)
+        _launch(backward.interpolate_sums_kernel, (items.num_items,), cfg.pixel_block * CP)(
+            lists.order, *_item_args(items), bary, grad, out, partial, C, CP=CP, PB=cfg.pixel_block)
+        _add_slots(items, partial, out)
     return out.view(attribute_shape)
 
 
+@guarded
 @_on_device
-def sample_uv(face_index, bary, uvs, material, texels, table, wrap):
+def sample_uv(face_index, bary, uvs, texels, material, table, wrap):
     """(B, H, W, C) bilinear samples of texels (N, C) at each pixel's uv; 0 where empty."""
     F, C = uvs.shape[1], texels.shape[-1]
     H, W = face_index.shape[1:]
     out = torch.zeros(face_index.shape + (C,), dtype=texels.dtype, device=texels.device)
-    if C and F and texels.shape[0]:
-        _pixels(shade.uv_kernel, face_index, face_index, bary, uvs, material, texels, table, out, F, H * W,
-                face_index.numel(), int(wrap), C=C, CP=triton.next_power_of_2(C))
+    _pixels(shade.uv_kernel, face_index, face_index, bary, uvs, material, texels, table, out, F, H * W,
+            face_index.numel(), int(wrap), C=C, CP=triton.next_power_of_2(C))
     return out
 
 
+@guarded
 @_on_device
-def sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, grad):
-    """(grad_texels (N, C), grad_uvs (B, F, 3, 2)) of :func:`sample_uv`, both without atomics: the uv
+def sample_uv_backward(face_index, bary, grad, uvs, texels, material, table, wrap):
+    """(grad_uvs (B, F, 3, 2), grad_texels (N, C)) of :func:`sample_uv`, both without atomics: the uv
     gradient summed per face over its pixels, the texel gradient per texel over its (pixel, tap)
     contributions, grouped by a stable sort of their texel rows."""
     B, F = uvs.shape[:2]
@@ -351,8 +295,6 @@ def sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, gra
     H, W = face_index.shape[1:]
     grad_texels = torch.zeros_like(texels)
     grad_uvs = torch.zeros((B * F, 6), dtype=uvs.dtype, device=uvs.device)
-    if not (grad_uvs.numel() and face_index.numel() and C and texels.shape[0]):
-        return grad_texels, grad_uvs.view(B, F, 3, 2)
     cfg, lists, items = _pixel_plan(face_index, F)
     CP = triton.next_power_of_2(C)
     wrap = int(wrap)
@@ -380,4 +322,4 @@ def sample_uv_backward(face_index, bary, uvs, material, texels, table, wrap, gra
                 contrib, pixels, *_item_args(items), face_index, bary, uvs, material, table, grad, grad_texels,
                 partial, F, H * W, wrap, C, CP=CP, PB=cfg.pixel_block)
             _add_slots(items, partial, grad_texels)
-    return grad_texels, grad_uvs.view(B, F, 3, 2)
+    return grad_uvs.view(B, F, 3, 2), grad_texels

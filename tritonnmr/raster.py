@@ -10,18 +10,37 @@ row 0 is the top of the picture, and average-pooled 2x2 when anti-aliasing. Imag
 non-square: ``image_size`` is an int or ``(height, width)``; NDC x in [-1, 1] spans the width and y
 in [-1, 1] the height.
 """
+from collections import namedtuple
+from typing import Dict, Optional, Sequence, Tuple, Union
+
 import torch
+from torch import Tensor
 import torch.nn.functional as F
 
-from . import backends, checks, precision
-from .shading import Fragments, as_shader, attribute_tensors, default_shader
+from . import backends, checks, defaults, precision
+from .shading import as_shader, attribute_tensors, default_shader
 
-DEFAULT_IMAGE_SIZE = 256
-DEFAULT_ANTI_ALIASING = True
-DEFAULT_NEAR = 0.1
-DEFAULT_FAR = 100
-DEFAULT_EPS = 1e-4
-DEFAULT_BACKGROUND_COLOR = (0, 0, 0)
+# the rasterize functions' defaults (neural_renderer's; every default is named in defaults.py)
+DEFAULT_IMAGE_SIZE = defaults.IMAGE_SIZE
+DEFAULT_ANTI_ALIASING = defaults.ANTI_ALIASING
+DEFAULT_NEAR = defaults.NEAR
+DEFAULT_FAR = defaults.FAR
+DEFAULT_EPS = defaults.SILHOUETTE_EPS
+DEFAULT_BACKGROUND_COLOR = defaults.BACKGROUND_COLOR
+ImageSize = Union[int, Tuple[int, int]]
+
+Fragments = namedtuple("Fragments", ["face_index", "weights", "depth", "faces", "bary"])
+Fragments.__doc__ = """Pre-flip maps of a rasterized image (row 0 at the bottom, y = -1).
+
+face_index (B, H, W) int64: the face seen at each pixel, -1 where empty.
+weights (B, H, W, 3): screen-space barycentric weights in the rasterized face (no gradient).
+depth (B, H, W): depth of the nearest face, ``far`` where empty (differentiable).
+faces (B, F, 3, 3): the screen-space faces that were rasterized.
+bary (B, H, W, 3): perspective-correct barycentrics ``w_k z / z_k`` (they sum to 1; no gradient).
+Through the Renderer, face_index and bary refer to the mesh's own faces even where the near plane
+clipped a face (then ``weights`` and ``faces`` describe the clipped piece).
+"""
+
 
 
 class _RasterizeFragments(torch.autograd.Function):
@@ -55,15 +74,15 @@ class _EdgeGradient(torch.autograd.Function):
 
 def _fragments(faces, height, width, near, far, backend):
     """Fragments of trusted faces (B, F, 3, 3) at (height, width): the raster op, then bary."""
-    ops = backends.module(backends.resolve(backend, faces.device))
+    ops = backends.ops_for(backend, faces.device)
     face_index, weights, depth = _RasterizeFragments.apply(faces, height, width, float(near), float(far), ops)
     with torch.no_grad():
         bary = ops.perspective_barycentrics(faces, face_index, weights, depth)
     return Fragments(face_index, weights, depth, faces, bary)
 
 
-def rasterize_fragments(faces, image_size=DEFAULT_IMAGE_SIZE, near=DEFAULT_NEAR, far=DEFAULT_FAR, *,
-                        backend="auto"):
+def rasterize_fragments(faces: Tensor, image_size: ImageSize = DEFAULT_IMAGE_SIZE, near: float = DEFAULT_NEAR,
+                        far: float = DEFAULT_FAR, *, backend: str = "auto") -> Fragments:
     """Z-buffered rasterization of screen-space ``faces`` (B, F, 3, 3) float32, x and y in NDC.
 
     image_size: int or (height, width). Returns :class:`Fragments` of pre-flip maps (row r at NDC
@@ -78,7 +97,7 @@ def rasterize_fragments(faces, image_size=DEFAULT_IMAGE_SIZE, near=DEFAULT_NEAR,
     return _fragments(faces, height, width, near, far, backend)
 
 
-def edge_gradient(image, fragments, eps=DEFAULT_EPS, *, backend="auto"):
+def edge_gradient(image: Tensor, fragments: Fragments, eps: float = DEFAULT_EPS, *, backend: str = "auto") -> Tensor:
     """Identity on ``image`` (B, H, W, C) pre-flip; its backward adds the blurred-edge gradient
     from the image's gradient to ``fragments.faces``. Apply it once to all channels that depend on
     coverage (e.g. rgb and alpha stacked): whether a move lowers the loss is decided on their sum.
@@ -88,7 +107,7 @@ def edge_gradient(image, fragments, eps=DEFAULT_EPS, *, backend="auto"):
         raise ValueError(f"image must have shape (B, H, W, C) = {tuple(fragments.face_index.shape)} + (C,), "
                          f"got {tuple(image.shape)}")
     checks.same_device(image=image, faces=fragments.faces)
-    ops = backends.module(backends.resolve(backend, image.device))
+    ops = backends.ops_for(backend, image.device)
     return _EdgeGradient.apply(image.contiguous(), fragments.faces, fragments.face_index, float(eps), ops)
 
 
@@ -101,7 +120,7 @@ def _finish(image, anti_aliasing):
     return image.flip(2)
 
 
-def _for_shader(frags, parent):
+def in_mesh_faces(frags: Fragments, parent) -> Fragments:
     """Fragments in terms of the mesh's own faces when the near plane clipped some of them:
     ``parent`` = (parent face (B, F'), barycentric matrix (B, F', 3, 3)) from ``clip.near_plane``."""
     if parent is None:
@@ -125,7 +144,7 @@ def render_faces(faces, attributes=None, *, shader=None, image_size=DEFAULT_IMAG
 
     Inputs are not validated here (the public functions do it once). ``attributes`` are the
     shader's, already checked; ``light`` (B, F, 3) multiplies a lit shader's colours by face;
-    ``parent`` maps clipped faces back to the mesh's faces (see :func:`_for_shader`).
+    ``parent`` maps clipped faces back to the mesh's faces (see :func:`in_mesh_faces`).
     """
     height, width = checks.image_size(image_size)
     scale = 2 if anti_aliasing else 1
@@ -133,7 +152,7 @@ def render_faces(faces, attributes=None, *, shader=None, image_size=DEFAULT_IMAG
     covered = (frags.face_index >= 0)[..., None]
     channels = []
     if "rgb" in outputs:
-        shaded = _for_shader(frags, parent)
+        shaded = in_mesh_faces(frags, parent)
         rgb = shader.shade(shaded, attributes, backend)
         if light is not None and light.shape[1] and getattr(shader, "lit", False):
             b = torch.arange(rgb.shape[0], device=rgb.device)[:, None, None]
@@ -165,10 +184,11 @@ def _light_for(light, channels):
     return light[..., :1]
 
 
-def rasterize_rgbad(faces, textures=None, image_size=DEFAULT_IMAGE_SIZE, anti_aliasing=DEFAULT_ANTI_ALIASING,
-                    near=DEFAULT_NEAR, far=DEFAULT_FAR, eps=DEFAULT_EPS,
-                    background_color=DEFAULT_BACKGROUND_COLOR, return_rgb=True, return_alpha=True,
-                    return_depth=True, *, backend="auto", shader=None):
+def rasterize_rgbad(faces: Tensor, textures=None, image_size: ImageSize = DEFAULT_IMAGE_SIZE,
+                    anti_aliasing: bool = DEFAULT_ANTI_ALIASING, near: float = DEFAULT_NEAR, far: float = DEFAULT_FAR,
+                    eps: float = DEFAULT_EPS, background_color: Sequence[float] = DEFAULT_BACKGROUND_COLOR,
+                    return_rgb: bool = True, return_alpha: bool = True, return_depth: bool = True, *,
+                    backend: str = "auto", shader=None) -> Dict[str, Optional[Tensor]]:
     """Render screen-space ``faces`` (B, F, 3, 3) to a dict with 'rgb' (B, C, H, W), 'alpha'
     (B, H, W) and 'depth' (B, H, W) (None for what was not asked for).
 
@@ -199,24 +219,27 @@ def rasterize_rgbad(faces, textures=None, image_size=DEFAULT_IMAGE_SIZE, anti_al
     return {"rgb": out.get("rgb"), "alpha": out.get("alpha"), "depth": out.get("depth")}
 
 
-def rasterize(faces, textures, image_size=DEFAULT_IMAGE_SIZE, anti_aliasing=DEFAULT_ANTI_ALIASING,
-              near=DEFAULT_NEAR, far=DEFAULT_FAR, eps=DEFAULT_EPS, background_color=DEFAULT_BACKGROUND_COLOR,
-              *, backend="auto", shader=None):
+def rasterize(faces: Tensor, textures, image_size: ImageSize = DEFAULT_IMAGE_SIZE,
+              anti_aliasing: bool = DEFAULT_ANTI_ALIASING, near: float = DEFAULT_NEAR, far: float = DEFAULT_FAR,
+              eps: float = DEFAULT_EPS, background_color: Sequence[float] = DEFAULT_BACKGROUND_COLOR, *,
+              backend: str = "auto", shader=None) -> Tensor:
     """RGB image (B, C, H, W) of screen-space faces (B, F, 3, 3) with textures (see rasterize_rgbad)."""
     return rasterize_rgbad(faces, textures, image_size, anti_aliasing, near, far, eps, background_color,
                            return_rgb=True, return_alpha=False, return_depth=False, backend=backend,
                            shader=shader)["rgb"]
 
 
-def rasterize_silhouettes(faces, image_size=DEFAULT_IMAGE_SIZE, anti_aliasing=DEFAULT_ANTI_ALIASING,
-                          near=DEFAULT_NEAR, far=DEFAULT_FAR, eps=DEFAULT_EPS, *, backend="auto"):
+def rasterize_silhouettes(faces: Tensor, image_size: ImageSize = DEFAULT_IMAGE_SIZE,
+                          anti_aliasing: bool = DEFAULT_ANTI_ALIASING, near: float = DEFAULT_NEAR,
+                          far: float = DEFAULT_FAR, eps: float = DEFAULT_EPS, *, backend: str = "auto") -> Tensor:
     """Alpha (B, H, W): 1 where a face covers the pixel. Differentiable by the blurred-edge rule."""
     return rasterize_rgbad(faces, None, image_size, anti_aliasing, near, far, eps, return_rgb=False,
                            return_alpha=True, return_depth=False, backend=backend)["alpha"]
 
 
-def rasterize_depth(faces, image_size=DEFAULT_IMAGE_SIZE, anti_aliasing=DEFAULT_ANTI_ALIASING,
-                    near=DEFAULT_NEAR, far=DEFAULT_FAR, eps=DEFAULT_EPS, *, backend="auto"):
+def rasterize_depth(faces: Tensor, image_size: ImageSize = DEFAULT_IMAGE_SIZE,
+                    anti_aliasing: bool = DEFAULT_ANTI_ALIASING, near: float = DEFAULT_NEAR, far: float = DEFAULT_FAR,
+                    eps: float = DEFAULT_EPS, *, backend: str = "auto") -> Tensor:
     """Depth (B, H, W) of the nearest face, ``far`` where empty; exact gradient to faces.
     (``eps`` is accepted for neural_renderer's signature; depth has no blurred edge.)"""
     return rasterize_rgbad(faces, None, image_size, anti_aliasing, near, far, return_rgb=False,

@@ -1,0 +1,12 @@
+"""Thread counts of the CPU backends: torch's pool and numba's."""
+import torch
+
+from . import backends
+
+
+def set_threads(n: int) -> None:
+    """Use ``n`` threads in torch and in numba's pool (at most the pool numba started with)."""
+    torch.set_num_threads(n)
+    if backends.available("numba"):
+        import numba
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
