@@ -10,8 +10,8 @@ from .compat import Mesh, Rasterize
 from .io import DATA_DIR, data_path, load_mesh, load_obj, save_mesh, save_obj
 from .lights import face_light, lighting
 from .mesh import fill_back, vertices_to_faces
-from .raster import (Fragments, edge_gradient, rasterize, rasterize_depth, rasterize_fragments, rasterize_rgbad,
-                        rasterize_silhouettes)
+from .raster import Fragments, edge_gradient, rasterize_fragments
+from .render import rasterize, rasterize_depth, rasterize_rgbad, rasterize_silhouettes
 from .renderer import Renderer
 from .shading import Shader, TextureCubeShader, UVTextureShader, VertexColorShader
 from .uvmap import UVMap

@@ -9,7 +9,7 @@ from torch import nn
 
 from . import checks
 from .io import load_obj
-from .raster import DEFAULT_EPS, DEFAULT_FAR, DEFAULT_NEAR, rasterize_rgbad
+from .render import DEFAULT_EPS, DEFAULT_FAR, DEFAULT_NEAR, rasterize_rgbad
 
 
 class Mesh:

@@ -28,3 +28,11 @@ LIGHT_DIRECTION = (0, 1, 0)  # light from above
 VIEWING_ANGLE = 30.0          # half the field of view, in degrees
 CAMERA_DIRECTION = (0, 0, 1)  # camera_mode="look": along +z
 ORIG_SIZE = 1024              # camera_mode="projection": the image size K refers to
+
+# the soft rasterizer (gradient="soft"; SoftRas's values): the sigmoid's sharpness sigma (in squared NDC
+# units of the shorter image side), the depth softmax's temperature gamma, the background's depth eps
+# and the cut-off: a face reaches a pixel outside it while sigmoid(-d^2 / sigma) > SOFT_DIST_EPS
+SOFT_SIGMA = 1e-4
+SOFT_GAMMA = 1e-4
+SOFT_BACKGROUND_DEPTH = 1e-3
+SOFT_DIST_EPS = 1e-4

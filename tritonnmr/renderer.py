@@ -4,7 +4,7 @@ One path from mesh to image (each step a small function elsewhere in the package
 meshes -> ``mesh.batch`` (lists / padded / unbatched to one padded batch, checked once) ->
 ``fill_back`` -> per-face light in world space (``lights``) -> camera space (``camera.make``: an
 object per camera mode) -> face corners -> near-plane clipping (``clip``) -> projection to the
-screen -> ``raster.render_faces`` (fragments, shading x light, blurred-edge gradient, flip,
+screen -> ``render.render_faces`` (fragments, shading x light, blurred-edge gradient, flip,
 anti-aliasing).
 """
 import math
@@ -13,8 +13,8 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from . import backends, camera, checks, clip, defaults, lights, mesh, precision
-from .raster import render_faces
+from . import backends, camera, checks, clip, defaults, gradients, lights, mesh, precision
+from .render import render_faces
 from .shading import VertexColorShader, as_shader, attribute_tensors, default_shader
 
 CAMERA_MODES = camera.MODES
@@ -32,7 +32,9 @@ class Renderer(nn.Module):
     (vertices already in screen space: x in [-1, 1] across the width, y in [-1, 1] up the height,
     z the depth). image_size: int or (height, width); pixels are square: for look_at/look the
     viewing angle spans the shorter side. backend: 'auto' (Triton on CUDA tensors, the numba CPU
-    backend or the PyTorch reference on CPU tensors), 'torch', 'triton' or 'numba'.
+    backend or the PyTorch reference on CPU tensors), 'torch', 'triton' or 'numba'. gradient: the
+    estimator of the rgb and alpha gradients, 'blurred_edge' (the paper's, the default) or 'soft'
+    (SoftRas's, with ``sigma`` and ``gamma``; see :mod:`tritonnmr.gradients`).
 
     Meshes: vertices (B, V, 3) and faces (B, F, 3) int (rows of -1 are padding), lists of per-mesh
     (V_i, 3) / (F_i, 3) tensors, or one unbatched mesh. Faces crossing the near plane are clipped
@@ -50,7 +52,8 @@ class Renderer(nn.Module):
                  light_intensity_directional: float = defaults.LIGHT_INTENSITY_DIRECTIONAL,
                  light_color_ambient: Sequence[float] = defaults.LIGHT_COLOR,
                  light_color_directional: Sequence[float] = defaults.LIGHT_COLOR,
-                 light_direction: Sequence[float] = defaults.LIGHT_DIRECTION, backend: str = "auto"):
+                 light_direction: Sequence[float] = defaults.LIGHT_DIRECTION, backend: str = "auto",
+                 gradient: str = "blurred_edge", sigma: float = defaults.SOFT_SIGMA, gamma: float = defaults.SOFT_GAMMA):
         super().__init__()
         checks.image_size(image_size)
         self.image_size = image_size
@@ -74,14 +77,18 @@ class Renderer(nn.Module):
         self.light_direction = light_direction
         self.rasterizer_eps = defaults.RGB_EPS
         self.backend = checks.choice("backend", backend, backends.BACKENDS)
+        gradients.options(gradient, defaults.RGB_EPS, sigma, gamma)
+        self.gradient, self.sigma, self.gamma = gradient, sigma, gamma
 
     # -- settings, checked once per call (they are plain attributes a user may have changed) ------
-    def _options(self):
+    def _options(self, outputs):
         size = checks.image_size(self.image_size)
         checks.near_far(self.near, self.far)
         checks.choice("backend", self.backend, backends.BACKENDS)
+        eps = self.rasterizer_eps if "rgb" in outputs else defaults.SILHOUETTE_EPS
         return dict(image_size=size, anti_aliasing=bool(self.anti_aliasing), near=self.near, far=self.far,
-                    backend=self.backend)
+                    backend=self.backend, gradient=self.gradient,
+                    options=gradients.options(self.gradient, eps, self.sigma, self.gamma))
 
     # -- the path from mesh to screen ------------------------------------------------------------
     def _prepare(self, vertices, faces, textures=None, shader=None):
@@ -144,7 +151,7 @@ class Renderer(nn.Module):
         return screen, parent
 
     def _render(self, vertices, faces, textures, camera_args, outputs, shader=None):
-        options = self._options()
+        options = self._options(outputs)
         height, width = options["image_size"]
         # geometry, rasterization and the blurred edge run in float32 whatever autocast says (the
         # shading too: every output is float32); every check of the call is read in one go
@@ -161,9 +168,8 @@ class Renderer(nn.Module):
             (behind,) = pending.read(clip.behind(corners, self._z_clip(), ignore=pad) if cam.clips
                                      else corners.new_zeros((), dtype=torch.bool))
             screen, parent = self._screen_faces(corners, cam, behind, height, width)
-            eps = self.rasterizer_eps if "rgb" in outputs else defaults.SILHOUETTE_EPS
-            return render_faces(screen, textures, shader=shader, eps=eps, background_color=background,
-                                outputs=outputs, light=light, parent=parent, **options)
+            return render_faces(screen, textures, shader=shader, background_color=background, outputs=outputs,
+                                light=light, parent=parent, indices=faces, **options)
 
     # -- public methods --------------------------------------------------------------------------
     def render_silhouettes(self, vertices, faces, K=None, R=None, t=None, dist_coeffs=None,

@@ -16,7 +16,7 @@ from .. import backends
 from ..camera import DEFAULT_DISTANCE, get_points_from_angles
 from ..io import data_path, load_obj
 from ..mesh import fill_back, vertices_to_faces
-from ..raster import DEFAULT_FAR, DEFAULT_NEAR
+from ..defaults import FAR as DEFAULT_FAR, NEAR as DEFAULT_NEAR
 from ..renderer import Renderer
 from . import peers, zbuffers
 

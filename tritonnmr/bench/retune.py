@@ -11,7 +11,7 @@ import torch
 
 from ..backends import triton as backend
 from ..backends.triton import tuning
-from ..raster import DEFAULT_FAR, DEFAULT_NEAR
+from ..defaults import FAR as DEFAULT_FAR, NEAR as DEFAULT_NEAR
 from .workmodel import scene_faces
 
 

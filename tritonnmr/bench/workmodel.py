@@ -30,7 +30,7 @@ from ..backends.common import EMPTY_KEY, expand
 from ..backends.triton import binning, tuning
 from ..camera import get_points_from_angles
 from ..mesh import fill_back, vertices_to_faces
-from ..raster import DEFAULT_FAR, DEFAULT_NEAR
+from ..defaults import FAR as DEFAULT_FAR, NEAR as DEFAULT_NEAR
 from ..renderer import Renderer
 from .cases import EYE, Case, case_mesh
 

@@ -162,6 +162,10 @@ def _train(args, context):
     if not args.per_category:  # one model for every category, trained by all the ranks together
         dataset = _dataset(args.data, "train", class_ids)
         path = os.path.join(args.out, f"{args.model}.pt")
+        try:
+            context.part(config.batch_size)  # before anything is written
+        except ValueError as e:
+            raise UserError(str(e)) from None
         if context.is_main:
             output_dir(args.out)
         try:

@@ -32,7 +32,12 @@ class LaunchError(ValueError):
 
 
 class PeerLost(RuntimeError):
-    """Another rank died, hung past the timeout or cannot be reached; the message is one line."""
+    """Another rank died, hung past the timeout or cannot be reached; the message is one line.
+    ``cause``: what the process group reported (see :func:`reason`)."""
+
+    def __init__(self, message, cause=None):
+        super().__init__(message)
+        self.cause = cause or message
 
 
 @dataclass(frozen=True)
@@ -157,8 +162,8 @@ class Context:
             return run()
         except Exception as e:  # gloo reports a dead peer as a plain RuntimeError
             if is_peer_failure(e):
-                raise PeerLost(f"{self.label()}: lost contact with the other ranks while {what} ({reason(e)})") \
-                    from None
+                raise PeerLost(f"{self.label()}: lost contact with the other ranks while {what} ({reason(e)})",
+                               reason(e)) from None
             raise
 
     def barrier(self, what="waiting for the other ranks"):

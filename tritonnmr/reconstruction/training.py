@@ -202,9 +202,10 @@ def train(kind, dataset, path, config=QUICK, device="cpu", resume=True, progress
         save()
     if lost is not None:
         kept = f"saved {path} at step {done}" if context.is_main else "rank 0 keeps the last checkpoint"
+        why = lost.cause if isinstance(lost, distributed.PeerLost) else distributed.reason(lost)
         raise distributed.PeerLost(f"{context.label()}: lost contact with the other ranks at training step {i} "
-                                   f"({distributed.reason(lost)}); {kept}: run the same command again to resume, "
-                                   "with any number of ranks") from None
+                                   f"({why}); {kept}: run the same command again to resume, with any number of "
+                                   "ranks", why) from None
     return model, history
 
 

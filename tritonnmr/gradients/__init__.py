@@ -1,0 +1,87 @@
+"""The gradient estimators behind ``gradient=``: how the gradient of an image reaches the faces.
+
+- ``"blurred_edge"`` (the default; Kato et al. 2018): the hard, point-sampled image; its backward moves
+  each edge and asks whether the change lowers the loss (:mod:`.blurred_edge`).
+- ``"soft"`` (SoftRas; Liu et al. 2019): every face within reach of a pixel contributes by a sigmoid of
+  its signed distance and a softmax of its depth; the exact gradient of that image (:mod:`.soft`).
+
+Each estimator is a module with ``render(scene, fragments, outputs, options) -> {name: (B, H, W, C)}``:
+the pre-flip, pre-pooling images named in ``outputs`` ("rgb", "alpha") of a :class:`Scene`, given its
+hard ``fragments`` (which also give the depth map, the same for every estimator). ``render`` in
+:mod:`tritonnmr.render` calls it and finishes the images (pooling, flip).
+"""
+import importlib
+from typing import NamedTuple, Optional
+
+import torch
+
+from .. import checks, defaults
+from ..raster import Fragments, in_mesh_faces
+
+ESTIMATORS = ("blurred_edge", "soft")
+
+
+class Scene(NamedTuple):
+    """What an estimator renders (trusted: checked by the public functions)."""
+    faces: torch.Tensor            # (B, F, 3, 3) screen space (after clipping: F' pieces)
+    attributes: object             # the shader's attributes (None without "rgb")
+    shader: object                 # a tritonnmr.Shader
+    light: Optional[torch.Tensor]  # (B, F, 3) per mesh face, multiplied into a lit shader's colours
+    parent: object                 # the near-plane clipping's map to mesh faces (raster.in_mesh_faces)
+    background: tuple              # the background colour, a number per channel or one for all
+    height: int                    # the size rendered (twice the output's when anti-aliasing)
+    width: int
+    near: float
+    far: float
+    backend: str
+    indices: Optional[torch.Tensor] = None  # (B, F, 3) int64 vertex indices of the mesh's faces (after
+    #                                 fill_back, whose copies are the last F / 2), where the input has a mesh
+
+
+class Options(NamedTuple):
+    """The estimators' settings: ``eps`` the blurred edge's, ``sigma`` and ``gamma`` the soft one's."""
+    eps: float = defaults.SILHOUETTE_EPS
+    sigma: float = defaults.SOFT_SIGMA
+    gamma: float = defaults.SOFT_GAMMA
+
+
+def options(gradient: str, eps: float, sigma: float, gamma: float) -> Options:
+    """Checked settings (ValueError naming the argument)."""
+    checks.choice("gradient", gradient, ESTIMATORS)
+    checks.positive_number("eps", eps, allow_zero=True)
+    return Options(eps, checks.positive_number("sigma", sigma), checks.positive_number("gamma", gamma))
+
+
+def estimator(name: str):
+    """The module implementing estimator ``name`` (one of ESTIMATORS)."""
+    return importlib.import_module(f"{__name__}.{checks.choice('gradient', name, ESTIMATORS)}")
+
+
+def light_of(scene: Scene, face_index: torch.Tensor, channels: int):
+    """The light of the mesh faces ``face_index`` (any shape, -1 for none) for a lit shader's colours of
+    ``channels`` channels: (..., channels or 1), or None when unlit. Three channels take the light's
+    colour; other counts one grey value (coloured light is refused for them)."""
+    if scene.light is None or not scene.light.shape[1] or not getattr(scene.shader, "lit", False):
+        return None
+    light = scene.light
+    if channels != 3:
+        if not torch.equal(light, light[..., :1].expand_as(light)):
+            raise ValueError(f"coloured light (light_color_ambient / light_color_directional) needs 3-channel "
+                             f"colours; the shader gives {channels} channels: use grey light colours")
+        light = light[..., :1]
+    b = torch.arange(light.shape[0], device=light.device).view((-1,) + (1,) * (face_index.dim() - 1))
+    return light[b, face_index.clamp(min=0)]
+
+
+def lit_colours(scene: Scene, fragments: Fragments) -> torch.Tensor:
+    """The shader's colours (B, H, W, C) at ``fragments`` (of the rendered, maybe clipped, faces),
+    times the light for a lit shader; not yet composited over the background."""
+    shaded = in_mesh_faces(fragments, scene.parent)
+    rgb = scene.shader.shade(shaded, scene.attributes, scene.backend)
+    light = light_of(scene, shaded.face_index, rgb.shape[-1])
+    return rgb if light is None else rgb * light
+
+
+def background(scene: Scene, like: torch.Tensor) -> torch.Tensor:
+    """The background colour (C,) on ``like``'s device, C = like's last dimension."""
+    return checks.on_device(checks.background(scene.background, like.shape[-1]), like)
