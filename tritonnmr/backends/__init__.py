@@ -47,6 +47,10 @@ OPS = (
        "(B,H,W,C)"),
     Op("sample_uv_backward", "face_index, bary, grad (B,H,W,C), uvs, texels, material, table, wrap",
        "grad_uvs (B,F,3,2), grad_texels (N,C)"),
+    Op("antialias_pairs", "faces (B,F,3,3), face_index (B,H,W), depth (B,H,W), silhouette (B,F,3) bool",
+       "alpha (B,H,W,2), edge (B,H,W,2) int64"),
+    Op("antialias", "image (B,H,W,C), alpha (B,H,W,2)", "(B,H,W,C)"),
+    Op("antialias_backward", "faces, image, alpha, edge, grad (B,H,W,C)", "grad_image (B,H,W,C), grad_faces (B,F,3,3)"),
 )
 # Every shading op X is X(face_index, bary, *attributes, *extra) and X_backward(face_index, bary, grad,
 # *attributes, *extra) -> the attributes' gradients in their order: shading.run_op drives them all.

@@ -73,6 +73,13 @@ def _empty_fragments(a):
             torch.full((B, H, W), float(a["far"]), dtype=torch.float32, device=device))
 
 
+def _no_pairs(a):
+    """antialias_pairs' result where nothing is blended: alpha 0, no edge (-1)."""
+    shape = a["face_index"].shape + (2,)
+    device = a["face_index"].device
+    return torch.zeros(shape, dtype=torch.float32, device=device), torch.full(shape, -1, dtype=torch.int64, device=device)
+
+
 def _no_pixels(a):
     return a["face_index"].numel() == 0
 
@@ -97,6 +104,10 @@ _EMPTY = {
                   lambda a: _map_zeros(a, a["texels"].shape[-1])),
     "sample_uv_backward": (lambda a: a["uvs"].numel() == 0 or a["texels"].numel() == 0 or _no_pixels(a),
                            lambda a: (torch.zeros_like(a["uvs"]), torch.zeros_like(a["texels"]))),
+    "antialias_pairs": (lambda a: a["faces"].numel() == 0 or _no_pixels(a), _no_pairs),
+    "antialias": (lambda a: a["image"].numel() == 0, lambda a: a["image"].clone()),
+    "antialias_backward": (lambda a: a["faces"].numel() == 0 or a["image"].numel() == 0,
+                           lambda a: (a["grad"].clone(), torch.zeros_like(a["faces"]))),
 }
 
 

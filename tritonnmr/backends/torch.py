@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 
 from .common import EMPTY_KEY, cube_top, drawn, expand, guarded, visible
+from .torch_antialias import antialias, antialias_backward, antialias_pairs  # noqa: F401 (the contract's ops)
 
 CHUNK = 1 << 21  # (face, pixel) or (scanline, pixel) pairs handled at once
 

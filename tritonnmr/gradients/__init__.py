@@ -4,6 +4,9 @@
   each edge and asks whether the change lowers the loss (:mod:`.blurred_edge`).
 - ``"soft"`` (SoftRas; Liu et al. 2019): every face within reach of a pixel contributes by a sigmoid of
   its signed distance and a softmax of its depth; the exact gradient of that image (:mod:`.soft`).
+- ``"analytic"`` (nvdiffrast's; Laine et al. 2020): the hard image with its silhouette edges
+  antialiased analytically; the exact gradient of that blend, through where the edges cross between
+  pixel centres (:mod:`.analytic`; which edges: :mod:`.silhouettes`).
 
 Each estimator is a module with ``render(scene, fragments, outputs, options) -> {name: (B, H, W, C)}``:
 the pre-flip, pre-pooling images named in ``outputs`` ("rgb", "alpha") of a :class:`Scene`, given its
@@ -18,7 +21,7 @@ import torch
 from .. import checks, defaults
 from ..raster import Fragments, in_mesh_faces
 
-ESTIMATORS = ("blurred_edge", "soft")
+ESTIMATORS = ("blurred_edge", "soft", "analytic")
 
 
 class Scene(NamedTuple):

@@ -18,6 +18,7 @@ import torch
 
 from ..common import cube_top, guarded
 from . import edges, raster, shade
+from .antialias import antialias, antialias_backward, antialias_pairs  # noqa: F401 (the contract's ops)
 
 
 def _np(t):

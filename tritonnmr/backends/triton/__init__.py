@@ -28,6 +28,7 @@ import triton
 
 from ..common import cube_top, guarded
 from . import backward, binning, edges, raster, reduce, shade, tuning
+from .antialias import antialias, antialias_backward, antialias_pairs  # noqa: F401 (the contract's ops)
 
 
 def _launch(kernel, grid, lanes):
