@@ -300,6 +300,26 @@ if __name__ != "__main__":
             rgb = nr.rasterize(faces, (uvs, texture), 4, anti_aliasing=False, backend="triton",
                                shader=nr.UVTextureShader(wrap))
             rgb.sum().backward()
+        # the analytic estimator: rgb and alpha with cubes (every face's pairs cut into one-trip items), and
+        # silhouettes alone (one channel)
+        with tuning.override(item_trips=1, pixel_block=2):
+            f = faces.clone().requires_grad_()
+            cubes = torch.rand(2, faces.shape[1], 2, 2, 2, 3, device=device, requires_grad=True)
+            out = nr.rasterize_rgbad(f, cubes, (9, 12), anti_aliasing=False, backend="triton", gradient="analytic")
+            (out["rgb"].sum() + out["alpha"].sum()).backward()
+        silhouettes = nr.rasterize_silhouettes(faces.clone().requires_grad_(), 5, backend="triton", gradient="analytic")
+        silhouettes.sum().backward()
+        # the soft rasterizer: rgb with cubes (cut lists too), silhouettes alone, and a UV map
+        for cut in ({}, dict(min_faces=1, item_trips=1)):
+            with tuning.override(**cut):
+                f = faces.clone().requires_grad_()
+                cubes = torch.rand(2, faces.shape[1], 2, 2, 2, 3, device=device, requires_grad=True)
+                out = nr.rasterize_rgbad(f, cubes, (5, 6), anti_aliasing=False, backend="triton", gradient="soft",
+                                         sigma=1e-3)
+                (out["rgb"].sum() + out["alpha"].sum()).backward()
+        nr.rasterize_silhouettes(faces.clone().requires_grad_(), 4, backend="triton", gradient="soft").sum().backward()
+        nr.rasterize(faces, (uvs, texture), 4, anti_aliasing=False, backend="triton", gradient="soft",
+                     shader=nr.UVTextureShader()).sum().backward()
 
     @pytest.fixture(scope="module")
     def launches():

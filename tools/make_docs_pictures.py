@@ -24,6 +24,7 @@ docs picture <- command (its file):
 - dream.gif <- tritonnmr dream with pretrained EfficientNet-Lite0 (result.gif); dream_random.gif <- tritonnmr
   dream --network vgg16 --weights random (the fallback)
 - display_cubes_vs_uv.png: drawn here (load_obj texture_size 4 vs texture_format="uv")
+- soft_sigmas.png: drawn here (gradient="soft" at sigma 1e-5 to 1e-2 beside the hard image)
 
 - reconstruction.gif <- tritonnmr reconstruct predict with the per-category mesh models of a finished
   run (only with ``--only reconstruction --reconstruction-run RUN --reconstruction-data DATA``, where RUN
@@ -65,7 +66,7 @@ COMMANDS = {
     "dream": (["dream"] + PRETRAINED, {"result.gif": "dream.gif"}),
     "dream_random": (["dream"] + FALLBACK, {"result.gif": "dream_random.gif"}),
 }
-DRAWN = ("display", "uv_texture")
+DRAWN = ("display", "uv_texture", "soft_sigmas")
 RECONSTRUCTION = {"car": "02958343", "sofa": "04256520"}  # category: ShapeNet class id
 
 
@@ -111,6 +112,31 @@ def draw_display(backend, size=256, elevation=15.0, azimuth=-30.0):
     picture = side_by_side(label(left, "texture cubes (T = 4)"), label(right, "UV maps"))
     save_png(os.path.join(DOCS, "display_cubes_vs_uv.png"), picture)
     return {"picture": "display_cubes_vs_uv.png", "size": list(picture.shape[:2])}
+
+
+def draw_soft_sigmas(backend, size=128, sigmas=(1e-5, 1e-4, 1e-3, 1e-2)):
+    """docs/soft_sigmas.png: the teapot's soft silhouette (top) and soft RGB (bottom) at each sigma,
+    gradient="soft", beside the hard image, each panel labelled."""
+    import torch
+
+    import tritonnmr as nr
+    from tritonnmr.media import label, save_png, side_by_side, to_uint8
+    v, f = nr.load_obj(nr.data_path("teapot.obj"), device="cpu")
+    textures = torch.ones(1, f.shape[0], 2, 2, 2, 3) * torch.tensor([0.9, 0.6, 0.3])
+    rows = [[], []]
+    for sigma in (None,) + tuple(sigmas):
+        kw = dict(gradient="soft", sigma=sigma, gamma=1e-4) if sigma else {}
+        r = nr.Renderer(image_size=size, camera_mode="look_at", backend=backend, background_color=(1, 1, 1), **kw)
+        r.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 30, 45)
+        with torch.no_grad():
+            alpha = r(v[None], f[None], mode="silhouettes")[0]
+            rgb = r(v[None], f[None], textures)[0][0]
+        name = "hard" if sigma is None else f"sigma {sigma:g}"
+        rows[0].append(label(to_uint8(alpha.expand(3, -1, -1)), name))
+        rows[1].append(label(to_uint8(rgb), name))
+    picture = np.concatenate([side_by_side(*row) for row in rows], 0)
+    save_png(os.path.join(DOCS, "soft_sigmas.png"), picture)
+    return {"picture": "soft_sigmas.png", "size": list(picture.shape[:2]), "sigmas": list(sigmas)}
 
 
 def draw_uv_texture(work, scale=2):
@@ -184,6 +210,8 @@ def main(argv=None):
             records.append(draw_display(args.backend))
         elif name == "uv_texture":
             records.append(draw_uv_texture(args.work))
+        elif name == "soft_sigmas":
+            records.append(draw_soft_sigmas(args.backend))
         elif name == "reconstruction":
             if not (args.reconstruction_run and args.reconstruction_data):
                 p.error("--only reconstruction needs --reconstruction-run and --reconstruction-data")

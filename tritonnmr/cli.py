@@ -11,7 +11,9 @@ import os
 import sys
 import time
 
+from . import defaults
 from .camera import DEFAULT_DISTANCE
+from .gradients import ESTIMATORS
 from .cli_common import (IMAGE_SIZE_HELP, MESH_HELP, OUT_MESH_HELP, ArgumentParser, HelpFormatter, UserError,
                          add_device_options, finite_float, image_size, load_mesh, load_target, one_line, output_dir,
                          output_paths, positive_float, positive_int, renderer, resolve_device, size_text, subcommand,
@@ -54,7 +56,8 @@ def cmd_fit(args):
     r = renderer(args.image_size, args.backend)  # refuses a size the renderer cannot make
     out, mesh_path = output_paths(args.out, {"shape": "geometry", "texture": "textured"}.get(args.what))
     common = dict(iterations=args.iterations, lr=args.lr or default_lr, image_size=args.image_size,
-                  backend=args.backend, frame_every=args.frame_every)
+                  backend=args.backend, frame_every=args.frame_every, gradient=args.gradient, sigma=args.sigma,
+                  gamma=args.gamma)
     if args.what == "shape":
         result = fitting.fit_shape(image.mean(0), v, f, **common)
         write_mesh(mesh_path, result.vertices[0], f[0])
@@ -123,7 +126,7 @@ def cmd_bench(args):
     threads = args.threads or (1 if device.type == "cpu" else None)
     if threads:  # a CPU benchmark on one thread by default: comparable on a shared machine
         bench.set_threads(threads)
-    cases = bench.select_raster(bench.grid(args.quick, device), args.raster)
+    cases = bench.select_gradient(bench.select_raster(bench.grid(args.quick, device), args.raster), args.gradient)
     if args.backend != "auto":
         cases = [c for c in cases if c.backend.startswith(args.backend) or c.backend == "torch"]
     if args.peers:
@@ -144,6 +147,19 @@ def cmd_bench(args):
     plotted = bench.write(rows, meta, out)
     print(bench.to_markdown(rows, meta))
     print(f"wrote {out}/results.json, results.md" + (", results.png" if plotted else " (no matplotlib: no plot)"))
+
+
+def add_gradient_options(parser):
+    """--gradient, --sigma, --gamma: the estimator of a command's silhouette or colour gradients."""
+    from .gradients import ESTIMATORS
+    parser.add_argument("--gradient", choices=ESTIMATORS, default="blurred_edge",
+                        help="how the gradient reaches the mesh: blurred_edge (the paper's), soft (SoftRas: soft "
+                             "silhouettes and a depth softmax, with --sigma and --gamma)"
+                             + (", analytic (nvdiffrast's antialiasing)" if "analytic" in ESTIMATORS else ""))
+    parser.add_argument("--sigma", type=positive_float, default=defaults.SOFT_SIGMA,
+                        help="--gradient soft: the sigmoid's sharpness, in squared NDC units (smaller: sharper)")
+    parser.add_argument("--gamma", type=positive_float, default=defaults.SOFT_GAMMA,
+                        help="--gradient soft: the depth softmax's temperature (smaller: nearer faces dominate)")
 
 
 def build_parser():
@@ -184,6 +200,7 @@ def build_parser():
                    help="how --texture uv maps the image onto the mesh: cylindrical (image rows are heights) or "
                         "spherical (rows are latitudes)")
     f.add_argument("--frame-every", type=positive_int, default=10, help="one optimization.gif frame every N steps")
+    add_gradient_options(f)
     f.add_argument("--out", default="out/fit", help=f"{OUT_MESH_HELP}; a folder gets result.obj (shape, texture; "
                    "camera writes no mesh)")
     f.add_argument("--image-size", type=image_size, default=256, help=IMAGE_SIZE_HELP)
@@ -207,6 +224,8 @@ def build_parser():
     b.add_argument("--threads", type=positive_int, default=None,
                    help="threads for torch, numba and Mitsuba (default: 1 on the CPU, as in the comparison in "
                         "benchmarks/README.md, since a busy machine makes wider pools erratic; as torch starts on a GPU)")
+    b.add_argument("--gradient", choices=list(ESTIMATORS) + ["all"], default="all",
+                   help="the estimators whose rows are timed (the soft rows at several sigmas), or all")
     b.add_argument("--raster", choices=["binned", "face", "pixel-loop", "all"], default="all",
                    help="the Triton rows' forward z-buffer: binned (what the renderer runs), face (one program per "
                         "face, atomic), pixel-loop (every pixel loops over all faces), or all three")

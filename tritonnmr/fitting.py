@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import Renderer, checks, get_points_from_angles
+from . import Renderer, checks, defaults, get_points_from_angles
 from .camera import DEFAULT_DISTANCE
 from .media import silhouette_iou, to_uint8
 
@@ -72,6 +72,13 @@ def _renderer(image_size, backend, **kw):
     return Renderer(image_size=image_size, camera_mode="look_at", backend=backend, **kw)
 
 
+def estimator(gradient="blurred_edge", sigma=defaults.SOFT_SIGMA, gamma=defaults.SOFT_GAMMA):
+    """The Renderer keywords of a gradient estimator (tritonnmr.gradients), checked."""
+    from .gradients import options
+    options(gradient, defaults.RGB_EPS, sigma, gamma)
+    return dict(gradient=gradient, sigma=sigma, gamma=gamma)
+
+
 def texture_renderer(image_size=256, backend="auto"):
     """The renderer the texture fit uses (and its pictures should): :data:`TEXTURE_VIEW`."""
     return _renderer(image_size, backend, **TEXTURE_VIEW)
@@ -87,24 +94,27 @@ def _steps(metrics):
 
 
 def _fit_silhouette(silhouette, target, parameters, iterations, lr, frame_every, progress, desc,
-                    stop_below=None, after_step=None):
+                    stop_below=None, after_step=None, measured=None):
     """Shared by the silhouette fits: Adam on the squared silhouette difference, overlay frames
-    (yellow: fitted, blue: target) and the silhouette metrics. -> (metrics, frames, losses, interrupted)."""
+    (yellow: fitted, blue: target) and the silhouette metrics, measured on ``measured()`` (the hard
+    silhouette, where the loss's ``silhouette()`` is a soft one). -> (metrics, frames, losses, interrupted)."""
+    measured = measured or silhouette
+
     def step():
         return ((silhouette() - target) ** 2).sum()
 
     def frame():
         with torch.no_grad():
-            s = silhouette()
+            s = measured()
         return to_uint8(torch.stack([s, s, target]))
 
     with torch.no_grad():
-        initial = silhouette()
+        initial = measured()
     start = time.time()
     losses, frames, interrupted = optimize(step, parameters, iterations, lr, frame, frame_every, progress, desc,
                                            stop_below=stop_below, after_step=after_step)
     with torch.no_grad():
-        final = silhouette()
+        final = measured()
     metrics = dict(iterations=len(losses), loss_initial=((initial - target) ** 2).sum().item(),
                    loss_final=((final - target) ** 2).sum().item(), iou_initial=silhouette_iou(initial, target),
                    iou_final=silhouette_iou(final, target), seconds=time.time() - start)
@@ -112,15 +122,18 @@ def _fit_silhouette(silhouette, target, parameters, iterations, lr, frame_every,
 
 
 def fit_shape(target, vertices, faces, iterations=300, lr=0.001, image_size=256, backend="auto",
-              azimuth=90.0, frame_every=10, progress=True):
+              azimuth=90.0, frame_every=10, progress=True, **gradient):
     """Deform ``vertices`` (1, V, 3) so the silhouette seen from ``azimuth`` matches ``target``
-    (H, W) in [0, 1]; loss = sum of squared silhouette differences (the paper's example 2)."""
+    (H, W) in [0, 1]; loss = sum of squared silhouette differences (the paper's example 2).
+    ``gradient``, ``sigma``, ``gamma``: the estimator (:func:`estimator`); IoU is of the hard silhouette."""
     vertices = torch.nn.Parameter(vertices.clone())
-    renderer = _renderer(image_size, backend)
-    renderer.eye = get_points_from_angles(DEFAULT_DISTANCE, 0, azimuth)
+    renderer, hard = _renderer(image_size, backend, **estimator(**gradient)), _renderer(image_size, backend)
+    renderer.eye = hard.eye = get_points_from_angles(DEFAULT_DISTANCE, 0, azimuth)
     metrics, frames, losses, interrupted = _fit_silhouette(
         lambda: renderer(vertices, faces, mode="silhouettes")[0], target.to(vertices.device), [vertices],
-        iterations, lr, frame_every, progress, "fit shape")
+        iterations, lr, frame_every, progress, "fit shape",
+        measured=lambda: hard(vertices, faces, mode="silhouettes")[0])
+    metrics.update(estimator(**gradient))
     summary = (f"silhouette IoU {metrics['iou_initial']:.3f} -> {metrics['iou_final']:.3f}; {_steps(metrics)}")
     return FitResult(metrics, frames, losses, interrupted, vertices=vertices.detach(), summary=summary)
 
@@ -147,19 +160,20 @@ def _view_errors(renderer, vertices, faces, textures, target, azimuths):
 
 
 def _fit_colours(target, vertices, faces, parameters, textures, iterations, lr, image_size, backend, frame_every,
-                 progress, seed, desc, final=None):
+                 progress, seed, desc, final=None, gradient=None):
     """Shared by the texture fits (the paper's example 3): Adam (betas 0.5, 0.999) on ``parameters``
     so that renderings of ``textures()`` from a random azimuth each step match ``target`` (3, H, W)
     under :data:`TEXTURE_VIEW`; the colour errors of :func:`_view_errors` before and after (after on
     ``final()`` when given: what is kept). -> (metrics, frames, losses, interrupted)."""
     target = target.to(vertices.device)
     g = torch.Generator().manual_seed(seed)
-    renderer = texture_renderer(image_size, backend)
+    renderer = texture_renderer(image_size, backend)  # the pictures and errors: the hard image
+    fitted = _renderer(image_size, backend, **TEXTURE_VIEW, **estimator(**(gradient or {})))
     views = list(np.linspace(0, 360, 8, endpoint=False))
 
     def step():
-        renderer.eye = get_points_from_angles(DEFAULT_DISTANCE, 0, float(torch.rand(1, generator=g)) * 360)
-        rgb, _, _ = renderer(vertices, faces, textures())
+        fitted.eye = get_points_from_angles(DEFAULT_DISTANCE, 0, float(torch.rand(1, generator=g)) * 360)
+        rgb, _, _ = fitted(vertices, faces, textures())
         return ((rgb[0] - target) ** 2).sum()
 
     def frame():
@@ -190,7 +204,7 @@ def _colour_summary(metrics):
 
 
 def fit_texture(target, vertices, faces, iterations=300, lr=0.1, image_size=256, texture_size=4,
-                backend="auto", frame_every=10, progress=True, seed=0):
+                backend="auto", frame_every=10, progress=True, seed=0, **gradient):
     """Paint per-face texture cubes (1, F, T, T, T, 3) = tanh(parameters), from 0, so renderings from
     random azimuths match ``target`` (3, H, W) (the paper's example 3; :data:`TEXTURE_VIEW`: flat
     ambient light, orthographic camera). The error reported is the squared RGB distance per mesh
@@ -198,13 +212,14 @@ def fit_texture(target, vertices, faces, iterations=300, lr=0.1, image_size=256,
     raw = torch.nn.Parameter(torch.zeros(1, faces.shape[1], *(texture_size,) * 3, 3, device=vertices.device))
     metrics, frames, losses, interrupted = _fit_colours(
         target, vertices, faces, [raw], lambda: torch.tanh(raw), iterations, lr, image_size, backend,
-        frame_every, progress, seed, "fit texture")
+        frame_every, progress, seed, "fit texture", gradient=gradient)
+    metrics.update(estimator(**gradient))
     return FitResult(metrics, frames, losses, interrupted, textures=torch.tanh(raw).detach(),
                      summary=_colour_summary(metrics))
 
 
 def fit_texture_uv(target, vertices, faces, iterations=300, lr=0.1, image_size=256, uv_size=128,
-                   projection="cylindrical", backend="auto", frame_every=10, progress=True, seed=0):
+                   projection="cylindrical", backend="auto", frame_every=10, progress=True, seed=0, **gradient):
     """Paint one UV texture image (uv_size x uv_size, RGB) for the whole mesh, as :func:`fit_texture`
     paints cubes: the same target, views, light, loss and Adam, the image = tanh(parameters) from 0.
 
@@ -230,8 +245,8 @@ def fit_texture_uv(target, vertices, faces, iterations=300, lr=0.1, image_size=2
 
     metrics, frames, losses, interrupted = _fit_colours(
         target, vertices, faces, [raw], painted, iterations, lr, image_size, backend, frame_every, progress,
-        seed, "fit texture (uv)", final=kept)
-    metrics.update(uv_size=[h, w], projection=projection)
+        seed, "fit texture (uv)", final=kept, gradient=gradient)
+    metrics.update(uv_size=[h, w], projection=projection, **estimator(**gradient))
     uv_map = UVMap(uvs, torch.zeros(uvs.shape[0], dtype=torch.int64, device=uvs.device),
                    [kept()[1][0].detach()], "REPEAT")
     return FitResult(metrics, frames, losses, interrupted, textures=uv_map, summary=_colour_summary(metrics))
@@ -245,19 +260,21 @@ def eye_angles(eye):
 
 
 def fit_camera(target, vertices, faces, iterations=300, lr=0.1, image_size=256, backend="auto",
-               start=(6.0, 10.0, -14.0), true_eye=None, frame_every=10, progress=True):
+               start=(6.0, 10.0, -14.0), true_eye=None, frame_every=10, progress=True, **gradient):
     """Move the camera (its eye, looking at the origin) until the silhouette matches ``target``
     (H, W) (the paper's example 4). With ``true_eye`` the metrics give the error in distance.
     The fit stops early once the loss is below 70 pixels' worth at 256 x 256 (scaled to the size).
     ``result.path`` holds the eye from the start and after every step."""
     eye = torch.nn.Parameter(torch.tensor(start, dtype=torch.float32, device=vertices.device))
-    renderer = _renderer(image_size, backend)
-    renderer.eye = eye
+    renderer, hard = _renderer(image_size, backend, **estimator(**gradient)), _renderer(image_size, backend)
+    renderer.eye = hard.eye = eye
     path = [list(map(float, start))]
     metrics, frames, losses, interrupted = _fit_silhouette(
         lambda: renderer(vertices, faces, mode="silhouettes")[0], target.to(vertices.device), [eye],
         iterations, lr, frame_every, progress, "fit camera", stop_below=70 * _pixels(image_size) / 256 ** 2,
-        after_step=lambda: path.append(eye.detach().cpu().tolist()))
+        after_step=lambda: path.append(eye.detach().cpu().tolist()),
+        measured=lambda: hard(vertices, faces, mode="silhouettes")[0])
+    metrics.update(estimator(**gradient))
     metrics["eye"] = eye.detach().cpu().tolist()
     distance, elevation, azimuth = eye_angles(metrics["eye"])
     summary = (f"silhouette IoU {metrics['iou_initial']:.3f} -> {metrics['iou_final']:.3f}; eye at distance "

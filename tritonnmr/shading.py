@@ -27,21 +27,29 @@ rows (offset, height, width), wrap 0 REPEAT | 1 MIRRORED_REPEAT | 2 CLAMP_TO_EDG
 
 class _ShadingOp(torch.autograd.Function):
     """``forward(face_index, bary, *attributes, *extra)`` -> colours; ``backward(face_index, bary, grad,
-    *attributes, *extra)`` -> the gradient of each attribute (one tensor when there is one attribute)."""
+    *attributes, *extra)`` -> the gradient of each attribute (one tensor when there is one attribute);
+    where bary needs a gradient (it depends on the faces: gradient="soft"), ``bary_backward(face_index,
+    bary, grad, *attributes, *extra)`` -> (..., 3) gives it."""
 
     @staticmethod
-    def forward(ctx, forward, backward, count, face_index, bary, *inputs):
+    def forward(ctx, forward, backward, bary_backward, count, face_index, bary, *inputs):
         attributes, extra = inputs[:count], inputs[count:]
         ctx.save_for_backward(face_index, bary, *attributes)
-        ctx.backward_op, ctx.extra = backward, extra
+        ctx.backward_op, ctx.bary_op, ctx.extra = backward, bary_backward, extra
         return forward(face_index, bary, *attributes, *extra)
 
     @staticmethod
     def backward(ctx, grad):
         face_index, bary, *attributes = ctx.saved_tensors
-        grads = ctx.backward_op(face_index, bary, grad.contiguous(), *attributes, *ctx.extra)
-        grads = (grads,) if len(attributes) == 1 else tuple(grads)
-        return (None,) * 5 + grads + (None,) * len(ctx.extra)
+        grad = grad.contiguous()
+        grads = (None,) * len(attributes)
+        if any(ctx.needs_input_grad[6:6 + len(attributes)]):
+            grads = ctx.backward_op(face_index, bary, grad, *attributes, *ctx.extra)
+            grads = (grads,) if len(attributes) == 1 else tuple(grads)
+        grad_bary = None
+        if ctx.needs_input_grad[5] and ctx.bary_op is not None:
+            grad_bary = ctx.bary_op(face_index, bary, grad, *attributes, *ctx.extra)
+        return (None,) * 5 + (grad_bary,) + grads + (None,) * len(ctx.extra)
 
 
 def run_op(name: str, fragments: "Fragments", attributes, *extra, backend: str = "auto") -> torch.Tensor:
@@ -49,12 +57,16 @@ def run_op(name: str, fragments: "Fragments", attributes, *extra, backend: str =
     gradient from ``name + "_backward"``: ``op(face_index, bary, *attributes, *extra)`` and
     ``op_backward(face_index, bary, grad, *attributes, *extra)`` (the contract's order), where
     ``attributes`` is one tensor or a tuple of them (each gets a gradient) and ``extra`` are the op's
-    other arguments. Works for the contract's shading ops and for ops added with
-    :func:`tritonnmr.backends.register_op`."""
+    other arguments. Where ``fragments.bary`` needs a gradient, ``name + "_bary_backward"`` (same
+    arguments) gives it, if the op has one. Works for the contract's shading ops and for ops added
+    with :func:`tritonnmr.backends.register_op`."""
     attributes = tuple(a.contiguous() for a in (attributes if isinstance(attributes, tuple) else (attributes,)))
-    forward = backends.op(name, backend, attributes[0].device)
-    backward = backends.op(name + "_backward", backend, attributes[0].device)
-    return _ShadingOp.apply(forward, backward, len(attributes), fragments.face_index, fragments.bary.detach(),
+    device = attributes[0].device
+    forward = backends.op(name, backend, device)
+    backward = backends.op(name + "_backward", backend, device)
+    bary_backward = backends.op(name + "_bary_backward", backend, device) \
+        if fragments.bary.requires_grad and backends.has_op(name + "_bary_backward") else None
+    return _ShadingOp.apply(forward, backward, bary_backward, len(attributes), fragments.face_index, fragments.bary,
                             *attributes, *extra)
 
 

@@ -53,7 +53,25 @@ OPS = (
     Op("antialias_backward", "faces, image, alpha, edge, grad (B,H,W,C)", "grad_image (B,H,W,C), grad_faces (B,F,3,3)"),
 )
 # Every shading op X is X(face_index, bary, *attributes, *extra) and X_backward(face_index, bary, grad,
-# *attributes, *extra) -> the attributes' gradients in their order: shading.run_op drives them all.
+# *attributes, *extra) -> the attributes' gradients in their order: shading.run_op drives them all. The
+# built-in ones also have X_bary_backward (same arguments) -> (B,H,W,3), the gradient to bary, for
+# estimators whose barycentrics depend on the faces (soft); it is pixel-local, and every backend shares
+# the reference's.
+OPS += (
+    Op("interpolate_bary_backward", "face_index, bary, grad, attributes", "(B,H,W,3)"),
+    Op("sample_cubes_bary_backward", "face_index, bary, grad, textures, eps", "(B,H,W,3)"),
+    Op("sample_uv_bary_backward", "face_index, bary, grad, uvs, texels, material, table, wrap", "(B,H,W,3)"),
+    # the soft rasterizer (gradient="soft"; backends/torch_soft.py gives the formulas)
+    Op("soft_fragments", "faces (B,F,3,3), height, width, near, far, radius",
+       "pixel (N,) int64, face (N,) int64 flat b F + f, d2 (N,), depth (N,), bary (N,3): the (pixel, face) pairs, "
+       "pixel-major, faces ascending"),
+    Op("soft_fragments_backward", "faces, height, width, pixel, face, grad_d2 (N,), grad_depth (N,), grad_bary (N,3)",
+       "grad_faces (B,F,3,3)"),
+    Op("soft_blend", "pixel, d2, depth, colours (N,C), background (C,), num_pixels, sigma, gamma, eps, near, far",
+       "rgb (P,C), alpha (P,)"),
+    Op("soft_blend_backward", "pixel, d2, depth, colours, background, num_pixels, sigma, gamma, eps, near, far, "
+       "grad_rgb (P,C), grad_alpha (P,)", "grad_d2 (N,), grad_depth (N,), grad_colours (N,C)"),
+)
 
 _extra_ops = {}  # name -> {backend: function}, from register_op
 
@@ -127,6 +145,11 @@ def op(name: str, backend: str, device):
         table = _extra_ops[name]
         return table.get(which) or table["torch"]
     return getattr(module(which), name)
+
+
+def has_op(name: str) -> bool:
+    """Whether ``name`` is a contract op or a registered one."""
+    return name in _extra_ops or name in {o.name for o in OPS}
 
 
 def register_op(name: str, reference, triton=None, numba=None) -> None:

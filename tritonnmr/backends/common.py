@@ -108,6 +108,12 @@ _EMPTY = {
     "antialias": (lambda a: a["image"].numel() == 0, lambda a: a["image"].clone()),
     "antialias_backward": (lambda a: a["faces"].numel() == 0 or a["image"].numel() == 0,
                            lambda a: (a["grad"].clone(), torch.zeros_like(a["faces"]))),
+    "interpolate_bary_backward": (lambda a: a["attributes"].numel() == 0 or _no_pixels(a),
+                                  lambda a: torch.zeros_like(a["bary"])),
+    "sample_cubes_bary_backward": (lambda a: a["textures"].numel() == 0 or _no_pixels(a),
+                                   lambda a: torch.zeros_like(a["bary"])),
+    "sample_uv_bary_backward": (lambda a: a["uvs"].numel() == 0 or a["texels"].numel() == 0 or _no_pixels(a),
+                                lambda a: torch.zeros_like(a["bary"])),
 }
 
 

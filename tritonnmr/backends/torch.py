@@ -351,6 +351,66 @@ def sample_uv_backward(face_index, bary, grad, uvs, texels, material, table, wra
 
 
 # ----------------------------------------------------------------------------------------------
+# The shading ops' gradients to the barycentrics (where bary depends on the faces: gradient="soft").
+# Pixel-local (each pixel's own gather, no sum across pixels): every backend shares these.
+# ----------------------------------------------------------------------------------------------
+@guarded
+def interpolate_bary_backward(face_index, bary, grad, attributes):
+    """(B, H, W, 3) gradient to bary of :func:`interpolate`: ``d colour / d bary_k = a_k``."""
+    hit, batch, face, _, g = _covered(face_index, bary, grad)
+    out = torch.zeros_like(bary)
+    out[hit] = (attributes[batch, face] * g[:, None, :]).sum(-1)
+    return out
+
+
+@guarded
+def sample_cubes_bary_backward(face_index, bary, grad, textures, eps):
+    """(B, H, W, 3) gradient to bary of :func:`sample_cubes`: with t_k = clamp(bary_k (T - 1), 0, top),
+    the trilinear weights' derivative along t_k (each corner's weight is a product over the axes of f or
+    1 - f, f the fraction within the cell) times T - 1 where the clamp passes t_k through."""
+    B, F, T = textures.shape[:3]
+    C = textures.shape[-1]
+    hit, batch, face, b, g = _covered(face_index, bary, grad)
+    offsets, _ = cube_corners(b, T, eps)
+    cells = textures.reshape(B * F, T ** 3, C)[(batch * F + face)[:, None], offsets]  # (N, 8, C)
+    along = (cells * g[:, None, :]).sum(-1)  # (N, 8): each corner's value times the colour's gradient
+    raw = b * (T - 1)
+    t = raw.clamp(0.0, cube_top(T, eps))
+    frac = t - t.floor()
+    passed = ((raw >= 0) & (raw <= cube_top(T, eps))).to(b.dtype) * (T - 1)
+    out_hit = torch.zeros_like(b)
+    for corner in range(8):
+        for k in range(3):  # d weight / d t_k: the other two axes' factors, signed by this axis's side
+            factor = torch.ones_like(frac[:, 0])
+            for axis in range(3):
+                upper = (corner >> axis) & 1
+                if axis != k:
+                    factor = factor * (frac[:, axis] if upper else 1.0 - frac[:, axis])
+            side = 1.0 if (corner >> k) & 1 else -1.0
+            out_hit[:, k] += side * factor * along[:, corner]
+    out = torch.zeros_like(bary)
+    out[hit] = out_hit * passed
+    return out
+
+
+@guarded
+def sample_uv_bary_backward(face_index, bary, grad, uvs, texels, material, table, wrap):
+    """(B, H, W, 3) gradient to bary of :func:`sample_uv`: the pixel's uv is ``sum_k bary_k uv_k``, so
+    ``d colour / d bary_k = d colour / du u_k + d colour / dv v_k`` (the uv derivatives of the bilinear
+    blend, as in :func:`sample_uv_backward`)."""
+    s = _uv_samples(face_index, bary, uvs, material, table, wrap)
+    g = grad[s.hit]
+    t00, t01, t10, t11 = texels[s.index].unbind(1)
+    fx, fy = s.fx[:, None], s.fy[:, None]
+    du = (s.w[:, None] * ((1 - fy) * (t01 - t00) + fy * (t11 - t10)) * g).sum(-1)
+    dv = (-s.h[:, None] * ((1 - fx) * (t10 - t00) + fx * (t11 - t01)) * g).sum(-1)
+    corner_uv = uvs[s.batch, s.face]  # (N, 3, 2)
+    out = torch.zeros_like(bary)
+    out[s.hit] = du[:, None] * corner_uv[..., 0] + dv[:, None] * corner_uv[..., 1]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
 # The blurred-edge backward (Kato et al. 2018, section 3.3)
 # ----------------------------------------------------------------------------------------------
 class Crossings(NamedTuple):
@@ -502,3 +562,7 @@ def _scanline_gradients(x, axis, lines, along, F, img, gimg, fidx, eps):
     ga_in, gb_in = _move_gradient(delta_in, use_in, wx, d1f, x.ua, x.ub, d0, along, eps)
     return ga_out + ga_in, gb_out + gb_in
 
+
+
+# The soft rasterizer's ops (gradient="soft") are written out in their own module.
+from .torch_soft import soft_blend, soft_blend_backward, soft_fragments, soft_fragments_backward  # noqa: E402,F401

@@ -12,11 +12,11 @@ imports it.
 - ``provenance``: device, versions, commit and date of a result.
 """
 from ..threads import set_threads
-from .cases import (CPU_PEERS, EYE, GPU_PEERS, PEERS, Case, case_mesh, cpu_backends, grid, make_step, peer_cases,
-                    select_raster, uv_sphere)
+from .cases import (CPU_PEERS, EYE, GPU_PEERS, PEERS, SOFT_SIGMAS, Case, case_mesh, cpu_backends, grid, make_step,
+                    peer_cases, select_gradient, select_raster, uv_sphere)
 from .report import backend_label, plot, to_markdown, write, write_work_model
 from .timing import PeakRSS, add_speedups, run_case
 
-__all__ = ["Case", "CPU_PEERS", "EYE", "GPU_PEERS", "PEERS", "PeakRSS", "add_speedups", "backend_label", "case_mesh",
-           "cpu_backends", "grid", "make_step", "peer_cases", "plot", "run_case", "select_raster", "set_threads",
-           "to_markdown", "uv_sphere", "write", "write_work_model"]
+__all__ = ["Case", "CPU_PEERS", "EYE", "GPU_PEERS", "PEERS", "PeakRSS", "SOFT_SIGMAS", "add_speedups", "backend_label",
+           "case_mesh", "cpu_backends", "grid", "make_step", "peer_cases", "plot", "run_case", "select_gradient",
+           "select_raster", "set_threads", "to_markdown", "uv_sphere", "write", "write_work_model"]

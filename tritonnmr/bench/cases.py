@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import backends
+from .. import backends, defaults
 from ..camera import DEFAULT_DISTANCE, get_points_from_angles
 from ..io import data_path, load_obj
 from ..mesh import fill_back, vertices_to_faces
@@ -37,6 +37,11 @@ class Case:
     passes: str        # "forward" | "forward+backward"
     raster: str = "binned"  # the z-buffer stage's strategy: zbuffers.STRATEGIES
     stage: str = "render"   # "render" (the whole Renderer) | "z-buffer" (rasterize_fragments alone)
+    gradient: str = "blurred_edge"  # the estimator (tritonnmr.gradients.ESTIMATORS)
+    sigma: float = defaults.SOFT_SIGMA  # gradient="soft": the sigmoid's sharpness (gamma: the default)
+
+
+SOFT_SIGMAS = (1e-5, 1e-4, 1e-3)  # the soft rows' sigmas: about 0.1, 0.4 and 1.2 pixels' reach at 256^2
 
 
 def uv_sphere(num_faces):
@@ -76,7 +81,8 @@ def make_step(case, device):
     """A function that runs the case once (and the number of faces it renders)."""
     v, f = case_mesh(case, device)
     backend = "torch" if case.backend in PEERS else case.backend
-    renderer = Renderer(image_size=case.image_size, camera_mode="look_at", backend=backend)
+    renderer = Renderer(image_size=case.image_size, camera_mode="look_at", backend=backend, gradient=case.gradient,
+                        sigma=case.sigma)
     renderer.eye = get_points_from_angles(*EYE)
     tex = torch.rand(case.batch, f.shape[1], 2, 2, 2, 3, device=device)
     backward = case.passes == "forward+backward"
@@ -160,6 +166,8 @@ def grid(quick, device):
             cases += [Case("teapot", 2464, s, 1, m, b, p) for b in names for m in ("silhouettes", "rgb") for p in passes]
         cases += [Case("sphere", 10000, 128, 1, "silhouettes", b, p) for b in names for p in passes]
         cases += [Case("teapot", 2464, 128, 8, "silhouettes", b, p) for b in names for p in passes]
+        cases += [Case("teapot", 2464, 64, 1, "silhouettes", b, "forward+backward", gradient="soft")
+                  for b in names]
         return cases
     for s in (64, 128, 256, 512, 1024):
         cases += [Case("teapot", 2464, s, 1, m, b, p) for b in names for m in ("silhouettes", "rgb") for p in passes]
@@ -174,7 +182,19 @@ def grid(quick, device):
                   for p in passes]
     if device.type == "cuda":
         cases += _zbuffer_cases()
+        cases += [Case(mesh, n, s, 1, "silhouettes", b, "forward+backward", gradient="soft", sigma=sigma)
+                  for mesh, n in (("teapot", 2464), ("sphere", 100_000)) for s in (256, 1024) for b in names
+                  for sigma in SOFT_SIGMAS if b != "torch" or (s == 256 and n < 100_000)]
+    else:
+        cases += [Case("teapot", 2464, s, 1, m, b, "forward+backward", gradient="soft", sigma=sigma)
+                  for s in (64, 256) for m in ("silhouettes", "rgb") for b in names for sigma in SOFT_SIGMAS
+                  if b != "torch" or s == 64]
     return cases
+
+
+def select_gradient(cases, gradient):
+    """The cases of estimator ``gradient`` ("all": every case)."""
+    return [c for c in cases if gradient == "all" or c.gradient == gradient]
 
 
 def select_raster(cases, raster):

@@ -7,6 +7,8 @@ def backend_label(row):
     """The backend's name, with the strategy for z-buffer rows ("triton (face z-buffer)")."""
     if row.get("stage", "render") == "z-buffer":
         return f"{row['backend']} ({row.get('raster', 'binned')} z-buffer)"
+    if row.get("gradient", "blurred_edge") != "blurred_edge":
+        return f"{row['backend']} ({row['gradient']}, sigma {row['sigma']:g})"
     return row["backend"]
 
 

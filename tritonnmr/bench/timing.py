@@ -71,7 +71,7 @@ def _timing(row):
 def add_speedups(rows):
     """Speed-up of each row over the torch backend's row for the same case, measured in this run."""
     key = lambda r: (r["mesh"], r["faces"], r["image_size"], r["batch"], r["mode"], r["passes"],  # noqa: E731
-                     r.get("stage", "render"))
+                     r.get("stage", "render"), r.get("gradient", "blurred_edge"), r.get("sigma"))
     ref = {key(r): _timing(r) for r in rows if r["backend"] == "torch"}
     for r in rows:
         base = ref.get(key(r))

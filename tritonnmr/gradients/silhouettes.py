@@ -51,40 +51,36 @@ def silhouette_edges(faces: Tensor, indices: Optional[Tensor] = None, parent: Op
     if indices is None or not indices.numel() or not P:
         return out
     F = indices.shape[1]
-    i, j, o = indices, indices[..., [1, 2, 0]], indices[..., [2, 0, 1]]  # edge k = (i, j), third vertex o
-    valid = ((indices >= 0).all(-1) & (i != j).all(-1))[..., None].expand(B, F, 3)
-    whole = whole_faces(F, parent)
-    whole = valid if whole is None else valid & whole[..., None]
+    j = indices.roll(-1, 2)  # edge k = (indices[k], j[k]); its third vertex is roll(-2)
+    valid = ((indices >= 0).all(-1) & (indices != j).all(-1))[..., None].expand(B, F, 3).reshape(-1)
+    intact = whole_faces(F, parent)
+    whole = valid if intact is None else valid & intact[..., None].expand(B, F, 3).reshape(-1)
     # one key per unordered vertex pair of a batch entry; invalid faces' edges each get a key of their own
-    lo, hi = torch.minimum(i, j), torch.maximum(i, j)
     top = indices.max() + 1
     entry = torch.arange(B * F * 3, device=faces.device)
-    key = torch.where(valid.reshape(-1), ((torch.arange(B, device=faces.device)[:, None, None] * top + lo) * top
-                                          + hi).reshape(-1), -1 - entry)
-    sorted_key, order = torch.sort(key, stable=True)
-    starts = torch.ones_like(sorted_key, dtype=torch.bool)
-    starts[1:] = sorted_key[1:] != sorted_key[:-1]
-    group = torch.empty_like(entry)
-    group[order] = torch.cumsum(starts, 0) - 1
+    batch = torch.arange(B, device=faces.device)[:, None, None]
+    key = torch.where(valid, ((batch * top + torch.minimum(indices, j)) * top + torch.maximum(indices, j)).reshape(-1),
+                      -1 - entry)
+    group = torch.unique(key, return_inverse=True)[1]
     # the group's line runs from its lower vertex to its higher one, as drawn by its first whole face
     corners = faces[:, :F, :, :2]  # piece f: face f when whole
-    at_i, at_j, at_o = corners, corners[:, :, [1, 2, 0]], corners[:, :, [2, 0, 1]]
-    first = (i < j)[..., None]
-    start = torch.where(first, at_i, at_j).reshape(-1, 2)
-    end = torch.where(first, at_j, at_i).reshape(-1, 2)
+    at_j = corners.roll(-1, 2)
+    first = (indices < j)[..., None]
+    start = torch.where(first, corners, at_j).reshape(-1, 2)
+    end = torch.where(first, at_j, corners).reshape(-1, 2)
     none = B * F * 3
-    leader = torch.full_like(entry, none).scatter_reduce_(0, group, torch.where(whole.reshape(-1), entry, none),
-                                                          reduce="amin")[group]
-    led = leader < none
+    leader = torch.full_like(entry, none).scatter_reduce_(0, group, torch.where(whole, entry, none), reduce="amin")[group]
+    counted = (leader < none) & valid
     leader = leader.clamp(max=none - 1)
-    # where each face lies: its third vertex, or for a cut face the centre of its first piece
-    centre = corners.mean(2, keepdim=True).expand(B, F, 3, 2)
-    point = torch.where(whole[..., None], at_o, centre).reshape(-1, 2)
-    area = _orientation(corners[:, :, 0], corners[:, :, 1], corners[:, :, 2])[..., None].expand(B, F, 3).reshape(-1)
-    side = _orientation(start[leader], end[leader], point)
-    counted = led & valid.reshape(-1) & (area != 0)
+    # where each face lies: its third vertex, or for a cut face the centre of its first piece (if any)
+    point = corners.roll(-2, 2)
+    if intact is not None:
+        point = torch.where(intact[..., None, None], point, corners.mean(2, keepdim=True))
+        area = _orientation(corners[:, :, 0], corners[:, :, 1], corners[:, :, 2])
+        counted = counted & (intact | (area != 0))[..., None].expand(B, F, 3).reshape(-1)
+    side = _orientation(start[leader], end[leader], point.reshape(-1, 2))
     left = torch.zeros_like(entry).index_add_(0, group, (counted & (side > 0)).long())[group] > 0
     right = torch.zeros_like(entry).index_add_(0, group, (counted & (side < 0)).long())[group] > 0
     continued = ((side > 0) & right) | ((side < 0) & left)
-    out[:, :F] = ~(whole.reshape(-1) & led & continued).view(B, F, 3)
+    out[:, :F] = ~(whole & counted & continued).view(B, F, 3)
     return out

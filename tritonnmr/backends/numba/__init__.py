@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..common import cube_top, guarded
-from . import edges, raster, shade
+from . import edges, raster, shade, soft
 from .antialias import antialias, antialias_backward, antialias_pairs  # noqa: F401 (the contract's ops)
 
 
@@ -115,3 +115,37 @@ def sample_uv_backward(face_index, bary, grad, uvs, texels, material, table, wra
     shade.sample_uv_backward(_np(face_index), _np(bary), _np(uvs), _np(material), _np(texels), _np(table),
                              int(wrap), _np(grad), grad_texels, grad_uvs)
     return torch.from_numpy(grad_uvs), torch.from_numpy(grad_texels)
+
+
+# the shading ops' gradients to bary are pixel-local gathers: the reference's serve this backend too
+from ..torch import interpolate_bary_backward, sample_cubes_bary_backward, sample_uv_bary_backward  # noqa: E402,F401
+
+
+# ----------------------------------------------------------------------------------------------
+# The soft rasterizer (gradient="soft"): numba/soft.py
+# ----------------------------------------------------------------------------------------------
+def soft_fragments(faces, height, width, near, far, radius):
+    """The (pixel, face) pairs (pixel, face, d2, depth, bary) of faces (B, F, 3, 3): see backends.OPS."""
+    return tuple(torch.from_numpy(a) for a in soft.soft_fragments(_np(faces), int(height), int(width), near, far,
+                                                                   radius))
+
+
+def soft_fragments_backward(faces, height, width, pixel, face, grad_d2, grad_depth, grad_bary):
+    """Gradient (B, F, 3, 3) float32 to the faces from the pairs' gradients."""
+    return torch.from_numpy(soft.soft_fragments_backward(_np(faces), int(height), int(width), _np(pixel), _np(face),
+                                                         _np(grad_d2), _np(grad_depth), _np(grad_bary)))
+
+
+def soft_blend(pixel, d2, depth, colours, background, num_pixels, sigma, gamma, eps, near, far):
+    """(rgb (P, C), alpha (P,)) float32 of the pairs."""
+    rgb, alpha = soft.soft_blend(_np(pixel), _np(d2), _np(depth), _np(colours), _np(background), int(num_pixels),
+                                 sigma, gamma, eps, near, far)
+    return torch.from_numpy(rgb), torch.from_numpy(alpha)
+
+
+def soft_blend_backward(pixel, d2, depth, colours, background, num_pixels, sigma, gamma, eps, near, far, grad_rgb,
+                        grad_alpha):
+    """(grad_d2 (N,), grad_depth (N,), grad_colours (N, C)) float32 of :func:`soft_blend`."""
+    return tuple(torch.from_numpy(a) for a in soft.soft_blend_backward(
+        _np(pixel), _np(d2), _np(depth), _np(colours), _np(background), int(num_pixels), sigma, gamma, eps, near, far,
+        _np(grad_rgb), _np(grad_alpha)))

@@ -2,12 +2,12 @@
 (backends/torch_antialias.py), in float32 and in the same order, so alpha, the edge codes, the blended
 image and the image gradient equal the reference's bit for bit.
 
-- ``pairs_kernel`` and ``blend_kernel`` / ``image_gradient_kernel``: one job per image row (threads
-  share the rows out, see _jit.run_jobs); each job writes only its own row's pairs or pixels, and a
-  pixel adds its four pairs' terms in the reference's order (right, up, left, below).
-- ``face_gradient``: serial, over the pairs in the reference's order (direction, then the edge's first
-  vertex before its second, then pixel order), adding into each face's gradient: the same sums on
-  any number of threads.
+- ``pairs_kernel`` and ``gather_kernel`` (the blend, and the image's gradient): one job per image row
+  (threads share the rows out, see _jit.run_jobs); each job writes only its own row's pairs or
+  pixels, and a pixel adds its four pairs' terms in the reference's order (right, up, left, below).
+- ``face_gradient``: serial, over the pairs with an edge code in the reference's order (direction, then
+  the edge's first vertex before its second, then pixel order), adding into each face's gradient:
+  the same sums on any number of threads.
 """
 import numpy as np
 import torch
@@ -71,100 +71,90 @@ def pair(faces, face_index, depth, silhouette, b, r, c, d):
 
 @jit
 def pairs_kernel(first, step, faces, face_index, depth, silhouette, alpha, code):
-    """alpha, code (B, H, W, 2) <- every pair of rows first, first + step, ... (jobs b * H + r)."""
+    """alpha, code (B, H, W, 2) (made 0 and NO_EDGE by the caller) <- the pairs of rows first,
+    first + step, ... (jobs b * H + r)."""
     B, H, W = face_index.shape
     for job in range(first, B * H, step):
         b, r = job // H, job % H
         for c in range(W):
-            for d in range(2):
-                if r + d < H and c + 1 - d < W:
+            for d in range(2):  # (pairs whose faces agree keep alpha 0 and no edge)
+                if r + d < H and c + 1 - d < W and face_index[b, r, c] != face_index[b, r + d, c + 1 - d]:
                     alpha[b, r, c, d], code[b, r, c, d] = pair(faces, face_index, depth, silhouette, b, r, c, d)
 
 
 @jit
-def _term(alpha, values, b, r, c, ch, d, to_first):
-    """The term of the pair at p0 = (b, r, c) in direction d for its first (``to_first``) or second
-    pixel: alpha (values[p1] - values[p0]) where that pixel is the one blended, else 0."""
+def _term(alpha, values, b, r, c, ch, d, as_first, backward):
+    """What the pair at p0 = (b, r, c) in direction d gives its first (``as_first``) or second pixel:
+    forward (values: the image), ``alpha (values[p1] - values[p0])`` where that pixel is the one
+    blended, else 0; backward (values: the gradient g), ``-alpha g[T]`` to p0 and ``+alpha g[T]`` to p1."""
     a = alpha[b, r, c, d]
-    if (a > 0) != to_first:
+    first, second = values[b, r, c, ch], values[b, r + d, c + 1 - d, ch]
+    if backward:
+        spread = a * (first if a > 0 else second)
+        return -spread if as_first else spread
+    if (a > 0) != as_first:
         return _ZERO
-    return a * (values[b, r + d, c + 1 - d, ch] - values[b, r, c, ch])
+    return a * (second - first)
 
 
 @jit
-def blend_kernel(first, step, image, alpha, out):
-    """out (B, H, W, C) <- the blended image, rows first, first + step, ..."""
-    B, H, W, C = image.shape
+def gather_kernel(first, step, values, alpha, out, backward):
+    """out (B, H, W, C) <- each pixel's value plus its pairs' terms (_term) in the order right, up,
+    left, below: the blended image (values: the image) or the image's gradient (values: the
+    gradient, ``backward``), rows first, first + step, ..."""
+    B, H, W, C = values.shape
     for job in range(first, B * H, step):
         b, r = job // H, job % H
         for c in range(W):
+            right = c + 1 < W and alpha[b, r, c, 0] != 0
+            up = r + 1 < H and alpha[b, r, c, 1] != 0
+            left = c > 0 and alpha[b, r, c - 1, 0] != 0
+            below = r > 0 and alpha[b, r - 1, c, 1] != 0
             for ch in range(C):
-                right = _term(alpha, image, b, r, c, ch, 0, True) if c + 1 < W else _ZERO
-                up = _term(alpha, image, b, r, c, ch, 1, True) if r + 1 < H else _ZERO
-                left = _term(alpha, image, b, r, c - 1, ch, 0, False) if c > 0 else _ZERO
-                below = _term(alpha, image, b, r - 1, c, ch, 1, False) if r > 0 else _ZERO
-                out[b, r, c, ch] = image[b, r, c, ch] + right + up + left + below
+                value = values[b, r, c, ch]
+                if right or up or left or below:  # (a zero term adds nothing: skipped)
+                    value = value + (_term(alpha, values, b, r, c, ch, 0, True, backward) if right else _ZERO)
+                    value = value + (_term(alpha, values, b, r, c, ch, 1, True, backward) if up else _ZERO)
+                    value = value + (_term(alpha, values, b, r, c - 1, ch, 0, False, backward) if left else _ZERO)
+                    value = value + (_term(alpha, values, b, r - 1, c, ch, 1, False, backward) if below else _ZERO)
+                out[b, r, c, ch] = value
 
 
 @jit
-def _spread(alpha, grad, b, r, c, ch, d):
-    """alpha g[T] of the pair at p0 = (b, r, c) in direction d, T the pixel it blends."""
-    a = alpha[b, r, c, d]
-    if a > 0:
-        return a * grad[b, r, c, ch]
-    return a * grad[b, r + d, c + 1 - d, ch]
-
-
-@jit
-def image_gradient_kernel(first, step, grad, alpha, out):
-    """out (B, H, W, C) <- the gradient to the image: each pair gives -alpha g[T] to p0, +alpha g[T] to p1."""
-    B, H, W, C = grad.shape
-    for job in range(first, B * H, step):
-        b, r = job // H, job % H
-        for c in range(W):
-            for ch in range(C):
-                right = -_spread(alpha, grad, b, r, c, ch, 0) if c + 1 < W else _ZERO
-                up = -_spread(alpha, grad, b, r, c, ch, 1) if r + 1 < H else _ZERO
-                left = _spread(alpha, grad, b, r, c - 1, ch, 0) if c > 0 else _ZERO
-                below = _spread(alpha, grad, b, r - 1, c, ch, 1) if r > 0 else _ZERO
-                out[b, r, c, ch] = grad[b, r, c, ch] + right + up + left + below
-
-
-@jit
-def face_gradient(faces, image, alpha, code, grad, out):
-    """out (B, F, 3, 3) <- the faces' gradient through the crossings of the pairs with an edge code."""
+def face_gradient(faces, image, alpha, code, listed, grad, out):
+    """out (B, F, 3, 3) <- the faces' gradient through the crossings of the pairs ``listed`` (flat pair
+    ids 2 p + d, ascending: those with an edge code)."""
     B, H, W, C = image.shape
     F = faces.shape[1]
     for d in range(2):
         su = _HALF * np.float32(W if d == 0 else H)
         sv = _HALF * np.float32(H if d == 0 else W)
         for role in range(2):  # the edge's first vertex, then its second
-            for b in range(B):
-                for r in range(H - d):
-                    for c in range(W - 1 + d):
-                        e = code[b, r, c, d]
-                        if e < 0:
-                            continue
-                        flat, k, second = e // 6, (e // 2) % 3, e % 2
-                        f = flat % F
-                        r1, c1 = r + d, c + 1 - d
-                        row, col = (r1, c1) if second else (r, c)
-                        ui, vi = corner(faces, b, f, k, row, col, d, H, W)
-                        uj, vj = corner(faces, b, f, (k + 1) % 3, row, col, d, H, W)
-                        a = alpha[b, r, c, d]
-                        dalpha = _ZERO
-                        for ch in range(C):
-                            g = grad[b, r, c, ch] if a > 0 else grad[b, r1, c1, ch]
-                            dalpha += g * (image[b, r1, c1, ch] - image[b, r, c, ch])
-                        grad_t = -dalpha
-                        dv, du = vj - vi, ui - uj
-                        if role == 0:
-                            along, across, vertex = vj / dv, vj * du / (dv * dv), k
-                        else:
-                            along, across, vertex = -vi / dv, -vi * du / (dv * dv), (k + 1) % 3
-                        gu, gv = grad_t * along * su, grad_t * across * sv
-                        out[b, f, vertex, 0] += gu if d == 0 else gv
-                        out[b, f, vertex, 1] += gv if d == 0 else gu
+            for q in listed:
+                if q % 2 != d:
+                    continue
+                b, r, c = q // 2 // (H * W), q // 2 // W % H, q // 2 % W
+                e = code[b, r, c, d]
+                flat, k, second = e // 6, (e // 2) % 3, e % 2
+                f = flat % F
+                r1, c1 = r + d, c + 1 - d
+                row, col = (r1, c1) if second else (r, c)
+                ui, vi = corner(faces, b, f, k, row, col, d, H, W)
+                uj, vj = corner(faces, b, f, (k + 1) % 3, row, col, d, H, W)
+                a = alpha[b, r, c, d]
+                dalpha = _ZERO
+                for ch in range(C):
+                    g = grad[b, r, c, ch] if a > 0 else grad[b, r1, c1, ch]
+                    dalpha += g * (image[b, r1, c1, ch] - image[b, r, c, ch])
+                grad_t = -dalpha
+                dv, du = vj - vi, ui - uj
+                if role == 0:
+                    along, across, vertex = vj / dv, vj * du / (dv * dv), k
+                else:
+                    along, across, vertex = -vi / dv, -vi * du / (dv * dv), (k + 1) % 3
+                gu, gv = grad_t * along * su, grad_t * across * sv
+                out[b, f, vertex, 0] += gu if d == 0 else gv
+                out[b, f, vertex, 1] += gv if d == 0 else gu
 
 
 def _np(t):
@@ -185,7 +175,7 @@ def antialias_pairs(faces, face_index, depth, silhouette):
 def antialias(image, alpha):
     """(B, H, W, C) float32: image blended along the pairs' alpha (B, H, W, 2)."""
     out = np.empty(tuple(image.shape), np.float32)
-    run_jobs(blend_kernel, image.shape[0] * image.shape[1], _np(image), _np(alpha), out)
+    run_jobs(gather_kernel, image.shape[0] * image.shape[1], _np(image), _np(alpha), out, False)
     return torch.from_numpy(out)
 
 
@@ -193,7 +183,9 @@ def antialias(image, alpha):
 def antialias_backward(faces, image, alpha, edge, grad):
     """(grad_image (B, H, W, C), grad_faces (B, F, 3, 3)) float32 of :func:`antialias`."""
     grad_image = np.empty(tuple(grad.shape), np.float32)
-    run_jobs(image_gradient_kernel, grad.shape[0] * grad.shape[1], _np(grad), _np(alpha), grad_image)
+    run_jobs(gather_kernel, grad.shape[0] * grad.shape[1], _np(grad), _np(alpha), grad_image, True)
     grad_faces = np.zeros(tuple(faces.shape), np.float32)
-    face_gradient(_np(faces), _np(image), _np(alpha), _np(edge), _np(grad), grad_faces)
+    code = _np(edge)
+    face_gradient(_np(faces), _np(image), _np(alpha), code, np.flatnonzero(code.reshape(-1) >= 0), _np(grad),
+                  grad_faces)
     return torch.from_numpy(grad_image), torch.from_numpy(grad_faces)

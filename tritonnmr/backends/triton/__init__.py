@@ -27,7 +27,7 @@ import torch
 import triton
 
 from ..common import cube_top, guarded
-from . import backward, binning, edges, raster, reduce, shade, tuning
+from . import backward, binning, edges, raster, reduce, shade, soft, tuning
 from .antialias import antialias, antialias_backward, antialias_pairs  # noqa: F401 (the contract's ops)
 
 
@@ -324,3 +324,136 @@ def sample_uv_backward(face_index, bary, grad, uvs, texels, material, table, wra
                 partial, F, H * W, wrap, C, CP=CP, PB=cfg.pixel_block)
             _add_slots(items, partial, grad_texels)
     return grad_uvs.view(B, F, 3, 2), grad_texels
+
+
+# the shading ops' gradients to bary are pixel-local gathers: the reference's serve this backend too
+from ..torch import interpolate_bary_backward, sample_cubes_bary_backward, sample_uv_bary_backward  # noqa: E402,F401
+
+
+# ----------------------------------------------------------------------------------------------
+# The soft rasterizer (gradient="soft"): triton/soft.py
+# ----------------------------------------------------------------------------------------------
+def _square_scale(height, width):
+    short = min(height, width)
+    return width / short, height / short
+
+
+def _empty_pairs(faces):
+    empty = torch.zeros(0, dtype=torch.int64, device=faces.device)
+    return empty, empty.clone(), faces.new_zeros(0), faces.new_zeros(0), faces.new_zeros(0, 3)
+
+
+@_on_device
+def soft_fragments(faces, height, width, near, far, radius):
+    """The (pixel, face) pairs (pixel, face, d2, depth, bary) of faces (B, F, 3, 3), pixel-major, faces
+    ascending within a pixel: the binned plan of the boxes grown by ``radius``, a counting pass, the
+    pixels' first pairs (prefix sums), a writing pass. Two host reads (the plan's sizes, the pairs')."""
+    B, F = faces.shape[:2]
+    H, W = height, width
+    if not B * F * H * W:
+        return _empty_pairs(faces)
+    cfg = tuning.config(H, W, F)
+    grow = radius * min(H, W) / 2.0
+    plan = binning.binned_plan(faces, H, W, near, far, cfg.tile, cfg.min_faces, tuning.programs(faces.device),
+                               cfg.faces_per_trip, grow)
+    items = plan.items
+    if not items.num_items:
+        return _empty_pairs(faces)
+    lanes = cfg.tile * cfg.tile
+    tiles_x, tiles_y = binning.tile_grid(H, W, cfg.tile)
+    ax, ay = _square_scale(H, W)
+    counts = torch.empty((items.num_items, lanes), dtype=torch.int32, device=faces.device)
+    dummy_i, dummy_f = counts.new_zeros(1, dtype=torch.int64), faces.new_zeros(1)
+
+    def run(write, base, *outs):
+        _launch(soft.pairs_kernel, (items.num_items,), cfg.faces_per_trip * lanes)(
+            faces, plan.lists.face, items.segment, items.start, items.stop, counts, base, *outs, F, H, W, tiles_x,
+            tiles_x * tiles_y, near, far, radius * radius, ax, ay, TILE=cfg.tile, FACES=cfg.faces_per_trip, WRITE=write)
+
+    run(False, dummy_i, dummy_i, dummy_i, dummy_f, dummy_f, dummy_f)
+    # where each (item, lane)'s pairs start: its pixel's first pair, plus the pairs at that lane of the
+    # tile's items that list earlier faces (the items in list order: by tile, then start; integer prefix
+    # sums, exact in any order, and whatever order the items were handed out in)
+    c = counts.long()
+    tile = items.segment.long()
+    order = torch.sort((tile << 32) | items.start).indices
+    before = torch.cumsum(c[order], 0) - c[order]
+    tile_sorted = tile[order]
+    within = torch.empty_like(before)
+    within[order] = before - before[torch.searchsorted(tile_sorted, tile_sorted)]
+    lane = torch.arange(lanes, device=faces.device)
+    px = (tile % (tiles_x * tiles_y) % tiles_x)[:, None] * cfg.tile + lane % cfg.tile
+    py = (tile % (tiles_x * tiles_y) // tiles_x)[:, None] * cfg.tile + lane // cfg.tile
+    inside = (px < W) & (py < H)
+    pix = torch.where(inside, (tile // (tiles_x * tiles_y))[:, None] * H * W + py * W + px, B * H * W)
+    per_pixel = torch.zeros(B * H * W + 1, dtype=torch.int64, device=faces.device).index_add_(0, pix.reshape(-1),
+                                                                                               c.reshape(-1))
+    first = binning.starts_of(per_pixel[:-1])
+    total = int(first[-1])  # a host read: the number of pairs
+    base = (first[pix.clamp(max=B * H * W - 1)] + within).contiguous()
+    out = (torch.empty(total, dtype=torch.int64, device=faces.device),
+           torch.empty(total, dtype=torch.int64, device=faces.device),
+           faces.new_empty(total), faces.new_empty(total), faces.new_empty(total, 3))
+    if total:
+        run(True, base, *out)
+    return out
+
+
+@_on_device
+def soft_fragments_backward(faces, height, width, pixel, face, grad_d2, grad_depth, grad_bary):
+    """Gradient (B, F, 3, 3) to the faces from the pairs' gradients: the pairs grouped by face (a
+    stable sort), cut into items, one face_sums_kernel program per item, cut faces added in slot order."""
+    B, F = faces.shape[:2]
+    out = torch.zeros((B * F, 9), dtype=faces.dtype, device=faces.device)
+    if not pixel.numel() or not out.numel():
+        return out.view(B, F, 3, 3)
+    cfg = tuning.config(height, width, F)
+    key, order = torch.sort(face, stable=True)
+    starts = torch.searchsorted(key, torch.arange(B * F + 1, device=face.device))
+    limit = binning.device_limit(starts[-1], tuning.programs(faces.device), cfg.item_trips * cfg.pixel_block,
+                                 cfg.pixel_block)
+    *sizes, limit = torch.cat([binning.segment_sizes(starts, limit), limit.reshape(1)]).tolist()
+    items = binning.split_segments(starts, limit, sizes)
+    if items.num_items:
+        partial = _slots(items, 9, faces)
+        ax, ay = _square_scale(height, width)
+        _launch(soft.face_sums_kernel, (items.num_items,), cfg.pixel_block)(
+            faces, order, *_item_args(items), pixel, grad_d2, grad_depth, grad_bary, out, partial, F, height, width,
+            ax, ay, PB=cfg.pixel_block)
+        _add_slots(items, partial, out)
+    return out.view(B, F, 3, 3)
+
+
+def _blend(pixel, d2, depth, colours, background, num_pixels, sigma, gamma, eps, near, far, grads, outs, backward):
+    starts = torch.searchsorted(pixel, torch.arange(num_pixels + 1, device=pixel.device))
+    C = colours.shape[1]
+    block = tuning.config(1, num_pixels, 1).map_block
+    safe = (lambda t: t if t.numel() else d2.new_zeros(1))  # a kernel needs real pointers, even unread ones
+    _launch(soft.blend_kernel, (triton.cdiv(num_pixels, block),), block)(
+        starts, safe(d2), safe(depth), safe(colours), safe(background), *map(safe, grads), *map(safe, outs),
+        num_pixels, C, sigma, gamma, eps, near, far, CP=max(1, triton.next_power_of_2(C)), BLOCK=block,
+        BACKWARD=backward)
+
+
+@_on_device
+def soft_blend(pixel, d2, depth, colours, background, num_pixels, sigma, gamma, eps, near, far):
+    """(rgb (P, C), alpha (P,)) of the pairs (per pixel, blend_kernel)."""
+    rgb = d2.new_zeros(num_pixels, colours.shape[1])
+    alpha = d2.new_zeros(num_pixels)
+    if num_pixels:
+        none = d2.new_zeros(0)
+        _blend(pixel, d2, depth, colours, background, num_pixels, sigma, gamma, eps, near, far, (none, none),
+               (rgb, alpha, none, none, none), False)
+    return rgb, alpha
+
+
+@_on_device
+def soft_blend_backward(pixel, d2, depth, colours, background, num_pixels, sigma, gamma, eps, near, far, grad_rgb,
+                        grad_alpha):
+    """(grad_d2 (N,), grad_depth (N,), grad_colours (N, C)) of :func:`soft_blend`, each pair's written once."""
+    grads = (torch.zeros_like(d2), torch.zeros_like(depth), torch.zeros_like(colours))
+    if num_pixels and d2.numel():
+        none = d2.new_zeros(0)
+        _blend(pixel, d2, depth, colours, background, num_pixels, sigma, gamma, eps, near, far,
+               (grad_rgb.contiguous(), grad_alpha.contiguous()), (none, none) + grads, True)
+    return grads

@@ -3,8 +3,8 @@
 - ``pairs_kernel``: one lane per pixel pair (pair id 2 p + d, p the flat pixel): which face, which of its
   edges crosses between the two centres, alpha and the edge code. Nothing is summed: each lane writes
   its own pair.
-- ``blend_kernel`` / ``image_gradient_kernel``: one lane per pixel and channel, gathering its four
-  pairs in the reference's order (right, up, left, below): the blended image, the image gradient.
+- ``gather_kernel``: one lane per pixel and channel, gathering its four pairs in the reference's order
+  (right, up, left, below): the blended image, or (BACKWARD) the image's gradient.
 - ``face_sums_kernel``: the faces' gradient. The pairs with an edge code are grouped by face (a
   stable sort: binning.pixel_items over the map of the pairs' faces) and cut into items; one program
   per item sums its pairs' contributions (6 numbers: x and y of the three vertices) in registers and
@@ -117,9 +117,10 @@ def pairs_kernel(faces_ptr, index_ptr, depth_ptr, sil_ptr, alpha_ptr, code_ptr, 
 
 
 @triton.jit
-def _pixels(BLOCK: tl.constexpr, CP: tl.constexpr, H, W, total, C):
-    """(flat pixel (BLOCK,), pixel mask, its row and column, channel offsets (BLOCK, CP), their mask)."""
-    pix = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+def _pixels(program, BLOCK: tl.constexpr, CP: tl.constexpr, H, W, total, C):
+    """(flat pixel (BLOCK,), pixel mask, its row and column, channel offsets (BLOCK, CP), their mask) of
+    program ``program``'s BLOCK pixels."""
+    pix = program.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m = pix < total
     rem = pix % (H * W)
     ch = tl.arange(0, CP)
@@ -127,52 +128,35 @@ def _pixels(BLOCK: tl.constexpr, CP: tl.constexpr, H, W, total, C):
 
 
 @triton.jit
-def _blend_term(alpha_ptr, image_ptr, off, p0, has, d: tl.constexpr, shift, m2, value, AS_FIRST: tl.constexpr):
-    """The term of one of a pixel's pairs (p0 its first pixel, d its direction; the neighbour at
-    ``off + shift``): alpha (image[p1] - image[p0]) where the pixel is the one the pair blends, else 0."""
+def _term(alpha_ptr, values_ptr, off, p0, has, d: tl.constexpr, shift, m2, value, AS_FIRST: tl.constexpr,
+          BACKWARD: tl.constexpr):
+    """What one of a pixel's pairs (p0 its first pixel, d its direction; the neighbour's values at
+    ``off + shift``) gives it: forward, ``alpha (image[p1] - image[p0])`` where the pixel is the one the
+    pair blends, else 0; backward (values: the gradient g), ``-alpha g[T]`` as p0, ``+alpha g[T]`` as p1."""
     a = tl.load(alpha_ptr + p0 * 2 + d, mask=has, other=0.0)[:, None]
-    other = tl.load(image_ptr + off + shift, mask=has[:, None] & m2, other=0.0)
-    if AS_FIRST:
-        term = tl.where(has[:, None] & (a > 0.0), a * (other - value), 0.0)
+    other = tl.load(values_ptr + off + shift, mask=has[:, None] & m2, other=0.0)
+    first = value if AS_FIRST else other
+    second = other if AS_FIRST else value
+    if BACKWARD:
+        spread = a * tl.where(a > 0.0, first, second)
+        term = tl.where(has[:, None], -spread if AS_FIRST else spread, 0.0)
     else:
-        term = tl.where(has[:, None] & ~(a > 0.0), a * (value - other), 0.0)
+        to_this = (a > 0.0) if AS_FIRST else ~(a > 0.0)
+        term = tl.where(has[:, None] & to_this, a * (second - first), 0.0)
     return term
 
 
 @triton.jit(do_not_specialize=["H", "W", "total", "C"])
-def blend_kernel(image_ptr, alpha_ptr, out_ptr, H, W, total, C, CP: tl.constexpr, BLOCK: tl.constexpr):
-    """out = image + its pairs' terms alpha (image[p1] - image[p0]) where the pixel is the one blended,
-    added in the order right, up, left, below."""
-    pix, m, r, c, off, m2 = _pixels(BLOCK, CP, H, W, total, C)
-    value = tl.load(image_ptr + off, mask=m2, other=0.0)
-    out = value + _blend_term(alpha_ptr, image_ptr, off, pix, m & (c + 1 < W), 0, C, m2, value, True)
-    out = out + _blend_term(alpha_ptr, image_ptr, off, pix, m & (r + 1 < H), 1, W * C, m2, value, True)
-    out = out + _blend_term(alpha_ptr, image_ptr, off, pix - 1, m & (c > 0), 0, -C, m2, value, False)
-    out = out + _blend_term(alpha_ptr, image_ptr, off, pix - W, m & (r > 0), 1, -W * C, m2, value, False)
-    tl.store(out_ptr + off, out, mask=m2)
-
-
-@triton.jit
-def _gradient_term(alpha_ptr, grad_ptr, off, p0, has, d: tl.constexpr, shift, m2, g, AS_FIRST: tl.constexpr):
-    """What one of a pixel's pairs gives its gradient: -alpha g[T] as the pair's p0, +alpha g[T] as its p1."""
-    a = tl.load(alpha_ptr + p0 * 2 + d, mask=has, other=0.0)[:, None]
-    other = tl.load(grad_ptr + off + shift, mask=has[:, None] & m2, other=0.0)
-    if AS_FIRST:
-        term = -(a * tl.where(a > 0.0, g, other))
-    else:
-        term = a * tl.where(a > 0.0, other, g)
-    return tl.where(has[:, None], term, 0.0)
-
-
-@triton.jit(do_not_specialize=["H", "W", "total", "C"])
-def image_gradient_kernel(grad_ptr, alpha_ptr, out_ptr, H, W, total, C, CP: tl.constexpr, BLOCK: tl.constexpr):
-    """out = grad plus its pairs' terms (_gradient_term), in the order right, up, left, below."""
-    pix, m, r, c, off, m2 = _pixels(BLOCK, CP, H, W, total, C)
-    g = tl.load(grad_ptr + off, mask=m2, other=0.0)
-    out = g + _gradient_term(alpha_ptr, grad_ptr, off, pix, m & (c + 1 < W), 0, C, m2, g, True)
-    out = out + _gradient_term(alpha_ptr, grad_ptr, off, pix, m & (r + 1 < H), 1, W * C, m2, g, True)
-    out = out + _gradient_term(alpha_ptr, grad_ptr, off, pix - 1, m & (c > 0), 0, -C, m2, g, False)
-    out = out + _gradient_term(alpha_ptr, grad_ptr, off, pix - W, m & (r > 0), 1, -W * C, m2, g, False)
+def gather_kernel(values_ptr, alpha_ptr, out_ptr, H, W, total, C, CP: tl.constexpr, BLOCK: tl.constexpr,
+                  BACKWARD: tl.constexpr):
+    """out = values plus the pixel's pairs' terms (_term) in the order right, up, left, below: the
+    blended image (values: the image), or with BACKWARD the image's gradient (values: the gradient)."""
+    pix, m, r, c, off, m2 = _pixels(tl.program_id(0), BLOCK, CP, H, W, total, C)
+    value = tl.load(values_ptr + off, mask=m2, other=0.0)
+    out = value + _term(alpha_ptr, values_ptr, off, pix, m & (c + 1 < W), 0, C, m2, value, True, BACKWARD)
+    out = out + _term(alpha_ptr, values_ptr, off, pix, m & (r + 1 < H), 1, W * C, m2, value, True, BACKWARD)
+    out = out + _term(alpha_ptr, values_ptr, off, pix - 1, m & (c > 0), 0, -C, m2, value, False, BACKWARD)
+    out = out + _term(alpha_ptr, values_ptr, off, pix - W, m & (r > 0), 1, -W * C, m2, value, False, BACKWARD)
     tl.store(out_ptr + off, out, mask=m2)
 
 
@@ -287,8 +271,8 @@ def antialias(image, alpha):
     CP = triton.next_power_of_2(C)
     with package.device_of(image):
         out = torch.empty_like(image)
-        launch, block = _map_launch(package, blend_kernel, B * H * W, H, W, CP)
-        launch(image, alpha, out, H, W, B * H * W, C, CP=CP, BLOCK=block)
+        launch, block = _map_launch(package, gather_kernel, B * H * W, H, W, CP)
+        launch(image, alpha, out, H, W, B * H * W, C, CP=CP, BLOCK=block, BACKWARD=False)
     return out
 
 
@@ -301,8 +285,8 @@ def antialias_backward(faces, image, alpha, edge, grad):
     CP = triton.next_power_of_2(C)
     with package.device_of(faces):
         grad_image = torch.empty_like(grad)
-        launch, block = _map_launch(package, image_gradient_kernel, B * H * W, H, W, CP)
-        launch(grad, alpha, grad_image, H, W, B * H * W, C, CP=CP, BLOCK=block)
+        launch, block = _map_launch(package, gather_kernel, B * H * W, H, W, CP)
+        launch(grad, alpha, grad_image, H, W, B * H * W, C, CP=CP, BLOCK=block, BACKWARD=True)
         sums = torch.zeros((B * F, 6), dtype=faces.dtype, device=faces.device)
         cfg = tuning.config(H, W, F)
         owner = torch.where(edge >= 0, torch.div(edge, 6, rounding_mode="floor") % F, -1).view(B, H, 2 * W)

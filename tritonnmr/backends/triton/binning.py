@@ -36,7 +36,7 @@ class Boxes(NamedTuple):
     ny: torch.Tensor
 
 
-def face_boxes(faces, height, width, near=None, far=None):
+def face_boxes(faces, height, width, near=None, far=None, grow=0.0):
     """Clipped pixel bounding boxes of faces (B, F, 3, 3): the pixels whose centres a face could
     cover, as the reference walks them (floor of the smallest, ceil of the largest pixel coordinate
     ``0.5 (v N + N - 1)``, clipped to the image).
@@ -47,14 +47,15 @@ def face_boxes(faces, height, width, near=None, far=None):
     or, with ``near`` / ``far`` given, wholly before near or beyond far: with every z_k > 0 the
     perspective depth ``1 / sum_k w_k / z_k`` lies between min z_k and max z_k, so a face with
     max z_k < near or min z_k > far (by a relative margin for rounding) keeps no pixel.
+    ``grow``: pixels added on every side first (the soft rasterizer's reach).
     """
     flat = faces.reshape(-1, 3, 3)
     live = drawn(faces).reshape(-1) & (flat[..., 2] != 0).all(1)  # z_k = 0: 1/z = inf or NaN, never kept
     boxes = []
     for axis, size in ((0, width), (1, height)):
         coord = torch.where(live[:, None], flat[..., axis], 0.0)
-        lo = to_pixels(coord.min(1).values, size).floor()
-        hi = to_pixels(coord.max(1).values, size).ceil()
+        lo = (to_pixels(coord.min(1).values, size) - grow).floor()
+        hi = (to_pixels(coord.max(1).values, size) + grow).ceil()
         live = live & (hi >= 0) & (lo <= size - 1)
         boxes.append((lo.clamp(0, size - 1), hi.clamp(0, size - 1)))
     if near is not None:
@@ -302,12 +303,13 @@ class BinnedPlan(NamedTuple):
     limit: int
 
 
-def binned_plan(faces, height, width, near, far, tile, min_faces, programs, faces_per_trip=1):
+def binned_plan(faces, height, width, near, far, tile, min_faces, programs, faces_per_trip=1, grow=0.0):
     """Setup (boxes, tile ranges: freed once the lists are made), exact tile lists, and items of
     max(min_faces, pairs / programs) faces, a multiple of faces_per_trip. One host read: the tiles'
-    face counts come from the ranges (tile_counts), before any pair is listed."""
+    face counts come from the ranges (tile_counts), before any pair is listed. ``grow``: pixels
+    added to every face's box (the soft rasterizer's reach)."""
     B, F = faces.shape[:2]
-    ranges = tile_ranges(face_boxes(faces, height, width, near, far), tile)
+    ranges = tile_ranges(face_boxes(faces, height, width, near, far, grow), tile)
     starts = starts_of(tile_counts(ranges, B, F, height, width, tile))
     limit = device_limit(starts[-1], programs, min_faces, faces_per_trip)
     *sizes, pairs, limit = torch.cat([segment_sizes(starts, limit), torch.stack([starts[-1], limit])]).tolist()
