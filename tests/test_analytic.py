@@ -8,6 +8,9 @@ silhouette-edge rule against a brute-force reading of the mesh, and the estimato
 Renderer for every shader, mixed-size batches, non-square images, the near plane and degenerate faces.
 Scenes are tiny: the Triton kernels run in the interpreter on the CPU.
 """
+import contextlib
+import json
+
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +21,7 @@ from conftest import random_faces
 from tritonnmr import backends
 from tritonnmr.backends import torch as ref
 from tritonnmr.backends.common import drawn
+from tritonnmr.cli import main
 from tritonnmr.gradients import analytic
 from tritonnmr.gradients.silhouettes import silhouette_edges
 
@@ -26,6 +30,10 @@ BACKENDS = ["torch"] + (["numba"] if backends.available("numba") else []) + (["t
 FAST = [b for b in BACKENDS if b != "triton"]
 TRITON_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 OFFSETS = [k / 16 for k in range(1, 16)]  # where the edge crosses its pixel, as a fraction of the pixel
+# no kernel may divide by zero or overflow, even in a masked-off lane (the interpreter computes those lanes
+# with numpy, which warns): any such warning is an error here
+pytestmark = [pytest.mark.filterwarnings(f"error:{m} encountered:RuntimeWarning")
+              for m in ("divide by zero", "invalid value", "overflow")]
 
 
 def _device(backend):
@@ -76,7 +84,8 @@ def test_a_straight_edge_gives_its_pixels_their_covered_fraction_and_slope(backe
     for axis in (0, 1):
         column = 3 if axis == 0 else 2
         count = W if axis == 0 else H
-        for side in (1, -1):
+        interpreted = backend == "triton" and not torch.cuda.is_available()
+        for side in (1, -1) if not (interpreted and anti_aliasing) else (1 - 2 * axis,):  # (the interpreter is slow)
             e = _edge_positions(OFFSETS, axis, (H, W), column, device)
             faces = _edge_faces(e, axis, side)
             alpha = nr.rasterize_silhouettes(faces, (H, W), anti_aliasing, backend=backend, gradient="analytic")
@@ -95,8 +104,8 @@ def test_a_straight_edge_gives_its_pixels_their_covered_fraction_and_slope(backe
             (lines * weights).sum().backward()
             slope = side * count / 2  # +-1 / pixel width, the width 2 / count in NDC
             torch.testing.assert_close(e.grad, slope * weights[..., column].sum(1), rtol=1e-5, atol=1e-5)
-            if backend == "triton" and not torch.cuda.is_available():
-                continue  # the interpreter is slow; the kernels equal the reference (below)
+            if interpreted:
+                continue  # the kernels equal the reference (below)
             step = 0.01 * 2 / count  # a hundredth of a pixel
             with torch.no_grad():
                 moved = [nr.rasterize_silhouettes(faces + _shift(axis, amount, device), (H, W), anti_aliasing,
@@ -204,6 +213,40 @@ def test_triton_is_bit_identical_whatever_order_its_programs_run_in(monkeypatch)
     alpha, edge = ref.antialias_pairs(*scene[:4])
     torch.testing.assert_close(plain.cpu(), ref.antialias_backward(scene[0], scene[4], alpha, edge, scene[5])[1],
                                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not TRITON, reason="needs triton (the interpreter or a GPU)")
+def test_triton_ops_launch_under_their_tensors_device(monkeypatch):
+    """The ops look up the package's launch helpers when they run: with its device guard mocked, every
+    launch of the three ops happens inside it, for the tensors' device."""
+    kernels = _ops("triton")
+    entered, inside = [], []
+
+    @contextlib.contextmanager
+    def guard(tensor):
+        entered.append(tensor.device)
+        inside.append(tensor.device)
+        try:
+            yield
+        finally:
+            inside.pop()
+
+    launch, launched = kernels._launch, []
+
+    def checked_launch(kernel, grid, lanes):
+        assert inside, f"{kernel.fn.__name__} launched outside its device's guard"
+        launched.append(kernel.fn.__name__)
+        return launch(kernel, grid, lanes)
+
+    faces, face_index, depth, silhouette, image, grad = (t.to(TRITON_DEVICE) for t in _op_scene(1, 10, (8, 10), 6,
+                                                                                                  spread=0.6))
+    monkeypatch.setattr(kernels, "device_of", guard)
+    monkeypatch.setattr(kernels, "_launch", checked_launch)
+    alpha, edge = kernels.antialias_pairs(faces, face_index, depth, silhouette)
+    kernels.antialias(image, alpha)
+    kernels.antialias_backward(faces, image, alpha, edge, grad)
+    assert {"pairs_kernel", "gather_kernel", "face_sums_kernel"} <= set(launched)
+    assert set(entered) == {faces.device}
 
 
 @pytest.mark.skipif("numba" not in BACKENDS, reason="needs numba")
@@ -468,6 +511,16 @@ def test_degenerate_faces_are_finite_and_equal_the_reference(backend):
     vertices = v[None].to(_device(backend)).requires_grad_()
     renderer(vertices, f[None].to(_device(backend)), mode="silhouettes").sum().backward()
     assert torch.isfinite(vertices.grad).all()
+
+
+def test_the_shape_fit_runs_with_the_analytic_gradient(tmp_path):
+    """tritonnmr fit shape --gradient analytic: the silhouette IoU grows (example 2's target)."""
+    out = str(tmp_path / "fit")
+    assert main(["fit", "shape", "--gradient", "analytic", "--out", out, "--image-size", "32", "--iterations", "15",
+                 "--frame-every", "5", "--lr", "0.01", "--backend", FAST[-1]]) == 0
+    with open(f"{out}/metrics.json") as fh:
+        metrics = json.load(fh)
+    assert metrics["gradient"] == "analytic" and metrics["iou_final"] > metrics["iou_initial"]
 
 
 def test_bad_arguments_are_one_line_errors():
