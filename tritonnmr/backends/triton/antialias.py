@@ -243,37 +243,39 @@ def face_sums_kernel(order_ptr, item_face_ptr, item_start_ptr, item_stop_ptr, it
 # ----------------------------------------------------------------------------------------------
 # The ops (backends.OPS)
 # ----------------------------------------------------------------------------------------------
-def _map_launch(package, kernel, count, height, width, lanes_per_item=1):
-    """The launch of a pixel- or pair-parallel kernel over ``count`` items, map_block lanes per program."""
+def _map(kernel, count, height, width, lanes_per_item, *args, **meta):
+    """Launch a pair- or pixel-parallel kernel over ``count`` items, map_block of them per program, under
+    the device of its first argument."""
+    package = _package()
     block = tuning.config(height, width, 1).map_block
-    return package._launch(kernel, (triton.cdiv(count, block),), block * lanes_per_item), block
+    with package.device_of(args[0]):
+        package._launch(kernel, (triton.cdiv(count, block),), block * lanes_per_item)(*args, BLOCK=block, **meta)
+
+
+def _gather(values, alpha, backward):
+    """gather_kernel's result (B, H, W, C): the blend of an image, or (``backward``) the image's gradient."""
+    B, H, W, C = values.shape
+    CP = triton.next_power_of_2(C)
+    out = torch.empty_like(values)
+    _map(gather_kernel, B * H * W, H, W, CP, values, alpha, out, H, W, B * H * W, C, CP=CP, BACKWARD=backward)
+    return out
 
 
 @guarded
 def antialias_pairs(faces, face_index, depth, silhouette):
     """(alpha (B, H, W, 2), edge (B, H, W, 2) int64) of every pixel pair (torch_antialias.antialias_pairs)."""
-    package = _package()
     B, H, W = face_index.shape
-    with package.device_of(faces):
-        alpha = torch.empty((B, H, W, 2), dtype=faces.dtype, device=faces.device)
-        code = torch.empty((B, H, W, 2), dtype=torch.int64, device=faces.device)
-        launch, block = _map_launch(package, pairs_kernel, alpha.numel(), H, W)
-        launch(faces, face_index, depth, silhouette.view(torch.uint8), alpha, code, faces.shape[1], H, W,
-               alpha.numel(), BLOCK=block)
+    alpha = torch.empty((B, H, W, 2), dtype=faces.dtype, device=faces.device)
+    code = torch.empty((B, H, W, 2), dtype=torch.int64, device=faces.device)
+    _map(pairs_kernel, alpha.numel(), H, W, 1, faces, face_index, depth, silhouette.view(torch.uint8), alpha, code,
+         faces.shape[1], H, W, alpha.numel())
     return alpha, code
 
 
 @guarded
 def antialias(image, alpha):
     """(B, H, W, C): image blended along the pairs' alpha (B, H, W, 2)."""
-    package = _package()
-    B, H, W, C = image.shape
-    CP = triton.next_power_of_2(C)
-    with package.device_of(image):
-        out = torch.empty_like(image)
-        launch, block = _map_launch(package, gather_kernel, B * H * W, H, W, CP)
-        launch(image, alpha, out, H, W, B * H * W, C, CP=CP, BLOCK=block, BACKWARD=False)
-    return out
+    return _gather(image, alpha, False)
 
 
 @guarded
@@ -283,10 +285,8 @@ def antialias_backward(faces, image, alpha, edge, grad):
     B, F = faces.shape[:2]
     _, H, W, C = image.shape
     CP = triton.next_power_of_2(C)
+    grad_image = _gather(grad, alpha, True)
     with package.device_of(faces):
-        grad_image = torch.empty_like(grad)
-        launch, block = _map_launch(package, gather_kernel, B * H * W, H, W, CP)
-        launch(grad, alpha, grad_image, H, W, B * H * W, C, CP=CP, BLOCK=block, BACKWARD=True)
         sums = torch.zeros((B * F, 6), dtype=faces.dtype, device=faces.device)
         cfg = tuning.config(H, W, F)
         owner = torch.where(edge >= 0, torch.div(edge, 6, rounding_mode="floor") % F, -1).view(B, H, 2 * W)
