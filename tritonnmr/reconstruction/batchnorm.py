@@ -34,9 +34,12 @@ def _global_sum(tensor):
 
 
 class GlobalBatchNorm(_BatchNorm):
-    """BatchNorm (any input (N, C, ...)) whose training statistics are those of every rank's batch together:
-    mean = sum(x) / n, variance = sum((x - mean)^2) / n over all ranks (two passes, as accurate as one
-    process), and running statistics updated with the unbiased variance, as BatchNorm does."""
+    """BatchNorm (any input (N, C, ...)) whose training statistics are those of every rank's batch together.
+
+    One collective per layer and pass (as torch's SyncBatchNorm): the ranks sum n, sum(d) and sum(d^2)
+    of d = x - K, K being the running mean (the same on every rank, and near the batch's mean once
+    training has begun, so the one-pass variance sum(d^2) / n - (sum(d) / n)^2 loses no precision to
+    cancellation). Running statistics are updated with the unbiased variance, as BatchNorm does."""
 
     def _check_input_dim(self, input):
         if input.dim() < 2:
@@ -48,13 +51,15 @@ class GlobalBatchNorm(_BatchNorm):
         self._check_input_dim(x)
         dims = [0] + list(range(2, x.dim()))
         shape = [1, -1] + [1] * (x.dim() - 2)
+        shift = self.running_mean.detach() if self.track_running_stats else x.new_zeros(x.shape[1])
+        d = x - shift.view(shape)
         local = x.new_tensor([x.numel() // x.shape[1]])
-        sums = _global_sum(torch.cat([x.sum(dims), local]))
+        sums = _global_sum(torch.cat([d.sum(dims), (d * d).sum(dims), local]))
         count = sums[-1].detach()
-        mean = sums[:-1] / count
-        centred = x - mean.view(shape)
-        variance = _global_sum((centred * centred).sum(dims)) / count
-        y = centred * torch.rsqrt(variance + self.eps).view(shape)
+        offset = sums[:x.shape[1]] / count  # mean - shift
+        variance = (sums[x.shape[1]:-1] / count - offset * offset).clamp(min=0)
+        mean = shift + offset
+        y = (x - mean.view(shape)) * torch.rsqrt(variance + self.eps).view(shape)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
         if self.track_running_stats:
