@@ -95,8 +95,9 @@ def test_work_model_writes_its_table_and_plot(tmp_path, monkeypatch):
     rows, markdown, plotted = workmodel.main(out, quick=True, progress=lambda _: None)
     with open(os.path.join(out, "results.json")) as fh:
         data = json.load(fh)
-    assert len(data["rows"]) == len(rows) == 10 and data["concurrent_programs"] == 528
+    assert len(data["rows"]) == len(rows) == 14 and data["concurrent_programs"] == 528  # 5 passes + 2 soft, x2
     assert "| teapot | 4,928 | 32 | 2 | binned | forward |" in markdown
+    assert "| teapot | 4,928 | 32 | 2 | soft (sigma 0.0001) | forward |" in markdown
     assert "Targets met: 10 of 10" in markdown
     assert plotted == (os.path.getsize(os.path.join(out, "results.png")) > 1000)
 
@@ -108,3 +109,23 @@ def test_retune_times_every_candidate_and_names_a_winner():
     best = retune.retune("cpu", sizes=(8,), scenes=(("quad", 2),), tiles=(8,), faces_per_trip=(1, 4), min_faces=(4,),
                          repeats=1, out=lines.append)
     assert len(lines) == 3 and best[0][:3] == ("quad", 2, 8) and best[0][4] in (1, 4)
+
+
+def test_the_soft_passes_count_the_grown_tile_lists_and_the_pairs():
+    """The soft forward's tile lists are those of boxes grown by the reach (more pairs than the hard
+    forward's), its pairs are the reference's, and the blend walks every pixel's pairs."""
+    from tritonnmr.backends import torch_soft
+    from tritonnmr.backends.triton import binning, tuning
+    from tritonnmr.gradients.soft import radius
+    faces = _scene(1, seed=3, num_faces=30)
+    forward, backward = workmodel.soft_passes(faces, 16, 16, 1, sigma=1e-3)
+    grown = binning.tile_lists(binning.tile_ranges(binning.face_boxes(faces, 16, 16, 0.1, 100.0, radius(1e-3) * 8), 8),
+                               1, faces.shape[1], 16, 16, 8)
+    hard = binning.tile_lists(binning.tile_ranges(binning.face_boxes(faces, 16, 16, 0.1, 100.0), 8), 1, faces.shape[1],
+                              16, 16, 8)
+    assert forward.sorted_keys == grown.face.numel() > hard.face.numel()
+    pairs = torch_soft.soft_fragments(faces, 16, 16, 0.1, 100.0, radius(1e-3))[0]
+    assert forward.hits == backward.sorted_keys == pairs.numel() > 0
+    most = int(torch.bincount(pairs, minlength=256).max())
+    assert forward.launches[-1].critical == 2 * most and backward.launches[-1].critical == 3 * most
+    assert all(launch.atomics == 0 for p in (forward, backward) for launch in p.launches)

@@ -16,10 +16,12 @@ from typing import NamedTuple
 
 import torch
 
+from ..checks import on_device
 from .common import EMPTY_KEY, cube_top, drawn, expand, guarded, visible
 from .torch_antialias import antialias, antialias_backward, antialias_pairs  # noqa: F401 (the contract's ops)
 
 CHUNK = 1 << 21  # (face, pixel) or (scanline, pixel) pairs handled at once
+CORNERS = tuple(tuple(bool((corner >> k) & 1) for k in range(3)) for corner in range(8))  # cube corner c, axis k
 
 
 # ----------------------------------------------------------------------------------------------
@@ -378,18 +380,13 @@ def sample_cubes_bary_backward(face_index, bary, grad, textures, eps):
     t = raw.clamp(0.0, cube_top(T, eps))
     frac = t - t.floor()
     passed = ((raw >= 0) & (raw <= cube_top(T, eps))).to(b.dtype) * (T - 1)
-    out_hit = torch.zeros_like(b)
-    for corner in range(8):
-        for k in range(3):  # d weight / d t_k: the other two axes' factors, signed by this axis's side
-            factor = torch.ones_like(frac[:, 0])
-            for axis in range(3):
-                upper = (corner >> axis) & 1
-                if axis != k:
-                    factor = factor * (frac[:, axis] if upper else 1.0 - frac[:, axis])
-            side = 1.0 if (corner >> k) & 1 else -1.0
-            out_hit[:, k] += side * factor * along[:, corner]
+    upper = on_device(CORNERS, hit)  # (8, 3) bool: corner c is on the upper side of axis k
+    factors = torch.where(upper, frac[:, None, :], 1.0 - frac[:, None, :])  # (N, 8, 3)
+    others = torch.stack([factors[..., 1] * factors[..., 2], factors[..., 0] * factors[..., 2],
+                          factors[..., 0] * factors[..., 1]], -1)  # the product over the other two axes
+    slope = torch.where(upper, 1.0, -1.0) * others  # d weight / d t_k
     out = torch.zeros_like(bary)
-    out[hit] = out_hit * passed
+    out[hit] = (slope * along[..., None]).sum(1) * passed
     return out
 
 

@@ -21,7 +21,7 @@ from ..renderer import Renderer
 from . import peers, zbuffers
 
 CPU_PEERS = ("mitsuba-1spp", "mitsuba-4spp")  # Mitsuba 3, direct_projective (peers.py)
-GPU_PEERS = ("pytorch3d", "nvdiffrast")  # PyTorch3D's soft silhouette, nvdiffrast's antialias (peers.py)
+GPU_PEERS = ("pytorch3d", "nvdiffrast")  # PyTorch3D's soft silhouette (on the CPU too), nvdiffrast's antialias
 PEERS = CPU_PEERS + GPU_PEERS
 EYE = (DEFAULT_DISTANCE, 30, 45)  # the benchmark camera: distance, elevation, azimuth
 
@@ -123,21 +123,20 @@ def cpu_backends():
 
 def peer_cases(cases, device=torch.device("cpu")):
     """(the peers' cases beside each batch-1 teapot silhouette case of ``cases``, one-line notices of
-    the peers that cannot run here). On the CPU: Mitsuba 3 at 1 and 4 spp; on a GPU: PyTorch3D and
-    nvdiffrast."""
+    the peers that cannot run here). On the CPU: Mitsuba 3 at 1 and 4 spp and PyTorch3D; on a GPU:
+    PyTorch3D and nvdiffrast."""
     keys = sorted({(c.image_size, c.passes) for c in cases if c.stage == "render"
                    and (c.mesh, c.mode, c.batch, c.backend) == ("teapot", "silhouettes", 1, "torch")})
-    if device.type == "cuda":
-        available, notices = [], []
-        for name in GPU_PEERS:
-            reason = peers.gpu_peer_unavailable(name, device)
-            if reason:
-                notices.append(reason)
-            else:
-                available.append(name)
-    else:
+    available, notices = [], []
+    if device.type != "cuda":
         reason = peers.mitsuba_unavailable()
         available, notices = ([], [reason]) if reason else (list(CPU_PEERS), [])
+    for name in GPU_PEERS if device.type == "cuda" else ("pytorch3d",):
+        reason = peers.gpu_peer_unavailable(name, device)
+        if reason:
+            notices.append(reason)
+        else:
+            available.append(name)
     return [Case("teapot", 2464, s, 1, "silhouettes", peer, p) for s, p in keys for peer in available], notices
 
 

@@ -1,8 +1,9 @@
 """Peer renderers for the benchmark (optional: none is a dependency of tritonnmr).
 
-On the CPU: Mitsuba 3 (below). On a GPU: PyTorch3D's soft silhouette (``pytorch3d``, built from its
-repository) and nvdiffrast's rasterizer with its ``antialias`` op (``nvdiffrast``), each timed on the
-benchmark's own teapot and camera. Each peer says in one line why it cannot run where it cannot.
+On the CPU: Mitsuba 3 (below) and PyTorch3D's soft silhouette (``pytorch3d``, its CPU build from its
+repository); on a GPU: PyTorch3D and nvdiffrast's rasterizer with its ``antialias`` op (``nvdiffrast``),
+each timed on the benchmark's own teapot and camera. Each peer says in one line why it cannot run
+where it cannot.
 
 Mitsuba 3 (``pip install mitsuba drjit``; its ``llvm_ad_rgb`` variant needs a system LLVM, e.g.
 ``apt-get install libllvm19`` and ``DRJIT_LIBLLVM_PATH=/usr/lib/x86_64-linux-gnu/libLLVM-19.so``):
@@ -111,10 +112,11 @@ GPU_PEERS = ("pytorch3d", "nvdiffrast")
 
 
 def gpu_peer_unavailable(name, device):
-    """None when GPU peer ``name`` can run on ``device``, else a one-line reason."""
+    """None when peer ``name`` ("pytorch3d", "nvdiffrast") can run on ``device``, else a one-line reason:
+    PyTorch3D runs on either (its CPU build: ``FORCE_CUDA=0``), nvdiffrast on CUDA only."""
     import torch
-    if torch.device(device).type != "cuda":
-        return f"{name} is benchmarked on CUDA devices only"
+    if name == "nvdiffrast" and torch.device(device).type != "cuda":
+        return "nvdiffrast runs on CUDA devices only"
     try:
         if name == "pytorch3d":
             import pytorch3d.renderer  # noqa: F401

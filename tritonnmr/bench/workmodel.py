@@ -38,6 +38,8 @@ CONCURRENT = tuning.PROGRAMS  # programs running at once: 132 SMs x 4 on an H100
 NEAR, FAR = DEFAULT_NEAR, float(DEFAULT_FAR)
 OLD_EDGE_BLOCK = 64  # the per-face edge kernel's walk block (commit e442d01)
 OLD_BLOCK = 128      # the per-face depth kernel's block (commit e442d01)
+SOFT_SIGMA = 1e-4    # the soft rows: SoftRas's default sigma
+SOFT_FACES = 100_000  # ... on scenes of at most this many faces
 
 
 @dataclass
@@ -154,6 +156,49 @@ def forward_binned(faces, height, width, batch, hits):
     p.launches.append(_launch("merge_kernel", (items.split_count + cfg.merge_rows - 1) // cfg.merge_rows))
     p.bytes = batch * _nbytes(*ranges, lists.face) + _nbytes(starts, *items.tensors) + _slot_rows(items) * lanes * 8
     return p
+
+
+def soft_passes(faces, height, width, batch, sigma=SOFT_SIGMA):
+    """gradient="soft" (backends/triton/soft.py) on one scene: the forward (soft.pairs_kernel twice over
+    the grown-box tile lists: counting, then writing; then blend_kernel, each lane walking its
+    pixel's pairs twice) and the backward (soft.face_sums_kernel over the pairs grouped by face, cut
+    into items; blend_kernel's backward, three walks). ``faces``: one batch entry. -> (forward, backward)."""
+    from .. import backends
+    from ..gradients.soft import radius
+    F = faces.shape[1]
+    cfg = tuning.config(height, width, F)
+    reach = radius(sigma)
+    boxes = binning.face_boxes(faces, height, width, NEAR, FAR, reach * min(height, width) / 2.0)
+    ranges = binning.tile_ranges(boxes, cfg.tile)
+    lists = binning.tile_lists(ranges, 1, F, height, width, cfg.tile)
+    tile_pairs = lists.face.numel() * batch
+    limit = binning.balanced_limit(tile_pairs, CONCURRENT, cfg.min_faces, cfg.faces_per_trip)
+    items = binning.split_segments(replicate(lists.starts, batch), limit)
+    lanes = cfg.tile * cfg.tile
+    pixel, face, *_ = backends.op("soft_fragments", "auto", "cpu")(faces, height, width, NEAR, FAR, reach)  # numba
+    listed = pixel.numel() * batch
+    label = f"soft (sigma {sigma:g})"
+    forward = Pass(label, "forward", hits=listed, sorted_keys=tile_pairs)
+    trips = ((items.stop - items.start).long() + cfg.faces_per_trip - 1) // cfg.faces_per_trip
+    for name in ("pairs_kernel (count)", "pairs_kernel (write)"):
+        forward.launches.append(_launch(name, trips, lanes * cfg.faces_per_trip))
+    per_pixel = torch.zeros(height * width, dtype=torch.long).index_add_(0, pixel, torch.ones_like(pixel))
+    block = cfg.map_block
+    walks = torch.nn.functional.pad(per_pixel, (0, -per_pixel.numel() % block)).view(-1, block).max(1).values
+    walks = walks.repeat(batch)
+    forward.launches.append(_launch("blend_kernel", 2 * walks, block))
+    forward.bytes = batch * (_nbytes(*ranges, lists.face) + pixel.numel() * 48)  # lists; pairs: 2 ids, 5 floats
+    backward = Pass(label, "backward", sorted_keys=listed)
+    counts = torch.bincount(face, minlength=F)
+    starts = replicate(binning.starts_of(counts), batch)
+    face_items = binning.split_segments(starts, binning.balanced_limit(listed, CONCURRENT,
+                                                                       cfg.item_trips * cfg.pixel_block, cfg.pixel_block))
+    backward.launches.append(_launch("face_sums_kernel", ((face_items.stop - face_items.start).long()
+                                                          + cfg.pixel_block - 1) // cfg.pixel_block))
+    backward.launches.append(_reduce_launch("segment_sum_kernel (soft)", face_items, 9, cfg))
+    backward.launches.append(_launch("blend_kernel (backward)", 3 * walks, block))
+    backward.bytes = listed * 48 + _nbytes(starts, *face_items.tensors) + _slot_rows(face_items) * 9 * 4
+    return forward, backward
 
 
 def forward_face(faces, height, width, batch, hits):
@@ -319,6 +364,8 @@ def run_case(mesh, num_faces, size, batch):
     passes = [forward_pixel_loop(entry, size, size, batch, hits), forward_face(entry, size, size, batch, hits),
               forward_binned(entry, size, size, batch, hits),
               backward_per_face(entry, face_index, batch), backward_balanced(entry, face_index, batch)]
+    if num_faces <= SOFT_FACES:  # the soft pairs are listed on the CPU: up to 100k faces
+        passes += list(soft_passes(entry, size, size, batch))
     scene = dict(mesh=mesh, nominal=num_faces, faces=entry.shape[1], size=size, batch=batch)
     return [dict(scene, **p.totals()) for p in passes]
 
