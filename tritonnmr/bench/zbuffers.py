@@ -16,7 +16,7 @@ import triton.language as tl
 from ..backends.common import EMPTY_KEY, guarded
 from ..backends import triton as backend
 from ..backends.triton import binning, tuning
-from ..backends.triton.geometry import EMPTY, cover_key, gather_faces, pixel_centre, write_fragments
+from ..backends.triton.geometry import EMPTY, cover_key, gather_faces, load_face, pixel_centre, write_fragments
 
 STRATEGIES = ("binned", "face", "pixel-loop")
 
@@ -35,16 +35,8 @@ def coverage_kernel(faces_ptr, box_ptr, zbuf_ptr, F, H, W, near, far, BLOCK: tl.
     n = nx * tl.load(box_ptr + pid * 4 + 3).to(tl.int32)
     W_f = W.to(tl.float32)
     H_f = H.to(tl.float32)
-    p = faces_ptr + pid.to(tl.int64) * 9
-    x0 = tl.load(p + 0)
-    y0 = tl.load(p + 1)
-    z0 = tl.load(p + 2)
-    x1 = tl.load(p + 3)
-    y1 = tl.load(p + 4)
-    z1 = tl.load(p + 5)
-    x2 = tl.load(p + 6)
-    y2 = tl.load(p + 7)
-    z2 = tl.load(p + 8)
+    # sanitised: a face that is not drawn has an empty box (no trip) and divides by nothing
+    _drawn, x0, y0, z0, x1, y1, z1, x2, y2, z2 = load_face(faces_ptr + pid.to(tl.int64) * 9)
     row = zbuf_ptr + b.to(tl.int64) * H * W
     for start in range(0, n, BLOCK):
         offs = start + tl.arange(0, BLOCK)

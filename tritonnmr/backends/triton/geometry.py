@@ -66,26 +66,45 @@ def pixel_centre(index, size_f):
 
 
 @triton.jit
+def face_rows(p, live, shape):
+    """The nine numbers (x0, y0, z0, x1, y1, z1, x2, y2, z2) of the faces at pointers ``p`` (one per
+    row), each broadcast to ``shape`` (rows, lanes); rows not ``live`` read the triangle (0, 0), (1, 0),
+    (0, 1) at depth 1 (drawn nowhere, divides by nothing)."""
+    return (tl.broadcast_to(tl.load(p + 0, mask=live, other=0.0)[:, None], shape),
+            tl.broadcast_to(tl.load(p + 1, mask=live, other=0.0)[:, None], shape),
+            tl.broadcast_to(tl.load(p + 2, mask=live, other=1.0)[:, None], shape),
+            tl.broadcast_to(tl.load(p + 3, mask=live, other=1.0)[:, None], shape),
+            tl.broadcast_to(tl.load(p + 4, mask=live, other=0.0)[:, None], shape),
+            tl.broadcast_to(tl.load(p + 5, mask=live, other=1.0)[:, None], shape),
+            tl.broadcast_to(tl.load(p + 6, mask=live, other=0.0)[:, None], shape),
+            tl.broadcast_to(tl.load(p + 7, mask=live, other=1.0)[:, None], shape),
+            tl.broadcast_to(tl.load(p + 8, mask=live, other=1.0)[:, None], shape))
+
+
+@triton.jit
+def screen_weights(x0, y0, x1, y1, x2, y2, xp, yp):
+    """(raw0, raw1, raw2, w0, w1, w2): the screen-space barycentrics of (xp, yp), raw_k = (A_k xp +
+    B_k yp + C_k) / det, and the same clamped to [0, 1] and renormalised (det != 0 for a drawn face;
+    the clamped weights still sum to at least 1/3)."""
+    det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
+    raw0 = tl.math.div_rn((y1 - y2) * xp + (x2 - x1) * yp + (x1 * y2 - x2 * y1), det)
+    raw1 = tl.math.div_rn((y2 - y0) * xp + (x0 - x2) * yp + (x2 * y0 - x0 * y2), det)
+    raw2 = tl.math.div_rn((y0 - y1) * xp + (x1 - x0) * yp + (x0 * y1 - x1 * y0), det)
+    c0 = tl.minimum(tl.maximum(raw0, 0.0), 1.0)
+    c1 = tl.minimum(tl.maximum(raw1, 0.0), 1.0)
+    c2 = tl.minimum(tl.maximum(raw2, 0.0), 1.0)
+    total = c0 + c1 + c2
+    return raw0, raw1, raw2, tl.math.div_rn(c0, total), tl.math.div_rn(c1, total), tl.math.div_rn(c2, total)
+
+
+@triton.jit
 def fragment(x0, y0, z0, x1, y1, z1, x2, y2, z2, xp, yp):
     """(w0, w1, w2, z, covered) of a drawn face at pixel centres (xp, yp):
 
-    - screen-space weights w_k = (A_k xp + B_k yp + C_k) / det, clamped to [0, 1] and renormalised
-      (det != 0 for a drawn face; the clamped weights still sum to at least 1/3);
+    - the screen-space weights, clamped and renormalised (screen_weights);
     - perspective-correct depth 1/z = sum_k w_k / z_k (z = 1 where that sum is 0: never kept);
-    - covered: the centre is on the inner side of (or on) all three edges, and 1/z != 0.
-
-    One helper for all of it, written inline: the interpreter pays per helper call."""
-    det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
-    w0 = tl.math.div_rn((y1 - y2) * xp + (x2 - x1) * yp + (x1 * y2 - x2 * y1), det)
-    w1 = tl.math.div_rn((y2 - y0) * xp + (x0 - x2) * yp + (x2 * y0 - x0 * y2), det)
-    w2 = tl.math.div_rn((y0 - y1) * xp + (x1 - x0) * yp + (x0 * y1 - x1 * y0), det)
-    w0 = tl.minimum(tl.maximum(w0, 0.0), 1.0)
-    w1 = tl.minimum(tl.maximum(w1, 0.0), 1.0)
-    w2 = tl.minimum(tl.maximum(w2, 0.0), 1.0)
-    total = w0 + w1 + w2
-    w0 = tl.math.div_rn(w0, total)
-    w1 = tl.math.div_rn(w1, total)
-    w2 = tl.math.div_rn(w2, total)
+    - covered: the centre is on the inner side of (or on) all three edges, and 1/z != 0."""
+    _r0, _r1, _r2, w0, w1, w2 = screen_weights(x0, y0, x1, y1, x2, y2, xp, yp)
     inv = tl.math.div_rn(w0, z0) + tl.math.div_rn(w1, z1) + tl.math.div_rn(w2, z2)
     z = tl.math.div_rn(1.0, tl.where(inv == 0.0, 1.0, inv))
     covered = ((yp - y0) * (x1 - x0) >= (xp - x0) * (y1 - y0)) & ((yp - y1) * (x2 - x1) >= (xp - x1) * (y2 - y1)) \

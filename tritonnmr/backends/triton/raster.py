@@ -18,7 +18,7 @@ Integer sizes are never specialised (``do_not_specialize``): Triton would turn a
 import triton
 import triton.language as tl
 
-from .geometry import EMPTY, cover_key, pixel_centre, write_fragments
+from .geometry import EMPTY, cover_key, face_rows, pixel_centre, write_fragments
 
 @triton.jit
 def _tile_pixels(tile, tiles_x, tiles_per_entry, H, W, TILE: tl.constexpr):
@@ -61,17 +61,9 @@ def tile_kernel(faces_ptr, pair_face_ptr, item_tile_ptr, item_start_ptr, item_st
         live = rows < stop
         f = tl.load(pair_face_ptr + rows, mask=live, other=0)
         p = entry_faces + f.to(tl.int64) * 9
-        # rows past the list read the triangle (0, 0), (1, 0), (0, 1) at depth 1 and are dropped
-        key = cover_key(tl.broadcast_to(tl.load(p + 0, mask=live, other=0.0)[:, None], xp.shape),
-                        tl.broadcast_to(tl.load(p + 1, mask=live, other=0.0)[:, None], xp.shape),
-                        tl.broadcast_to(tl.load(p + 2, mask=live, other=1.0)[:, None], xp.shape),
-                        tl.broadcast_to(tl.load(p + 3, mask=live, other=1.0)[:, None], xp.shape),
-                        tl.broadcast_to(tl.load(p + 4, mask=live, other=0.0)[:, None], xp.shape),
-                        tl.broadcast_to(tl.load(p + 5, mask=live, other=1.0)[:, None], xp.shape),
-                        tl.broadcast_to(tl.load(p + 6, mask=live, other=0.0)[:, None], xp.shape),
-                        tl.broadcast_to(tl.load(p + 7, mask=live, other=1.0)[:, None], xp.shape),
-                        tl.broadcast_to(tl.load(p + 8, mask=live, other=1.0)[:, None], xp.shape),
-                        tl.broadcast_to(f[:, None], xp.shape), xp, yp, near, far)
+        # rows past the list read a harmless triangle and are dropped
+        x0, y0, z0, x1, y1, z1, x2, y2, z2 = face_rows(p, live, xp.shape)
+        key = cover_key(x0, y0, z0, x1, y1, z1, x2, y2, z2, tl.broadcast_to(f[:, None], xp.shape), xp, yp, near, far)
         best = tl.minimum(best, tl.min(tl.where(tl.broadcast_to(live[:, None], xp.shape), key, EMPTY), axis=0))
     if slot < 0:
         write_fragments(best, offs, valid, b, px, py, faces_ptr, index_ptr, weights_ptr, depth_ptr,

@@ -18,7 +18,7 @@ import triton
 import triton.language as tl
 
 from .backward import _item, _store_row
-from .geometry import FLT_MAX, pixel_centre
+from .geometry import FLT_MAX, face_rows, load_face, pixel_centre, screen_weights
 from .raster import _tile_pixels
 
 
@@ -55,17 +55,7 @@ def _geometry(x0, y0, z0, x1, y1, z1, x2, y2, z2, xp, yp, ax, ay):
         best_t = tl.where(nearer, t, best_t)
         best_gx = tl.where(nearer, gx, best_gx)
         best_gy = tl.where(nearer, gy, best_gy)
-    det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
-    raw0 = tl.math.div_rn((y1 - y2) * xp + (x2 - x1) * yp + (x1 * y2 - x2 * y1), det)
-    raw1 = tl.math.div_rn((y2 - y0) * xp + (x0 - x2) * yp + (x2 * y0 - x0 * y2), det)
-    raw2 = tl.math.div_rn((y0 - y1) * xp + (x1 - x0) * yp + (x0 * y1 - x1 * y0), det)
-    c0 = tl.minimum(tl.maximum(raw0, 0.0), 1.0)
-    c1 = tl.minimum(tl.maximum(raw1, 0.0), 1.0)
-    c2 = tl.minimum(tl.maximum(raw2, 0.0), 1.0)
-    total = c0 + c1 + c2
-    w0 = tl.math.div_rn(c0, total)
-    w1 = tl.math.div_rn(c1, total)
-    w2 = tl.math.div_rn(c2, total)
+    raw0, raw1, raw2, w0, w1, w2 = screen_weights(x0, y0, x1, y1, x2, y2, xp, yp)
     depth = tl.math.div_rn(1.0, tl.math.div_rn(w0, z0) + tl.math.div_rn(w1, z1) + tl.math.div_rn(w2, z2))
     d2 = tl.where(inside, best, -best)
     return d2, inside, edge, best_t, best_gx, best_gy, raw0, raw1, raw2, w0, w1, w2, depth
@@ -95,16 +85,8 @@ def pairs_kernel(faces_ptr, pair_face_ptr, item_tile_ptr, item_start_ptr, item_s
         live = rows < stop
         f = tl.load(pair_face_ptr + rows, mask=live, other=0)
         p = entry_faces + f.to(tl.int64) * 9
-        # rows past the list read the triangle (0, 0), (1, 0), (0, 1) at depth 1 and are dropped
-        x0 = tl.broadcast_to(tl.load(p + 0, mask=live, other=0.0)[:, None], xp.shape)
-        y0 = tl.broadcast_to(tl.load(p + 1, mask=live, other=0.0)[:, None], xp.shape)
-        z0 = tl.broadcast_to(tl.load(p + 2, mask=live, other=1.0)[:, None], xp.shape)
-        x1 = tl.broadcast_to(tl.load(p + 3, mask=live, other=1.0)[:, None], xp.shape)
-        y1 = tl.broadcast_to(tl.load(p + 4, mask=live, other=0.0)[:, None], xp.shape)
-        z1 = tl.broadcast_to(tl.load(p + 5, mask=live, other=1.0)[:, None], xp.shape)
-        x2 = tl.broadcast_to(tl.load(p + 6, mask=live, other=0.0)[:, None], xp.shape)
-        y2 = tl.broadcast_to(tl.load(p + 7, mask=live, other=1.0)[:, None], xp.shape)
-        z2 = tl.broadcast_to(tl.load(p + 8, mask=live, other=1.0)[:, None], xp.shape)
+        # rows past the list read a harmless triangle and are dropped
+        x0, y0, z0, x1, y1, z1, x2, y2, z2 = face_rows(p, live, xp.shape)
         d2, _inside, _edge, _t, _gx, _gy, _r0, _r1, _r2, w0, w1, w2, depth = _geometry(
             x0, y0, z0, x1, y1, z1, x2, y2, z2, xp, yp, ax, ay)
         keep = live[:, None] & valid[None, :] & ((d2 >= 0) | (-d2 < r2)) & (depth > near) & (depth < far)
@@ -133,16 +115,7 @@ def face_sums_kernel(faces_ptr, order_ptr, item_face_ptr, item_start_ptr, item_s
     torch_soft.pair_gradient per pair, PB pairs per trip."""
     face, start, stop, slot, dest = _item(tl.program_id(0), item_face_ptr, item_start_ptr, item_stop_ptr,
                                           item_slot_ptr, 9)
-    fp = faces_ptr + face * 9
-    x0 = tl.load(fp + 0)
-    y0 = tl.load(fp + 1)
-    z0 = tl.load(fp + 2)
-    x1 = tl.load(fp + 3)
-    y1 = tl.load(fp + 4)
-    z1 = tl.load(fp + 5)
-    x2 = tl.load(fp + 6)
-    y2 = tl.load(fp + 7)
-    z2 = tl.load(fp + 8)
+    _drawn, x0, y0, z0, x1, y1, z1, x2, y2, z2 = load_face(faces_ptr + face * 9)  # a listed face is drawn
     det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
     ga0 = tl.math.div_rn(y1 - y2, det)  # d raw_m / d xp
     ga1 = tl.math.div_rn(y2 - y0, det)
