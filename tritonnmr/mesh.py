@@ -94,8 +94,19 @@ def gather(values: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     pad = padding(faces)[..., None, None]
     offset = (torch.arange(B, device=faces.device) * V)[:, None, None]
     # clamped: an out-of-range index gathers a real vertex until the (gathered) index check raises
-    out = values.reshape(B * V, values.shape[-1])[faces.clamp(0, V - 1) + offset]
+    out = rows(values.reshape(B * V, values.shape[-1]), faces.clamp(0, V - 1) + offset)
     return torch.where(pad, 0.0, out)
+
+
+def rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]``: rows of ``table`` (N, C) at int64 ``index`` (any shape) -> index.shape + (C,),
+    with a gradient that adds each row's pieces in index order on any number of threads. (On the CPU,
+    the backward of ``table[index]``, index_put_ with accumulate, adds with atomics when torch runs
+    several threads, in an order the scheduler sets; index_select's, index_add_, adds in order. On
+    CUDA it is the other way round: the indexing backward sorts, index_add_ uses atomics.)"""
+    if table.is_cuda:
+        return table[index]
+    return table.index_select(0, index.reshape(-1)).view(index.shape + table.shape[1:])
 
 
 def vertices_to_faces(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:

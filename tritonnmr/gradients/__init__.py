@@ -18,7 +18,7 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from .. import checks, defaults
+from .. import checks, defaults, mesh
 from ..raster import Fragments, in_mesh_faces
 
 ESTIMATORS = ("blurred_edge", "soft", "analytic")
@@ -72,8 +72,9 @@ def light_of(scene: Scene, face_index: torch.Tensor, channels: int):
             raise ValueError(f"coloured light (light_color_ambient / light_color_directional) needs 3-channel "
                              f"colours; the shader gives {channels} channels: use grey light colours")
         light = light[..., :1]
-    b = torch.arange(light.shape[0], device=light.device).view((-1,) + (1,) * (face_index.dim() - 1))
-    return light[b, face_index.clamp(min=0)]
+    B, F = light.shape[:2]
+    b = torch.arange(B, device=light.device).view((-1,) + (1,) * (face_index.dim() - 1))
+    return mesh.rows(light.reshape(B * F, light.shape[-1]), b * F + face_index.clamp(min=0))
 
 
 def lit_colours(scene: Scene, fragments: Fragments) -> torch.Tensor:

@@ -21,6 +21,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
+from numba.np.ufunc import parallel as _numba_parallel
 
 jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
@@ -36,8 +37,13 @@ if hasattr(os, "register_at_fork"):
 
 
 def threads():
-    """Threads the kernels use: numba's setting (NUMBA_NUM_THREADS, numba.set_num_threads)."""
-    return max(1, numba.get_num_threads())
+    """Threads the kernels use: numba's setting (NUMBA_NUM_THREADS, or numba.set_num_threads once numba's
+    threading layer runs), read without starting that layer: starting it (numba.get_num_threads does)
+    calls omp_set_num_threads(NUMBA_NUM_THREADS) in the OpenMP runtime torch shares, so torch's own
+    thread setting would silently change with the first render."""
+    if _numba_parallel._is_initialized:
+        return max(1, numba.get_num_threads())
+    return max(1, numba.config.NUMBA_NUM_THREADS)
 
 
 def run_jobs(kernel, jobs, *args):

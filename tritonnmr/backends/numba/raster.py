@@ -184,9 +184,12 @@ def depth_backward(faces, face_index, weights, depth, grad_depth, out):
             x0, y0, z0 = faces[b, f, 0, 0], faces[b, f, 0, 1], faces[b, f, 0, 2]
             x1, y1, z1 = faces[b, f, 1, 0], faces[b, f, 1, 1], faces[b, f, 1, 2]
             x2, y2, z2 = faces[b, f, 2, 0], faces[b, f, 2, 1], faces[b, f, 2, 2]
-            det = np.float64((x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0))
-            sx = ((y1 - y2) / det / z0 + (y2 - y0) / det / z1 + (y0 - y1) / det / z2)
-            sy = ((x2 - x1) / det / z0 + (x0 - x2) / det / z1 + (x1 - x0) / det / z2)
+            # sx = sum_m A_m / (det z_m) cancels (the A_m sum to 0): in float32 and in the reference's
+            # order, so that what the cancellation leaves (all of it where the z_m are equal) is the
+            # reference's, whose sign a float64 evaluation would not keep at large depth
+            det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
+            sx = np.float64((y1 - y2) / det / z0 + (y2 - y0) / det / z1 + (y0 - y1) / det / z2)
+            sy = np.float64((x2 - x1) / det / z0 + (x0 - x2) / det / z1 + (x1 - x0) / det / z2)
             for k in range(3):
                 zk = np.float64(faces[b, f, k, 2])
                 out[b, f, k, 0] = sums[f, k] * sx
