@@ -11,13 +11,12 @@ import os
 import sys
 import time
 
-from . import defaults
 from .camera import DEFAULT_DISTANCE
 from .gradients import ESTIMATORS
 from .cli_common import (IMAGE_SIZE_HELP, MESH_HELP, OUT_MESH_HELP, ArgumentParser, HelpFormatter, UserError,
-                         add_device_options, finite_float, image_size, load_mesh, load_target, one_line, output_dir,
-                         output_paths, positive_float, positive_int, renderer, resolve_device, size_text, subcommand,
-                         write_mesh, write_metrics)
+                         add_device_options, add_gradient_options, finite_float, image_size, load_mesh, load_target,
+                         one_line, output_dir, output_paths, positive_float, positive_int, renderer, resolve_device,
+                         size_text, subcommand, write_mesh, write_metrics)
 
 # what: (bundled target, Adam step): neural_renderer's examples 2, 3 and 4
 FIT_DEFAULTS = {"shape": ("example2_ref.png", 0.001), "texture": ("example3_ref.png", 0.1),
@@ -147,19 +146,6 @@ def cmd_bench(args):
     plotted = bench.write(rows, meta, out)
     print(bench.to_markdown(rows, meta))
     print(f"wrote {out}/results.json, results.md" + (", results.png" if plotted else " (no matplotlib: no plot)"))
-
-
-def add_gradient_options(parser):
-    """--gradient, --sigma, --gamma: the estimator of a command's silhouette or colour gradients."""
-    from .gradients import ESTIMATORS
-    parser.add_argument("--gradient", choices=ESTIMATORS, default="blurred_edge",
-                        help="how the gradient reaches the mesh: blurred_edge (the paper's), soft (SoftRas: soft "
-                             "silhouettes and a depth softmax, with --sigma and --gamma)"
-                             + (", analytic (nvdiffrast's antialiasing)" if "analytic" in ESTIMATORS else ""))
-    parser.add_argument("--sigma", type=positive_float, default=defaults.SOFT_SIGMA,
-                        help="--gradient soft: the sigmoid's sharpness, in squared NDC units (smaller: sharper)")
-    parser.add_argument("--gamma", type=positive_float, default=defaults.SOFT_GAMMA,
-                        help="--gradient soft: the depth softmax's temperature (smaller: nearer faces dominate)")
 
 
 def build_parser():

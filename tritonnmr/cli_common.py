@@ -149,6 +149,20 @@ def add_device_options(parser, seed=False,
         parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
 
 
+def add_gradient_options(parser):
+    """--gradient, --sigma, --gamma: the estimator of a command's silhouette or colour gradients."""
+    from .defaults import SOFT_GAMMA, SOFT_SIGMA
+    from .gradients import ESTIMATORS
+    parser.add_argument("--gradient", choices=ESTIMATORS, default="blurred_edge",
+                        help="how the gradient reaches the mesh: blurred_edge (the paper's), soft (SoftRas: soft "
+                             "silhouettes and a depth softmax, with --sigma and --gamma)"
+                             + (", analytic (nvdiffrast's antialiasing)" if "analytic" in ESTIMATORS else ""))
+    parser.add_argument("--sigma", type=positive_float, default=SOFT_SIGMA,
+                        help="--gradient soft: the sigmoid's sharpness, in squared NDC units (smaller: sharper)")
+    parser.add_argument("--gamma", type=positive_float, default=SOFT_GAMMA,
+                        help="--gradient soft: the depth softmax's temperature (smaller: nearer faces dominate)")
+
+
 # -- inputs ----------------------------------------------------------------------------------------
 
 def resolve_device(name):

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import torch
 
-from ..cli_common import (IMAGE_SIZE_HELP, OUT_MESH_HELP, UserError, add_device_options, fraction, image_size,
-                          load_target, output_dir, output_paths, positive_float, positive_int, resolve_device,
-                          subcommand, write_mesh)
+from ..cli_common import (IMAGE_SIZE_HELP, OUT_MESH_HELP, UserError, add_device_options, add_gradient_options,
+                          fraction, image_size, load_target, output_dir, output_paths, positive_float, positive_int,
+                          resolve_device, subcommand, write_mesh)
 from .config import LR_DROP_FACTOR
 from .data import VIEWS
 from .distributed import DEFAULT_TIMEOUT_S
@@ -46,8 +46,8 @@ def _categories(directory, names, split="train"):
 def _config(args):
     from .config import FULL, QUICK
     config = QUICK if args.quick else FULL
-    changes = {k: getattr(args, k) for k in ("iterations", "batch_size", "lr", "seed", "cross_views", "lr_drop")
-               if getattr(args, k, None) is not None}
+    changes = {k: getattr(args, k) for k in ("iterations", "batch_size", "lr", "seed", "cross_views", "lr_drop",
+                                             "gradient", "sigma", "gamma") if getattr(args, k, None) is not None}
     return replace(config, backend=args.backend, **changes)
 
 
@@ -386,6 +386,7 @@ def add_parser(sub):
     categories(t, "one model per category, each trained on that category's objects alone: OUT/CLASS_ID/MODEL.pt "
                   "(the paper's setting; default: one model for all the categories, OUT/MODEL.pt)")
     training(t)
+    add_gradient_options(t)  # the mesh model's silhouettes (the voxel model's projection has its own gradient)
     add_device_options(t, seed=True)
     launch(t)
     t.set_defaults(func=cmd_train)

@@ -2,6 +2,8 @@
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..defaults import SOFT_GAMMA, SOFT_SIGMA
+
 LR_DROP_FACTOR = 0.1  # the learning rate is multiplied by this after ``Config.lr_drop`` of the steps
 
 
@@ -22,12 +24,19 @@ class Config:
     #                                 four IoU losses (the paper's); False: predict from the first view only
     #                                 and render it into both, the sum of two IoU losses
     lr_drop: Optional[float] = 0.95  # the learning rate x LR_DROP_FACTOR from this fraction of the steps on
+    gradient: str = "blurred_edge"  # the training renderer's gradient estimator (tritonnmr.gradients), with
+    sigma: float = SOFT_SIGMA       # gradient="soft"'s sigma and gamma
+    gamma: float = SOFT_GAMMA
 
     def learning_rate(self, step):
         """Adam's step size at training step ``step`` (0-based) of ``iterations``."""
         if self.lr_drop is not None and step >= int(self.lr_drop * self.iterations):
             return self.lr * LR_DROP_FACTOR
         return self.lr
+
+    def renderer_options(self):
+        """The training renderer's gradient keywords (Renderer's ``gradient``, ``sigma``, ``gamma``)."""
+        return {"gradient": self.gradient, "sigma": self.sigma, "gamma": self.gamma}
 
     def model_options(self):
         return {"width": self.width, "dim": self.dim}

@@ -66,7 +66,7 @@ def warm_up(model, batch_size, config, device):
     """One forward and backward pass of a training step of ``batch_size`` objects through ``model``
     (in eval mode, so no statistics move; gradients cleared after): compiles the renderer's kernels for
     the shapes training uses, without changing the model."""
-    renderer = data.camera(backend=config.backend, anti_aliasing=config.anti_aliasing)
+    renderer = data.camera(backend=config.backend, anti_aliasing=config.anti_aliasing, **config.renderer_options())
     pairs = losses.face_pairs(model.faces) if model.kind == "mesh" else None
     index = torch.zeros(batch_size, dtype=torch.long)
     blank = torch.zeros(batch_size, 4, data.IMAGE_SIZE, data.IMAGE_SIZE)
@@ -147,7 +147,7 @@ def train(kind, dataset, path, config=QUICK, device="cpu", resume=True, progress
         generator.set_state(ckpt["sampler"])  # the batches continue as if the run had not stopped
     else:
         generator.manual_seed(config.seed + start)
-    renderer = data.camera(backend=config.backend, anti_aliasing=config.anti_aliasing)
+    renderer = data.camera(backend=config.backend, anti_aliasing=config.anti_aliasing, **config.renderer_options())
     pairs = losses.face_pairs(model.faces) if kind == "mesh" else None
     network = model
     if context.distributed:
