@@ -165,8 +165,8 @@ def grid(quick, device):
             cases += [Case("teapot", 2464, s, 1, m, b, p) for b in names for m in ("silhouettes", "rgb") for p in passes]
         cases += [Case("sphere", 10000, 128, 1, "silhouettes", b, p) for b in names for p in passes]
         cases += [Case("teapot", 2464, 128, 8, "silhouettes", b, p) for b in names for p in passes]
-        cases += [Case("teapot", 2464, 64, 1, "silhouettes", b, "forward+backward", gradient="soft")
-                  for b in names]
+        cases += [Case("teapot", 2464, 64, 1, "silhouettes", b, "forward+backward", gradient=g)
+                  for g in ("soft", "analytic") for b in names]
         return cases
     for s in (64, 128, 256, 512, 1024):
         cases += [Case("teapot", 2464, s, 1, m, b, p) for b in names for m in ("silhouettes", "rgb") for p in passes]
@@ -184,10 +184,15 @@ def grid(quick, device):
         cases += [Case(mesh, n, s, 1, "silhouettes", b, "forward+backward", gradient="soft", sigma=sigma)
                   for mesh, n in (("teapot", 2464), ("sphere", 100_000)) for s in (256, 1024) for b in names
                   for sigma in SOFT_SIGMAS if b != "torch" or (s == 256 and n < 100_000)]
+        cases += [Case(mesh, n, s, 1, m, b, "forward+backward", gradient="analytic")
+                  for mesh, n in (("teapot", 2464), ("sphere", 100_000)) for s in (256, 1024)
+                  for m in ("silhouettes", "rgb") for b in names if b != "torch" or (s == 256 and n < 100_000)]
     else:
         cases += [Case("teapot", 2464, s, 1, m, b, "forward+backward", gradient="soft", sigma=sigma)
                   for s in (64, 256) for m in ("silhouettes", "rgb") for b in names for sigma in SOFT_SIGMAS
                   if b != "torch" or s == 64]
+        cases += [Case("teapot", 2464, s, 1, m, b, "forward+backward", gradient="analytic")
+                  for s in (64, 256) for m in ("silhouettes", "rgb") for b in names if b != "torch" or s == 64]
     return cases
 
 

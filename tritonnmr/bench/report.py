@@ -7,8 +7,10 @@ def backend_label(row):
     """The backend's name, with the strategy for z-buffer rows ("triton (face z-buffer)")."""
     if row.get("stage", "render") == "z-buffer":
         return f"{row['backend']} ({row.get('raster', 'binned')} z-buffer)"
+    if row.get("gradient", "blurred_edge") == "soft":
+        return f"{row['backend']} (soft, sigma {row['sigma']:g})"
     if row.get("gradient", "blurred_edge") != "blurred_edge":
-        return f"{row['backend']} ({row['gradient']}, sigma {row['sigma']:g})"
+        return f"{row['backend']} ({row['gradient']})"
     return row["backend"]
 
 
