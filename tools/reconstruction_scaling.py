@@ -15,6 +15,7 @@ for every <model>.json in OUT_DIR (so the models can be measured in separate run
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,13 +37,19 @@ FOUR = ["airplane", "car", "chair", "table"]
 LAUNCHES = {"1 rank x 2 threads": (CLI, 2), "2 ranks x 1 thread": (TORCHRUN, 1)}
 
 
+def _cpu_of_children():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _timed(command, env):
-    """-> wall seconds of ``command``; raises with its stderr's tail when it fails."""
-    start = time.perf_counter()
+    """-> (wall seconds, CPU seconds of all its processes) of ``command``; raises with its stderr's tail
+    when it fails."""
+    start, cpu = time.perf_counter(), _cpu_of_children()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-2000:]}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu_of_children() - cpu
 
 
 def _train_command(prefix, threads, kind, data, out, steps, per_category):
@@ -61,25 +68,27 @@ def _checkpoints(out, kind, per_category):
 
 def _measure(kind, per_category, data, work, args, env):
     """One table row: every repeat of the two launches, alternating."""
-    times = {name: [] for name in LAUNCHES}
-    loops = {name: [] for name in LAUNCHES}
+    times, cpus, loops = ({name: [] for name in LAUNCHES} for _ in range(3))
     loads, trained = [], {}
     for _ in range(args.repeats):
         for name, (prefix, threads) in LAUNCHES.items():
             out = os.path.join(work, kind, str(per_category), name.split()[0])
             loads.append(os.getloadavg()[0])
-            times[name].append(_timed(_train_command(prefix, threads, kind, data, out, args.steps, per_category), env))
+            wall, cpu = _timed(_train_command(prefix, threads, kind, data, out, args.steps, per_category), env)
+            times[name].append(wall)
+            cpus[name].append(cpu)
             ckpts = _checkpoints(out, kind, per_category)
             ranks = 2 if prefix is TORCHRUN else 1  # rank r trained categories r, r + 2, ...: they ran side by side
             loops[name].append(max(sum(c["history"]["seconds"] for c in ckpts[r::ranks]) for r in range(ranks)))
             trained[name] = {"steps": [c["iteration"] for c in ckpts],
                              "mean_soft_iou_last_20_steps": [round(sum(c["history"]["iou"][-20:]) / 20, 4)
                                                              for c in ckpts]}
-            print(f"{kind} {'per-category x4' if per_category else 'one category'} {name}: {times[name][-1]:.1f} s "
-                  f"(training loop {loops[name][-1]:.1f} s)", flush=True)
+            print(f"{kind} {'per-category x4' if per_category else 'one category'} {name}: {wall:.1f} s, CPU "
+                  f"{cpu:.1f} s (training loop {loops[name][-1]:.1f} s), load {loads[-1]:.1f}", flush=True)
     one, two = LAUNCHES
     row = {"model": kind, "case": f"per category, {len(FOUR)} categories" if per_category else "one category",
-           "repeats": args.repeats, "wall_seconds": times, "training_loop_seconds": loops,
+           "repeats": args.repeats, "wall_seconds": times, "cpu_seconds": cpus, "training_loop_seconds": loops,
+           "median_cpu_seconds": {n: statistics.median(t) for n, t in cpus.items()},
            "load_average_1min": loads, "trained": trained}
     for label, pick in (("best", min), ("median", statistics.median)):
         launch, loop = ({n: pick(t) for n, t in d.items()} for d in (times, loops))
@@ -100,7 +109,8 @@ def _table(out):
              "averages in the JSON files). The two launches alternate; the best of the repeats (the least "
              "disturbed) and, in brackets, their median.", "",
              f"| model | case | repeats | {one}: launch / training loop | {two}: launch / training loop "
-             "| speed-up of 2 ranks: launch / loop | commit |", "|---|---|---|---|---|---|---|"]
+             "| speed-up of 2 ranks: launch / loop | CPU of a launch, 1 rank / 2 ranks | commit |",
+             "|---|---|---|---|---|---|---|---|"]
     for run in runs:
         for row in run["rows"]:
             b, m = "best", "median"
@@ -111,10 +121,13 @@ def _table(out):
             lines.append(f"| {row['model']} | {row['case']} | {row['repeats']} | {cell(one)} | {cell(two)} | "
                          f"{row[b + '_speed_up_2_ranks']:.2f}x / {row[b + '_speed_up_2_ranks_training_loop']:.2f}x "
                          f"({row[m + '_speed_up_2_ranks']:.2f} / {row[m + '_speed_up_2_ranks_training_loop']:.2f}) | "
+                         f"{row['median_cpu_seconds'][one]:.0f} s / {row['median_cpu_seconds'][two]:.0f} s | "
                          f"{run['commit']} |")
     lines += ["", "Launch: the whole command, start-up included (torchrun's agent and two Python processes that "
               "import torch, against one). Training loop: the steps alone (rank 0's clock; per category, the sum over "
-              "the categories)."]
+              "the categories a rank trained, for the rank that took longest; on several ranks, rank 0 has compiled "
+              "the kernels before its clock starts). CPU: user + system time of all the launch's processes "
+              "(median), which a busy machine changes less than wall time."]
     text = "\n".join(lines) + "\n"
     with open(os.path.join(out, "results.md"), "w") as fh:
         fh.write(text)
