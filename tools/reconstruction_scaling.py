@@ -9,7 +9,8 @@ Cases (the --quick configuration, 200 steps at its batch of 16):
                   2 ranks train 2 categories each).
 Each launch runs from scratch (--restart) and is timed whole (start-up included), and its training loop
 alone (from the checkpoints); the repeats of the two launches alternate, so a busy machine slows both
-alike; the best (least disturbed) and the median of the repeats are reported. Writes OUT_DIR/<model>.json for the models measured and results.md
+alike, and each waits (--patience seconds at most) for the machine's load to fall to --quiet-load; the
+best (least disturbed) and the median of the repeats are reported, with the load at each start. Writes OUT_DIR/<model>.json for the models measured and results.md
 for every <model>.json in OUT_DIR (so the models can be measured in separate runs), and prints it.
 """
 import argparse
@@ -66,6 +67,14 @@ def _checkpoints(out, kind, per_category):
     return [checkpoints.read_checkpoint(os.path.join(out, f"{kind}.pt"))]
 
 
+def _wait_for_quiet(threshold, patience):
+    """Wait (up to ``patience`` seconds) for the 1-minute load average to fall to ``threshold``; -> the load."""
+    began = time.time()
+    while os.getloadavg()[0] > threshold and time.time() - began < patience:
+        time.sleep(10)
+    return os.getloadavg()[0]
+
+
 def _measure(kind, per_category, data, work, args, env):
     """One table row: every repeat of the two launches, alternating."""
     times, cpus, loops = ({name: [] for name in LAUNCHES} for _ in range(3))
@@ -73,7 +82,7 @@ def _measure(kind, per_category, data, work, args, env):
     for _ in range(args.repeats):
         for name, (prefix, threads) in LAUNCHES.items():
             out = os.path.join(work, kind, str(per_category), name.split()[0])
-            loads.append(os.getloadavg()[0])
+            loads.append(_wait_for_quiet(args.quiet_load, args.patience))
             wall, cpu = _timed(_train_command(prefix, threads, kind, data, out, args.steps, per_category), env)
             times[name].append(wall)
             cpus[name].append(cpu)
@@ -105,9 +114,9 @@ def _table(out):
     first = runs[0]
     one, two = LAUNCHES
     lines = [f"Reconstruction training, `--quick` (batch 16 in all, so 8 a rank on two ranks), {first['steps']} steps "
-             f"from scratch; {first['device']}, {first['cores']} cores, shared with other work (1-minute load "
-             "averages in the JSON files). The two launches alternate; the best of the repeats (the least "
-             "disturbed) and, in brackets, their median.", "",
+             f"from scratch; {first['device']}, {first['cores']} cores, shared with other work (the 1-minute load "
+             "average at each launch's start is in the JSON files). The two launches alternate; the best of the "
+             "repeats (the least disturbed) and, in brackets, their median.", "",
              f"| model | case | repeats | {one}: launch / training loop | {two}: launch / training loop "
              "| speed-up of 2 ranks: launch / loop | CPU of a launch, 1 rank / 2 ranks | commit |",
              "|---|---|---|---|---|---|---|---|"]
@@ -140,6 +149,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--models", default="mesh,voxel")
+    parser.add_argument("--quiet-load", type=float, default=1.0,
+                        help="before each launch, wait for the 1-minute load average to fall to this")
+    parser.add_argument("--patience", type=float, default=300, help="seconds to wait for it at most")
     args = parser.parse_args(argv)
     env = dict(os.environ, OMP_NUM_THREADS="1")  # --threads sets each launch's threads
     work = tempfile.mkdtemp(prefix="recon-scaling-")
