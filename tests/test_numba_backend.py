@@ -497,3 +497,56 @@ def test_threads_may_render_at_once():
         results = list(pool.map(work, range(8)))
     for face_index, g in results[1:]:
         assert torch.equal(face_index, results[0][0]) and torch.equal(g, results[0][1])
+
+
+# ----------------------------------------------------------------------------------------------
+# The fused glue (compose, finish) against the torch operations it replaces
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("anti_aliasing", [True, False])
+def test_fused_finish_equals_the_torch_path_bit_for_bit(anti_aliasing):
+    from tritonnmr import render
+    g = torch.Generator().manual_seed(31)
+    image = torch.rand(2, 10, 14, 4, generator=g)
+    depth = torch.rand(2, 10, 14, 1, generator=g)
+    grads = [torch.randn(2, 3, 5 if anti_aliasing else 10, 7 if anti_aliasing else 14, generator=g),
+             torch.randn(2, 5 if anti_aliasing else 10, 7 if anti_aliasing else 14, generator=g)]
+    results = []
+    for backend in ("torch", "numba"):
+        x, d = image.clone().requires_grad_(), depth.clone().requires_grad_()
+        out = render.finish_images({("rgb", "alpha"): x, "depth": d}, anti_aliasing, backend)
+        assert out["rgb"].shape == grads[0].shape and out["alpha"].shape == out["depth"].shape == grads[1].shape
+        ((out["rgb"] * grads[0]).sum() + (out["alpha"] * grads[1]).sum()).backward()  # depth: no gradient
+        results.append((out["rgb"], out["alpha"], out["depth"], x.grad))
+        assert d.grad is None
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("light_channels", [0, 1, 3])
+def test_fused_compose_equals_the_torch_path_bit_for_bit(light_channels):
+    """gradients.hard_image's numba pass (colours x light, background, alpha) against its torch
+    operations: the image, the colours' and the light's gradients (grey light: one channel)."""
+    from tritonnmr import gradients
+    faces = random_faces(2, 30, seed=32)
+    face_index = cpu.rasterize_fragments(faces, 12, 16, 0.1, 100.0)[0]
+    g = torch.Generator().manual_seed(33)
+    colours = torch.rand(2, 12, 16, 3, generator=g).requires_grad_()
+    light = torch.rand(2, 30, light_channels or 1, generator=g).requires_grad_()
+    background = torch.tensor([0.1, 0.2, 0.3])
+    grad = torch.randn(2, 12, 16, 4, generator=g)
+    table = light if light_channels else light.new_zeros(2, 0, 1)
+    fused = gradients._Compose.apply(colours, table, face_index, background, True, cpu)
+    (fused * grad).sum().backward()
+    mine = (fused, colours.grad, light.grad)
+    colours.grad, light.grad = None, None
+    covered = (face_index >= 0)[..., None]
+    lit = colours
+    if light_channels:
+        flat = torch.arange(2)[:, None, None] * 30 + face_index.clamp(min=0)
+        lit = colours * nr.mesh.rows(light.reshape(60, -1), flat)
+    torch_path = torch.cat([torch.where(covered, lit, background), covered.float()], -1)
+    (torch_path * grad).sum().backward()
+    assert torch.equal(mine[0], torch_path) and torch.equal(mine[1], colours.grad)
+    if light_channels:
+        assert torch.equal(mine[2], light.grad)
+    assert mine[0][..., 3].sum() > 20 and mine[1].abs().sum() > 0

@@ -16,7 +16,12 @@ _NULL = (0.0, 0.0, 1.0)
 def behind(faces: torch.Tensor, z_clip: float, ignore=None) -> torch.Tensor:
     """0-dim bool tensor: whether any face (B, F, 3, 3) has a vertex with z < z_clip (``ignore``
     (B, F): padding), for the caller to read with its other values."""
-    behind = (faces[..., 2] < z_clip).any(-1)
+    return any_behind(faces[..., 2], z_clip, ignore)
+
+
+def any_behind(depths: torch.Tensor, z_clip: float, ignore=None) -> torch.Tensor:
+    """:func:`behind` of the faces' vertex depths (B, F, 3)."""
+    behind = (depths < z_clip).any(-1)
     if ignore is not None:
         behind = behind & ~ignore
     return behind.any()

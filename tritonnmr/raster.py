@@ -52,7 +52,7 @@ class _EdgeGradient(torch.autograd.Function):
     def forward(ctx, image, faces, face_index, eps, ops):
         ctx.save_for_backward(image, faces, face_index)
         ctx.eps, ctx.ops = eps, ops
-        return image.clone()
+        return image.view_as(image)  # the identity, without a copy
 
     @staticmethod
     def backward(ctx, grad_image):
@@ -61,10 +61,13 @@ class _EdgeGradient(torch.autograd.Function):
         return grad_image, grad_faces, None, None, None
 
 
-def fragments_of(faces, height, width, near, far, backend):
-    """Fragments of trusted faces (B, F, 3, 3) at (height, width): the raster op, then bary."""
+def fragments_of(faces, height, width, near, far, backend, bary=True):
+    """Fragments of trusted faces (B, F, 3, 3) at (height, width): the raster op, then bary (None
+    without ``bary``: nothing is shaded)."""
     ops = backends.ops_for(backend, faces.device)
     face_index, weights, depth = _RasterizeFragments.apply(faces, height, width, float(near), float(far), ops)
+    if not bary:
+        return Fragments(face_index, weights, depth, faces, None)
     with torch.no_grad():
         bary = ops.perspective_barycentrics(faces, face_index, weights, depth)
     return Fragments(face_index, weights, depth, faces, bary)

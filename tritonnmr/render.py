@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import checks, defaults, gradients, precision
+from . import backends, checks, defaults, gradients, precision
 from .raster import ImageSize, fragments_of
 from .shading import as_shader, attribute_tensors, default_shader
 
@@ -34,6 +34,44 @@ def _finish(image, anti_aliasing):
     return image.flip(2)
 
 
+class _FusedFinish(torch.autograd.Function):
+    """:func:`_finish` and the split into parts as one backend pass each way (``ops.finish``)."""
+
+    @staticmethod
+    def forward(ctx, image, sizes, squeeze, anti_aliasing, ops):
+        ctx.set_materialize_grads(False)
+        ctx.sizes, ctx.anti_aliasing, ctx.ops, ctx.shape = sizes, anti_aliasing, ops, image.shape[1:3]
+        return ops.finish(image, sizes, anti_aliasing, squeeze)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return ctx.ops.finish_backward(grads, ctx.sizes, ctx.anti_aliasing, *ctx.shape), None, None, None, None
+
+
+def _channels(names, image):
+    """The channel count of each of ``names`` stacked in ``image`` (B, H, W, C): one each but rgb's."""
+    return tuple(1 if n != "rgb" else image.shape[-1] - (len(names) - 1) for n in names)
+
+
+def finish_images(images: Dict, anti_aliasing: bool, backend: str) -> Dict[str, Tensor]:
+    """The pictures of an estimator's pre-flip images: {name: (B, C, H', W')}, or (B, H', W') for
+    "alpha" and "depth". A key of ``images`` may be a tuple of names whose images are stacked along
+    channels in that order: it is finished once and split afterwards (the backend's fused pass where
+    it has one, ``ops.finish``)."""
+    out = {}
+    for key, image in images.items():
+        names = key if isinstance(key, tuple) else (key,)
+        sizes, squeeze = _channels(names, image), tuple(n in ("alpha", "depth") for n in names)
+        ops = backends.ops_for(backend, image.device)
+        if hasattr(ops, "finish"):
+            parts = _FusedFinish.apply(image.contiguous(), sizes, squeeze, anti_aliasing, ops)
+        else:
+            parts = [p[:, 0] if flat else p for p, flat in zip(torch.split(_finish(image, anti_aliasing), sizes, 1),
+                                                              squeeze)]
+        out.update(zip(names, parts))
+    return out
+
+
 def render_faces(faces: Tensor, attributes=None, *, shader=None, image_size: ImageSize = DEFAULT_IMAGE_SIZE,
                  anti_aliasing: bool = DEFAULT_ANTI_ALIASING, near: float = DEFAULT_NEAR, far: float = DEFAULT_FAR,
                  background_color: Sequence[float] = DEFAULT_BACKGROUND_COLOR, outputs=("rgb", "depth", "alpha"),
@@ -50,17 +88,14 @@ def render_faces(faces: Tensor, attributes=None, *, shader=None, image_size: Ima
     """
     height, width = checks.image_size(image_size)
     scale = 2 if anti_aliasing else 1
-    frags = fragments_of(faces, height * scale, width * scale, near, far, backend)
+    frags = fragments_of(faces, height * scale, width * scale, near, far, backend, bary="rgb" in outputs)
     scene = gradients.Scene(faces, attributes, shader, light, parent, background_color, height * scale, width * scale,
                             near, far, backend, indices)
     images = [n for n in ("rgb", "alpha") if n in outputs]
     out = gradients.estimator(gradient).render(scene, frags, images, options) if images else {}
-    out = {name: _finish(image, anti_aliasing) for name, image in out.items()}
-    if "alpha" in out:
-        out["alpha"] = out["alpha"][:, 0]
     if "depth" in outputs:
-        out["depth"] = _finish(frags.depth[..., None], anti_aliasing)[:, 0]
-    return out
+        out["depth"] = frags.depth[..., None]
+    return finish_images(out, anti_aliasing, backend)
 
 
 def rasterize_rgbad(faces: Tensor, textures=None, image_size: ImageSize = DEFAULT_IMAGE_SIZE,

@@ -128,27 +128,17 @@ class Renderer(nn.Module):
                            perspective=self.perspective, angle=self.viewing_angle, K=K, R=R, t=t,
                            dist_coeffs=dist_coeffs, orig_size=orig_size)
 
-    def _camera_faces(self, vertices, faces, camera_args):
-        """(camera, camera-space faces (B, F, 3, 3) with padding rows made null, padding mask (B, F))."""
-        cam = self._camera(vertices, camera_args)
-        corners = mesh.gather(cam.to_view(vertices), faces)
-        pad = mesh.padding(faces)
-        return cam, torch.where(pad[..., None, None], checks.on_device(clip._NULL, corners), corners), pad
-
     def _z_clip(self):
         """The depth of the clipping plane: near, or defaults.MIN_CLIP_DEPTH when near is 0."""
         return self.near if self.near > 0 else defaults.MIN_CLIP_DEPTH
 
-    def _screen_faces(self, corners, cam, clipped, height, width):
-        """Screen-space faces (B, F', 3, 3) of camera-space ``corners``, clipped at the near plane when
-        ``clipped``, and the map back to the mesh's faces (None when nothing was clipped)."""
-        parent = None
-        if clipped:
-            corners, parent_face, matrix = clip.near_plane(corners, self._z_clip())
-            parent = (parent_face, matrix)
+    def _clipped_faces(self, corners, cam, height, width):
+        """Screen-space faces (B, F', 3, 3) of camera-space ``corners`` clipped at the near plane, and
+        the map back to the mesh's faces."""
+        corners, parent_face, matrix = clip.near_plane(corners, self._z_clip())
         B, nf = corners.shape[:2]
         screen = cam.project(corners.reshape(B, nf * 3, 3), height, width).reshape(B, nf, 3, 3)
-        return screen, parent
+        return screen, (parent_face, matrix)
 
     def _render(self, vertices, faces, textures, camera_args, outputs, shader=None):
         options = self._options(outputs)
@@ -164,10 +154,20 @@ class Renderer(nn.Module):
                 light = lights.face_light(mesh.gather(vertices, faces), self.light_intensity_ambient,
                                           self.light_intensity_directional, self.light_color_ambient,
                                           self.light_color_directional, self.light_direction, check_faces=False)
-            cam, corners, pad = self._camera_faces(vertices, faces, camera_args)
-            (behind,) = pending.read(clip.behind(corners, self._z_clip(), ignore=pad) if cam.clips
-                                     else corners.new_zeros((), dtype=torch.bool))
-            screen, parent = self._screen_faces(corners, cam, behind, height, width)
+            cam = self._camera(vertices, camera_args)
+            view = cam.to_view(vertices)
+            pad = mesh.padding(faces)
+            (behind,) = pending.read(clip.any_behind(mesh.gather(view.detach()[..., 2:], faces)[..., 0], self._z_clip(),
+                                                     ignore=pad) if cam.clips else pad.new_zeros(()))
+            if behind:
+                corners = torch.where(pad[..., None, None], checks.on_device(clip._NULL, view), mesh.gather(view, faces))
+                screen, parent = self._clipped_faces(corners, cam, height, width)
+            else:  # no face to clip: project the vertices, then gather them (padding rows: zeros, culled);
+                # a vertex nearer than the plane belongs to no face: it is moved to z = 1, so that its
+                # projection (a division by its depth) cannot make a NaN gradient
+                if cam.clips:
+                    view = torch.where(view[..., 2:] < self._z_clip(), checks.on_device(clip._NULL, view), view)
+                screen, parent = mesh.gather(cam.project(view, height, width), faces), None
             return render_faces(screen, textures, shader=shader, background_color=background, outputs=outputs,
                                 light=light, parent=parent, indices=faces, **options)
 

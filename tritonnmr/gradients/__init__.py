@@ -10,15 +10,16 @@
 
 Each estimator is a module with ``render(scene, fragments, outputs, options) -> {name: (B, H, W, C)}``:
 the pre-flip, pre-pooling images named in ``outputs`` ("rgb", "alpha") of a :class:`Scene`, given its
-hard ``fragments`` (which also give the depth map, the same for every estimator). ``render`` in
-:mod:`tritonnmr.render` calls it and finishes the images (pooling, flip).
+hard ``fragments`` (which also give the depth map, the same for every estimator); a key may also be a
+tuple of names whose images are stacked along channels in that order (rgb's channels, then alpha's
+one). ``render`` in :mod:`tritonnmr.render` calls it and finishes the images (pooling, flip, split).
 """
 import importlib
 from typing import NamedTuple, Optional
 
 import torch
 
-from .. import checks, defaults, mesh
+from .. import backends, checks, defaults, mesh
 from ..raster import Fragments, in_mesh_faces
 
 ESTIMATORS = ("blurred_edge", "soft", "analytic")
@@ -60,10 +61,10 @@ def estimator(name: str):
     return importlib.import_module(f"{__name__}.{checks.choice('gradient', name, ESTIMATORS)}")
 
 
-def light_of(scene: Scene, face_index: torch.Tensor, channels: int):
-    """The light of the mesh faces ``face_index`` (any shape, -1 for none) for a lit shader's colours of
-    ``channels`` channels: (..., channels or 1), or None when unlit. Three channels take the light's
-    colour; other counts one grey value (coloured light is refused for them)."""
+def light_table(scene: Scene, channels: int):
+    """The light per mesh face (B, F, channels or 1) for a lit shader's colours of ``channels`` channels,
+    or None when unlit. Three channels take the light's colour; other counts one grey value (coloured
+    light is refused for them)."""
     if scene.light is None or not scene.light.shape[1] or not getattr(scene.shader, "lit", False):
         return None
     light = scene.light
@@ -72,6 +73,15 @@ def light_of(scene: Scene, face_index: torch.Tensor, channels: int):
             raise ValueError(f"coloured light (light_color_ambient / light_color_directional) needs 3-channel "
                              f"colours; the shader gives {channels} channels: use grey light colours")
         light = light[..., :1]
+    return light
+
+
+def light_of(scene: Scene, face_index: torch.Tensor, channels: int):
+    """The light of the mesh faces ``face_index`` (any shape, -1 for none) for a lit shader's colours of
+    ``channels`` channels: (..., channels or 1), or None when unlit (see :func:`light_table`)."""
+    light = light_table(scene, channels)
+    if light is None:
+        return None
     B, F = light.shape[:2]
     b = torch.arange(B, device=light.device).view((-1,) + (1,) * (face_index.dim() - 1))
     return mesh.rows(light.reshape(B * F, light.shape[-1]), b * F + face_index.clamp(min=0))
@@ -84,6 +94,47 @@ def lit_colours(scene: Scene, fragments: Fragments) -> torch.Tensor:
     rgb = scene.shader.shade(shaded, scene.attributes, scene.backend)
     light = light_of(scene, shaded.face_index, rgb.shape[-1])
     return rgb if light is None else rgb * light
+
+
+class _Compose(torch.autograd.Function):
+    """:func:`hard_image` as one backend pass each way (``ops.compose``; backends without it: torch ops)."""
+
+    @staticmethod
+    def forward(ctx, colours, light, face_index, background, alpha, ops):
+        ctx.save_for_backward(face_index, colours, light)
+        ctx.ops = ops
+        return ops.compose(face_index, colours, light, background, alpha)
+
+    @staticmethod
+    def backward(ctx, grad):
+        face_index, colours, light = ctx.saved_tensors
+        grad_colours, grad_light = ctx.ops.compose_backward(face_index, colours, light, grad, *ctx.needs_input_grad[:2])
+        return grad_colours, grad_light, None, None, None, None
+
+
+def hard_image(scene: Scene, fragments: Fragments, outputs) -> torch.Tensor:
+    """The point-sampled image of the blurred-edge and analytic estimators: the lit colours where a face
+    is, the background elsewhere ("rgb" in ``outputs``), then coverage ("alpha"), stacked along channels:
+    (B, H, W, C) pre-flip."""
+    ops = backends.ops_for(scene.backend, fragments.face_index.device)
+    if hasattr(ops, "compose"):
+        face_index = fragments.face_index
+        if "rgb" in outputs:
+            shaded = in_mesh_faces(fragments, scene.parent)
+            colours, face_index = scene.shader.shade(shaded, scene.attributes, scene.backend), shaded.face_index
+            light, bg = light_table(scene, colours.shape[-1]), background(scene, colours)
+        else:  # alpha alone: no colour channel
+            colours, light, bg = scene.faces.new_zeros(face_index.shape + (0,)), None, scene.faces.new_zeros(0)
+        light = scene.faces.new_zeros(face_index.shape[0], 0, 1) if light is None else light
+        return _Compose.apply(colours.contiguous(), light.contiguous(), face_index, bg, "alpha" in outputs, ops)
+    covered = (fragments.face_index >= 0)[..., None]
+    channels = []
+    if "rgb" in outputs:
+        rgb = lit_colours(scene, fragments)
+        channels.append(torch.where(covered, rgb, background(scene, rgb)))
+    if "alpha" in outputs:
+        channels.append(covered.to(scene.faces.dtype))
+    return torch.cat(channels, -1) if len(channels) > 1 else channels[0]
 
 
 def background(scene: Scene, like: torch.Tensor) -> torch.Tensor:

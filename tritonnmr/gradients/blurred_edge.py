@@ -6,23 +6,11 @@ the edge over the next pixels lower the loss? Then the vertices get that change 
 distance moved. Applied once to rgb and alpha stacked, as the paper's code sums the change over all
 channels before deciding.
 """
-import torch
-
 from ..raster import edge_gradient
-from . import background, lit_colours
+from . import hard_image
 
 
 def render(scene, fragments, outputs, options):
-    covered = (fragments.face_index >= 0)[..., None]
-    channels = []
-    if "rgb" in outputs:
-        rgb = lit_colours(scene, fragments)
-        channels.append(torch.where(covered, rgb, background(scene, rgb)))
-    if "alpha" in outputs:
-        channels.append(covered.to(scene.faces.dtype))
-    image = edge_gradient(torch.cat(channels, -1), fragments, options.eps, backend=scene.backend)
-    out, start = {}, 0
-    for name, image_part in zip([n for n in ("rgb", "alpha") if n in outputs], channels):
-        out[name] = image[..., start:start + image_part.shape[-1]]
-        start += image_part.shape[-1]
-    return out
+    # one image of the outputs' channels stacked, in order (render.finish_images splits it)
+    return {tuple(n for n in ("rgb", "alpha") if n in outputs):
+            edge_gradient(hard_image(scene, fragments, outputs), fragments, options.eps, backend=scene.backend)}

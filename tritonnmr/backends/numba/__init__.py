@@ -7,17 +7,27 @@ first use and cached on disk, so later processes load machine code instead of co
 
 Importing this package raises ImportError when numba is not installed.
 
-Threads: the z-buffer and the blurred-edge scanline pass split their independent jobs over
-``numba.get_num_threads()`` Python threads running GIL-free compiled code (see ``_jit.run_jobs``;
-set it with NUMBA_NUM_THREADS or ``numba.set_num_threads``). Every output element is written by one
-job with its inputs visited in a fixed order, so results are bit-identical for any thread count;
-and the backend is safe in forked child processes and from several Python threads at once.
+Threads: every image-sized pass (the z-buffer, the barycentrics, the shading forwards, the blurred
+edge's scanlines, the fused glue below, the soft and analytic passes) splits its independent jobs
+over NUMBA_NUM_THREADS Python threads running GIL-free compiled code (see ``_jit.run_jobs``;
+``numba.set_num_threads`` also counts once numba's threading layer runs). Every output element is
+written by one job with its inputs visited in a fixed order, so results are bit-identical for any
+thread count; and the backend is safe in forked child processes and from several Python threads at
+once. The per-face sums of the backward passes (depth, shading, light) are serial, in raster order.
+
+Besides the contract's ops, the backend has fused versions of two glue steps, which the glue uses
+where a backend has them: ``compose`` (the hard image of the blurred-edge and analytic estimators:
+colours times light, background, alpha; gradients.hard_image) and ``finish`` (pooling, flip and the
+split into outputs; render.finish_images), each one pass each way instead of several image-sized
+torch operations.
 """
 import numpy as np
 import torch
 
 from ..common import cube_top, guarded
+from ._jit import run_jobs
 from . import edges, raster, shade, soft
+from . import compose as _compose, finish as _finish
 from .antialias import antialias, antialias_backward, antialias_pairs  # noqa: F401 (the contract's ops)
 
 
@@ -43,9 +53,7 @@ def rasterize_fragments(faces, height, width, near, far):
 def perspective_barycentrics(faces, face_index, weights, depth):
     """(B, H, W, 3) float32 perspective-correct barycentrics ``w_k z / z_k`` of each covered pixel
     (0 where empty), bit-equal to the reference's."""
-    out = np.zeros(tuple(weights.shape), np.float32)
-    raster.perspective_barycentrics(_np(faces), _np(face_index), _np(weights), _np(depth), out)
-    return torch.from_numpy(out)
+    return torch.from_numpy(raster.perspective_barycentrics(_np(faces), _np(face_index), _np(weights), _np(depth)))
 
 
 @guarded
@@ -68,7 +76,7 @@ def sample_cubes(face_index, bary, textures, eps):
     """(B, H, W, C) float32 trilinear samples of per-face cubes textures (B, F, T, T, T, C)."""
     B, H, W = face_index.shape
     out = np.zeros((B, H, W, textures.shape[-1]), np.float32)
-    shade.sample_cubes(_np(face_index), _np(bary), _np(textures), _cube_top(textures.shape[2], eps), out)
+    run_jobs(shade.sample_cubes, B * H, _np(face_index), _np(bary), _np(textures), _cube_top(textures.shape[2], eps), out)
     return torch.from_numpy(out)
 
 
@@ -85,7 +93,7 @@ def interpolate(face_index, bary, attributes):
     """(B, H, W, C) float32: sum_k bary_k attributes[b, f, k] with attributes (B, F, 3, C)."""
     B, H, W = face_index.shape
     out = np.zeros((B, H, W, attributes.shape[-1]), np.float32)
-    shade.interpolate(_np(face_index), _np(bary), _np(attributes), out)
+    run_jobs(shade.interpolate, B * H, _np(face_index), _np(bary), _np(attributes), out)
     return torch.from_numpy(out)
 
 
@@ -103,7 +111,8 @@ def sample_uv(face_index, bary, uvs, texels, material, table, wrap):
     (sum_k bary_k uvs[b, f, k]); material (B, F) int64 picks table row (offset, h, w)."""
     B, H, W = face_index.shape
     out = np.zeros((B, H, W, texels.shape[-1]), np.float32)
-    shade.sample_uv(_np(face_index), _np(bary), _np(uvs), _np(material), _np(texels), _np(table), int(wrap), out)
+    run_jobs(shade.sample_uv, B * H, _np(face_index), _np(bary), _np(uvs), _np(material), _np(texels), _np(table),
+             int(wrap), out)
     return torch.from_numpy(out)
 
 
@@ -149,3 +158,32 @@ def soft_blend_backward(pixel, d2, depth, colours, background, num_pixels, sigma
     return tuple(torch.from_numpy(a) for a in soft.soft_blend_backward(
         _np(pixel), _np(d2), _np(depth), _np(colours), _np(background), int(num_pixels), sigma, gamma, eps, near, far,
         _np(grad_rgb), _np(grad_alpha)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Fused glue (not contract ops: render.py uses them where a backend has them, torch ops elsewhere)
+# ----------------------------------------------------------------------------------------------
+def finish(image, sizes, pool, squeeze):
+    """Pre-flip ``image`` (B, H, W, C) -> the pictures' parts (B, sizes[i], H', W') float32 ((B, H', W')
+    where squeeze[i]): pooled 2 x 2 when ``pool``, flipped so that row 0 is the top (numba/finish.py)."""
+    return tuple(torch.from_numpy(a) for a in _finish.finish(_np(image), tuple(sizes), bool(pool), tuple(squeeze)))
+
+
+def finish_backward(grads, sizes, pool, height, width):
+    """The pre-flip image's gradient (B, height, width, C) from the parts' gradients (None: zero)."""
+    arrays = [None if g is None else _np(g.contiguous()) for g in grads]
+    return torch.from_numpy(_finish.finish_backward(arrays, tuple(sizes), bool(pool), int(height), int(width)))
+
+
+def compose(face_index, colours, light, background, alpha):
+    """The hard image (B, H, W, C + alpha): colours (B, H, W, C) times light (B, F, C or 1; (B, 0, 1):
+    none) where face_index (B, H, W) covers, background (C,) elsewhere, then coverage when ``alpha``
+    (numba/compose.py)."""
+    return torch.from_numpy(_compose.compose(_np(face_index), _np(colours), _np(light), _np(background), alpha))
+
+
+def compose_backward(face_index, colours, light, grad, want_colours, want_light):
+    """(grad_colours (B, H, W, C) or None, grad_light or None) of :func:`compose` from grad (B, H, W, C')."""
+    out = _compose.compose_backward(_np(face_index), _np(colours), _np(light), _np(grad.contiguous()),
+                                    want_colours, want_light)
+    return tuple(None if a is None else torch.from_numpy(a) for a in out)

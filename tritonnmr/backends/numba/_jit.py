@@ -8,7 +8,11 @@ so compiled code runs without holding the GIL.
 
 ``run_jobs`` spreads a kernel's independent jobs over Python threads (each runs compiled, GIL-free
 code). Every job writes only its own outputs and visits its inputs in a fixed order, so results do
-not depend on the number of threads. Plain threads instead of numba's ``parallel=True``: numba's
+not depend on the number of threads, nor on which thread ran which job. The jobs are cut into
+pieces that the threads claim one at a time, the calling thread among them, and nobody spins while
+waiting: when another process keeps a core busy, the threads that do get a core take the pieces the
+others cannot, so a step with T threads on a shared machine is not slower than one thread by more
+than a piece or so. Plain threads instead of numba's ``parallel=True``: numba's
 default OpenMP layer (GNU libgomp) kills a forked child process that starts a parallel region
 ("fork() called from a process already using GNU OpenMP"), which would break ``multiprocessing``
 and DataLoader workers that render after the parent has; and the parallel compiler passes add
@@ -16,6 +20,7 @@ seconds of first-use compile time.
 
 Importing this module raises ImportError when numba is missing (the backend is then unavailable).
 """
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -46,17 +51,33 @@ def threads():
     return max(1, numba.config.NUMBA_NUM_THREADS)
 
 
+PIECES_PER_THREAD = 4  # pieces of a kernel's jobs per thread: few enough that claiming one costs nothing
+
+
 def run_jobs(kernel, jobs, *args):
-    """Run ``kernel(first, step, *args)`` for first = 0 .. T - 1 with step T on T threads
-    (T = min(threads(), jobs)); the kernel takes jobs first, first + step, ... of ``jobs``."""
+    """Run ``kernel(lo, hi, *args)`` over jobs [0, jobs) cut into contiguous pieces [lo, hi), on
+    T = min(threads(), jobs) threads: the caller and T - 1 pool threads claim the pieces in turn."""
     count = min(threads(), jobs)
     if count <= 1:
-        kernel(0, 1, *args)
+        if jobs > 0:
+            kernel(0, jobs, *args)
         return
+    pieces = min(jobs, count * PIECES_PER_THREAD)
+    bounds = [jobs * i // pieces for i in range(pieces + 1)]
+    claim = itertools.count()  # next() is atomic under the GIL
+
+    def work():
+        piece = next(claim)
+        while piece < pieces:
+            kernel(bounds[piece], bounds[piece + 1], *args)
+            piece = next(claim)
     with _lock:
-        pool = _pool.get(count)
+        pool = _pool.get(count - 1)
         if pool is None:
-            pool = _pool[count] = ThreadPoolExecutor(max_workers=count, thread_name_prefix="tritonnmr-cpu")
-    futures = [pool.submit(kernel, first, count, *args) for first in range(count)]
-    for future in futures:
-        future.result()
+            pool = _pool[count - 1] = ThreadPoolExecutor(max_workers=count - 1, thread_name_prefix="tritonnmr-cpu")
+    helpers = [pool.submit(work) for _ in range(count - 1)]
+    try:
+        work()
+    finally:
+        for helper in helpers:
+            helper.result()

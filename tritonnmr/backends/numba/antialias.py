@@ -70,11 +70,11 @@ def pair(faces, face_index, depth, silhouette, b, r, c, d):
 
 
 @jit
-def pairs_kernel(first, step, faces, face_index, depth, silhouette, alpha, code):
-    """alpha, code (B, H, W, 2) (made 0 and NO_EDGE by the caller) <- the pairs of rows first,
-    first + step, ... (jobs b * H + r)."""
+def pairs_kernel(lo, hi, faces, face_index, depth, silhouette, alpha, code):
+    """alpha, code (B, H, W, 2) (made 0 and NO_EDGE by the caller) <- the pairs of rows lo .. hi - 1
+    (jobs b * H + r)."""
     B, H, W = face_index.shape
-    for job in range(first, B * H, step):
+    for job in range(lo, hi):
         b, r = job // H, job % H
         for c in range(W):
             for d in range(2):  # (pairs whose faces agree keep alpha 0 and no edge)
@@ -98,12 +98,12 @@ def _term(alpha, values, b, r, c, ch, d, as_first, backward):
 
 
 @jit
-def gather_kernel(first, step, values, alpha, out, backward):
+def gather_kernel(lo, hi, values, alpha, out, backward):
     """out (B, H, W, C) <- each pixel's value plus its pairs' terms (_term) in the order right, up,
     left, below: the blended image (values: the image) or the image's gradient (values: the
-    gradient, ``backward``), rows first, first + step, ..."""
+    gradient, ``backward``), rows (jobs b * H + r) lo .. hi - 1."""
     B, H, W, C = values.shape
-    for job in range(first, B * H, step):
+    for job in range(lo, hi):
         b, r = job // H, job % H
         for c in range(W):
             right = c + 1 < W and alpha[b, r, c, 0] != 0

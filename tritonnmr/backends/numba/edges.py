@@ -276,10 +276,23 @@ def walk(line, ref, lo, hi, wx, scale, k_a, k_b, eps, scratch):
 
 
 @jit
-def crossing_gradient(line, ids, scratch, f, d0, ua, wa, ub, wb, uc, wc, outward, n_w, eps):
+def _outside_run(lo, hi, first, last):
+    """[lo, hi] less the run [first, last] where that run covers one of its ends (its pixels add
+    exactly nothing); [lo, hi] as it was otherwise."""
+    if first <= lo <= last:
+        return last + 1, hi
+    if first <= hi <= last:
+        return lo, first - 1
+    return lo, hi
+
+
+@jit
+def crossing_gradient(line, ids, runs, scratch, f, d0, ua, wa, ub, wb, uc, wc, outward, n_w, eps):
     """(grad to a's w, grad to b's w) from the crossing of edge (a, b) with scanline d0.
     ``line`` (>= 2C, >= n_w) holds the scanline's C image planes then C gradient planes, ``ids``
-    (>= n_w,) its face indices; ``scratch`` (>= n_w,) float32 takes one walk's deltas."""
+    (>= n_w,) its face indices, ``runs`` (2, >= n_w) the first and last pixel of each pixel's run of
+    equal colours; ``scratch`` (>= n_w,) float32 takes one walk's deltas. A walk's delta is exactly 0
+    at the pixels of its reference colour's run, so the walks leave them out."""
     ga, gb = 0.0, 0.0
     C = line.shape[0] // 2
     nw = np.float32(n_w)
@@ -302,11 +315,13 @@ def crossing_gradient(line, ids, scratch, f, d0, ua, wa, ub, wb, uc, wc, outward
     # out: pixels from d_out to the border would take the in-pixel's colour
     if ids[d_in] == f:
         lo, hi = (d_out, n_w - 1) if direction > 0 else (0, d_out)
-        sa, sb = walk(line, d_in, lo, hi, wx, scale, k_a, k_b, eps, scratch)
-        if use_a:
-            ga += sa
-        if use_b:
-            gb += sb
+        lo, hi = _outside_run(lo, hi, runs[0, d_in], runs[1, d_in])
+        if lo <= hi:
+            sa, sb = walk(line, d_in, lo, hi, wx, scale, k_a, k_b, eps, scratch)
+            if use_a:
+                ga += sa
+            if use_b:
+                gb += sb
     # in: this face's pixels from d_in to where the scanline leaves the face, through edge a-c
     # when d0 lies strictly between u_a and u_c, else c-b; rounded outward
     if (d0f - ua) * (d0f - uc) < 0:
@@ -318,6 +333,7 @@ def crossing_gradient(line, ids, scratch, f, d0, ua, wa, ub, wb, uc, wc, outward
     limit_f = np.ceil(w_far) if direction > 0 else np.floor(w_far)
     limit = int(min(max(limit_f, np.float32(-1.0)), nw))
     lo, hi = max(min(d_in, limit), 0), min(max(d_in, limit), n_w - 1)
+    lo, hi = _outside_run(lo, hi, runs[0, d_out], runs[1, d_out])
     for d1 in range(lo, hi + 1):
         if ids[d1] != f:
             continue
@@ -331,6 +347,21 @@ def crossing_gradient(line, ids, scratch, f, d0, ua, wa, ub, wb, uc, wc, outward
             if use_b:
                 gb -= delta_in / _push(k_b * shift, eps)
     return ga, gb
+
+
+@jit
+def find_runs(line, n, C, runs):
+    """runs[0, i], runs[1, i] <- the first and last pixel of the run of pixels around i (of the n of
+    ``line``) whose C colours equal pixel i's."""
+    runs[0, 0] = 0
+    for i in range(1, n):
+        same = True
+        for k in range(C):
+            same = same and line[k, i] == line[k, i - 1]
+        runs[0, i] = runs[0, i - 1] if same else i
+    runs[1, n - 1] = n - 1
+    for i in range(n - 2, -1, -1):
+        runs[1, i] = runs[1, i + 1] if runs[0, i + 1] == runs[0, i] else i
 
 
 @jit
@@ -359,17 +390,17 @@ def load_scanline(face_index, image, grad, b, axis, d0, line, ids):
 
 
 @jit
-def scanline_kernel(first, step, faces, face_index, image, grad, starts, crossing, owner, slots, eps, sums):
+def scanline_kernel(lo, hi, faces, face_index, image, grad, starts, crossing, owner, slots, eps, sums):
     """sums[crossing id] <- (grad to a's w, grad to b's w) for every listed crossing.
 
     Scanlines are cut into BLOCKS contiguous blocks (neighbouring columns share cache lines when
-    copied); this call runs blocks first, first + step, ..., so each thread's share is spread
-    over the image."""
+    copied); this call runs blocks lo .. hi - 1."""
     B, H, W, C = image.shape
     lines = B * (W + H)
-    for block in range(first, BLOCKS, step):
+    for block in range(lo, hi):
         line = np.empty((2 * C, max(H, W)), np.float32)
         ids = np.empty(max(H, W), np.int64)
+        runs = np.empty((2, max(H, W)), np.int64)
         scratch = np.empty(max(H, W), np.float32)
         for li in range(block * lines // BLOCKS, (block + 1) * lines // BLOCKS):
             if starts[li] == starts[li + 1]:
@@ -377,10 +408,11 @@ def scanline_kernel(first, step, faces, face_index, image, grad, starts, crossin
             b, rest = li // (W + H), li % (W + H)
             axis, d0 = (0, rest) if rest < W else (1, rest - W)
             n_w = load_scanline(face_index, image, grad, b, axis, d0, line, ids)
+            find_runs(line, n_w, C, runs)
             for k in range(starts[li], starts[li + 1]):
                 f = owner[k]
                 ua, wa, ub, wb, uc, wc, outward, _, _ = slot_geometry(faces, b, f, slots[k], H, W)
-                ga, gb = crossing_gradient(line, ids, scratch, f, d0, ua, wa, ub, wb, uc, wc, outward, n_w, eps)
+                ga, gb = crossing_gradient(line, ids, runs, scratch, f, d0, ua, wa, ub, wb, uc, wc, outward, n_w, eps)
                 sums[crossing[k], 0] = ga
                 sums[crossing[k], 1] = gb
 

@@ -76,10 +76,10 @@ def bin_faces(boxes, batch, num_faces, bands):
 
 
 @jit
-def zbuffer(first, step, faces, boxes, starts, listed, bands, near, far, face_index, weights, depth):
+def zbuffer(lo, hi, faces, boxes, starts, listed, bands, near, far, face_index, weights, depth):
     """Fill face_index (B, H, W) int64, weights (B, H, W, 3) and depth (B, H, W) from ``faces``
     (B, F, 3, 3) float32; each job first sets its rows to empty (-1, 0, far). This call runs jobs
-    first, first + step, ... of the B * bands (batch entry, band) jobs.
+    lo .. hi - 1 of the B * bands (batch entry, band) jobs.
 
     Pixel (row r, column c) has its centre at NDC (x, y) = ((2c + 1 - W) / W, (2r + 1 - H) / H).
     Inside: on the inner side of, or on, all three edges, ``(y - y_a)(x_b - x_a) >= (x - x_a)(y_b - y_a)``.
@@ -90,7 +90,7 @@ def zbuffer(first, step, faces, boxes, starts, listed, bands, near, far, face_in
     H, W = face_index.shape[1], face_index.shape[2]
     hf, wf = np.float32(H), np.float32(W)
     zero, one = np.float32(0.0), np.float32(1.0)
-    for job in range(first, B * bands, step):
+    for job in range(lo, hi):
         b = job // bands
         row_lo = (job % bands) * BAND
         row_hi = min(row_lo + BAND, H) - 1
@@ -198,16 +198,23 @@ def depth_backward(faces, face_index, weights, depth, grad_depth, out):
 
 
 @jit
-def perspective_barycentrics(faces, face_index, weights, depth, out):
-    """out (B, H, W, 3) <- ``w_k z / z_k`` at covered pixels (0 elsewhere, out pre-zeroed): the
-    perspective-correct barycentrics, in float32 in the order torch evaluates them."""
+def barycentric_rows(lo, hi, faces, face_index, weights, depth, out):
+    """out (B, H, W, 3) <- ``w_k z / z_k`` at covered pixels (0 elsewhere) of rows lo .. hi - 1 (jobs
+    b * H + r): the perspective-correct barycentrics, in float32 in the order torch evaluates them."""
+    H, W = face_index.shape[1], face_index.shape[2]
+    zero = np.float32(0.0)
+    for job in range(lo, hi):
+        b, r = job // H, job % H
+        for c in range(W):
+            f = face_index[b, r, c]
+            z = depth[b, r, c]
+            for k in range(3):
+                out[b, r, c, k] = weights[b, r, c, k] * z / faces[b, f, k, 2] if f >= 0 else zero
+
+
+def perspective_barycentrics(faces, face_index, weights, depth):
+    """(B, H, W, 3) float32 numpy barycentrics of :func:`barycentric_rows`, rows shared out."""
     B, H, W = face_index.shape
-    for b in range(B):
-        for r in range(H):
-            for c in range(W):
-                f = face_index[b, r, c]
-                if f < 0:
-                    continue
-                z = depth[b, r, c]
-                for k in range(3):
-                    out[b, r, c, k] = weights[b, r, c, k] * z / faces[b, f, k, 2]
+    out = np.empty((B, H, W, 3), np.float32)
+    run_jobs(barycentric_rows, B * H, faces, face_index, weights, depth, out)
+    return out

@@ -1,8 +1,8 @@
 """Shading ops on perspective-correct barycentrics ``bary`` (B, H, W, 3), as numba kernels.
 
-These ops cost a few flops per pixel (about a millisecond for 512 x 512), so they run serially:
-backward passes add pixel contributions into per-face (or per-texel) gradients in raster order,
-so every gradient is bit-identical between runs.
+The forward passes share the image rows out over threads (``_jit.run_jobs``; each job writes its
+own rows). The backward passes add pixel contributions into per-face (or per-texel) gradients in
+raster order, serially (a few flops per pixel), so every gradient is bit-identical between runs.
 
 Empty pixels (face index -1) read nothing and write 0.
 """
@@ -42,11 +42,12 @@ def corner(lo, hi, frac, k):
 
 
 @jit
-def sample_cubes(face_index, bary, textures, top, out):
-    """out (B, H, W, C) <- trilinear samples of textures (B, F, T, T, T, C)."""
-    B, H, W = face_index.shape
+def sample_cubes(lo, hi, face_index, bary, textures, top, out):
+    """out (B, H, W, C) (zeroed) <- trilinear samples of textures (B, F, T, T, T, C), rows lo .. hi - 1
+    (jobs b * H + r)."""
+    H, W = face_index.shape[1], face_index.shape[2]
     T, C = textures.shape[2], textures.shape[5]
-    for job in range(B * H):
+    for job in range(lo, hi):
         b, r = job // H, job % H
         for c in range(W):
             f = face_index[b, r, c]
@@ -81,11 +82,12 @@ def sample_cubes_backward(face_index, bary, grad, top, out):
 # Per face-vertex attributes: sum_k bary_k a_k
 # ----------------------------------------------------------------------------------------------
 @jit
-def interpolate(face_index, bary, attributes, out):
-    """out (B, H, W, C) <- sum_k bary_k attributes[b, f, k] (attributes (B, F, 3, C))."""
-    B, H, W = face_index.shape
+def interpolate(lo, hi, face_index, bary, attributes, out):
+    """out (B, H, W, C) (zeroed) <- sum_k bary_k attributes[b, f, k] (attributes (B, F, 3, C)), rows
+    lo .. hi - 1 (jobs b * H + r)."""
+    H, W = face_index.shape[1], face_index.shape[2]
     C = attributes.shape[3]
-    for job in range(B * H):
+    for job in range(lo, hi):
         b, r = job // H, job % H
         for c in range(W):
             f = face_index[b, r, c]
@@ -153,12 +155,13 @@ def uv_taps(face_index, bary, uvs, material, table, wrap, b, r, c):
 
 
 @jit
-def sample_uv(face_index, bary, uvs, material, texels, table, wrap, out):
-    """out (B, H, W, C) <- bilinear texel samples at each pixel's interpolated uv."""
-    B, H, W = face_index.shape
+def sample_uv(lo, hi, face_index, bary, uvs, material, texels, table, wrap, out):
+    """out (B, H, W, C) (zeroed) <- bilinear texel samples at each pixel's interpolated uv, rows
+    lo .. hi - 1 (jobs b * H + r)."""
+    H, W = face_index.shape[1], face_index.shape[2]
     C = texels.shape[1]
     one = np.float32(1.0)
-    for job in range(B * H):
+    for job in range(lo, hi):
         b, r = job // H, job % H
         for c in range(W):
             if face_index[b, r, c] < 0:

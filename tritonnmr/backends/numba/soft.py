@@ -94,14 +94,14 @@ def pair_geometry(x0, y0, z0, x1, y1, z1, x2, y2, z2, xp, yp, ax, ay):
 
 
 @jit
-def pairs_of_band(first, step, faces, boxes, starts, listed, bands, height, width, near, far, r2, ax, ay,
+def pairs_of_band(lo, hi, faces, boxes, starts, listed, bands, height, width, near, far, r2, ax, ay,
                   counting, cursor, pixel, face, d2s, depths, bary):
-    """Jobs first, first + step, ... of the (batch entry, band) jobs. With ``counting``, cursor[p] <- the
+    """Jobs lo .. hi - 1 of the (batch entry, band) jobs. With ``counting``, cursor[p] <- the
     number of pairs of each of the band's pixels p (flat b H W + r W + c); else the pairs themselves,
     pixel p's from cursor[p] on (its first pair's index), faces ascending."""
     F = faces.shape[1]
     hf, wf = np.float32(height), np.float32(width)
-    for job in range(first, faces.shape[0] * bands, step):
+    for job in range(lo, hi):
         b = job // bands
         row_lo = (job % bands) * BAND
         row_hi = min(row_lo + BAND, height) - 1
@@ -204,14 +204,14 @@ def pair_gradient(x0, y0, z0, x1, y1, z1, x2, y2, z2, xp, yp, ax, ay, g_d2, g_z,
 
 
 @jit
-def face_sums(first, step, faces, height, width, order, face_starts, pixel, face, grad_d2, grad_depth, grad_bary,
+def face_sums(lo, hi, faces, height, width, order, face_starts, pixel, face, grad_d2, grad_depth, grad_bary,
               ax, ay, out):
     """Jobs over ranges of flat faces: out[n] (3, 3) <- the sum over face n's pairs (``order[face_starts[n]:
     face_starts[n + 1]]``, in pixel order) of their gradients."""
     B, F = faces.shape[0], faces.shape[1]
     per_job = (B * F + FACE_JOBS - 1) // FACE_JOBS
     acc = np.zeros((3, 3))
-    for job in range(first, FACE_JOBS, step):
+    for job in range(lo, hi):
         for n in range(job * per_job, min((job + 1) * per_job, B * F)):
             if face_starts[n] == face_starts[n + 1]:
                 continue
@@ -253,14 +253,14 @@ def sigmoids(x):
 
 
 @jit
-def pixel_blend(first, step, starts, d2, depth, colours, background, sigma, gamma, eps, near, far, backward,
+def pixel_blend(lo, hi, starts, d2, depth, colours, background, sigma, gamma, eps, near, far, backward,
                 grad_rgb, grad_alpha, rgb, alpha, grad_d2, grad_depth, grad_colours):
     """Jobs over blocks of pixels: the forward (rgb (P, C), alpha (P,)) or, with ``backward``, the
     pairs' gradients (torch_soft.soft_blend and soft_blend_backward), in float64 within a pixel."""
     P = starts.shape[0] - 1
     C = colours.shape[1]
     per_job = 1024
-    for job in range(first, (P + per_job - 1) // per_job, step):
+    for job in range(lo, hi):
         for p in range(job * per_job, min((job + 1) * per_job, P)):
             lo, hi = starts[p], starts[p + 1]
             zmax = np.float64(eps)
