@@ -19,7 +19,7 @@ from torch import Tensor
 
 from .. import backends, checks
 from ..raster import Fragments
-from . import background, lit_colours
+from . import hard_image
 from .silhouettes import silhouette_edges
 
 
@@ -64,13 +64,7 @@ def antialias(image: Tensor, fragments: Fragments, silhouette: Optional[Tensor] 
 
 
 def render(scene, fragments, outputs, options):
-    covered = (fragments.face_index >= 0)[..., None]
-    parts = {}
-    if "rgb" in outputs:
-        rgb = lit_colours(scene, fragments)
-        parts["rgb"] = torch.where(covered, rgb, background(scene, rgb))
-    if "alpha" in outputs:
-        parts["alpha"] = covered.to(scene.faces.dtype)
     silhouette = silhouette_edges(scene.faces.detach(), scene.indices, scene.parent)
-    image = antialias(torch.cat(list(parts.values()), -1), fragments, silhouette, backend=scene.backend)
-    return dict(zip(parts, torch.split(image, [p.shape[-1] for p in parts.values()], -1)))
+    # one image of the outputs' channels stacked, in order (render.finish_images splits it)
+    return {tuple(n for n in ("rgb", "alpha") if n in outputs):
+            antialias(hard_image(scene, fragments, outputs), fragments, silhouette, backend=scene.backend)}
