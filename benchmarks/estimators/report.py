@@ -6,6 +6,8 @@ import os
 
 from . import CONVERGED, IOU_GOAL
 
+SMOOTH = 10  # the texture panel's running mean (steps)
+
 
 def _num(x, fmt=".3f"):
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
@@ -167,7 +169,8 @@ def plot(results, path):
         a = next(ax)
         for j, (k, v) in enumerate(tasks["camera"].items()):
             errors = [s["eye_error"] if s["eye_error"] is not None else float("nan") for s in v["starts"]]
-            a.scatter([i + 0.1 * (j - 2) for i in range(len(errors))], errors, color=colour[k], label=k, s=22)
+            shift = 0.1 * (j - (len(tasks["camera"]) - 1) / 2)
+            a.scatter([i + shift for i in range(len(errors))], errors, color=colour[k], label=k, s=22)
         a.axhline(CONVERGED, color="grey", lw=0.8, ls=":", label=f"converged below {CONVERGED:g}")
         a.set_xticks(range(len(errors)), [str(i + 1) for i in range(len(errors))])
         a.set_yscale("log")
@@ -176,11 +179,13 @@ def plot(results, path):
               ylabel="|eye − true| / |true|")
     if "texture" in tasks:
         a = next(ax)
-        for k, v in tasks["texture"].items():
+        for k, v in tasks["texture"].items():  # a random view each step: the running mean of SMOOTH steps
             losses = v["loss_curve"]
-            a.plot([x / losses[0] for x in losses], color=colour[k], label=f"{k}: error {v['error_final']:.4f}")
+            n = min(SMOOTH, len(losses))
+            mean = [sum(losses[i:i + n]) / n / losses[0] for i in range(len(losses) - n + 1)]
+            a.plot(range(n - 1, len(losses)), mean, color=colour[k], label=f"{k}: error {v['error_final']:.4f}")
         a.set_yscale("log")
-        a.set(title="3. texture (example 3): loss / first loss", xlabel="step")
+        a.set(title=f"3. texture (example 3): loss / first loss, mean of {SMOOTH} steps", xlabel="step")
         a.legend(fontsize=8)
     if "reconstruction" in tasks:
         a = next(ax)
@@ -206,7 +211,8 @@ def plot(results, path):
         a.scatter([i + 0.4 - width / 2 for i in range(len(views))], [v["reference"]["cosine"] for v in views],
                   marker="_", color="grey", s=200, label="reference noise")
         a.set_xticks([i + 0.4 - width / 2 for i in range(len(views))],
-                     [f"{v['case']}\n({v['triangle_px']:.1f} px, az {v['azimuth']:g})" for v in views], fontsize=7)
+                     [f"{v['case']}, az {v['azimuth']:g}\n(triangles {v['triangle_px']:.1f} px)" for v in views],
+                     fontsize=7, rotation=30, ha="right")
         a.set(title="5. gradient quality: cosine with the true gradient", ylim=(-1, 1.05))
         a.axhline(0, color="grey", lw=0.6)
     if "cost" in tasks:
