@@ -8,7 +8,7 @@ from typing import Tuple
 
 import torch
 
-from . import checks, defaults
+from . import backends, checks, defaults
 from .uvmap import is_uv_pair
 
 
@@ -85,17 +85,44 @@ def padding(faces: torch.Tensor) -> torch.Tensor:
     return (faces < 0).all(-1)
 
 
-def gather(values: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+def gather(values: torch.Tensor, faces: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     """(B, F, 3, C) per face-vertex values from (B, V, C) and trusted faces (B, F, 3) (-1 padding
-    rows give zeros, with zero gradient)."""
+    rows give zeros, with zero gradient); one fused pass where ``backend`` resolves to numba."""
     B, V = values.shape[:2]
     if V == 0:  # nothing to gather (faces that index nothing fail their check)
         return values.new_zeros(faces.shape + values.shape[-1:])
+    ops = _fused_gather(values, faces, backend)
+    if ops is not None:
+        return _Gather.apply(values.contiguous(), faces.contiguous(), ops)
     pad = padding(faces)[..., None, None]
     offset = (torch.arange(B, device=faces.device) * V)[:, None, None]
     # clamped: an out-of-range index gathers a real vertex until the (gathered) index check raises
     out = rows(values.reshape(B * V, values.shape[-1]), faces.clamp(0, V - 1) + offset)
     return torch.where(pad, 0.0, out)
+
+
+class _Gather(torch.autograd.Function):
+    """:func:`gather` as one backend pass each way (``ops.gather``: the numba backend's)."""
+
+    @staticmethod
+    def forward(ctx, values, faces, ops):
+        ctx.save_for_backward(faces)
+        ctx.ops, ctx.num_vertices = ops, values.shape[1]
+        return ops.gather(values, faces)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (faces,) = ctx.saved_tensors
+        return ctx.ops.gather_backward(grad, faces, ctx.num_vertices), None, None
+
+
+def _fused_gather(values, faces, backend):
+    """The backend module whose fused gather runs for these tensors (numba's, for float32 / float64
+    values and int64 faces), or None: torch operations then."""
+    if values.dtype not in (torch.float32, torch.float64) or faces.dtype != torch.int64 \
+            or backends.resolve(backend, values.device) != "numba":
+        return None
+    return backends.module("numba")
 
 
 def rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -102,7 +102,7 @@ class Renderer(nn.Module):
                 textures = checks.texture_like(textures, B, faces.shape[1], V)
                 checks.same_device(vertices=vertices, textures=textures)
                 if textures.dim() == 3:  # per-vertex colours -> per face-vertex (B, F, 3, C)
-                    textures = mesh.gather(textures, faces)
+                    textures = mesh.gather(textures, faces, self.backend)
             shader = shader or default_shader(textures, self.rasterizer_eps)
             textures = shader.check(textures, B, faces.shape[1])
             checks.same_device(vertices=vertices, **attribute_tensors(textures))
@@ -151,23 +151,25 @@ class Renderer(nn.Module):
             if "rgb" in outputs:
                 background = checks.background(self.background_color)
             if "rgb" in outputs and getattr(shader, "lit", False):
-                light = lights.face_light(mesh.gather(vertices, faces), self.light_intensity_ambient,
+                light = lights.face_light(mesh.gather(vertices, faces, self.backend), self.light_intensity_ambient,
                                           self.light_intensity_directional, self.light_color_ambient,
                                           self.light_color_directional, self.light_direction, check_faces=False)
             cam = self._camera(vertices, camera_args)
             view = cam.to_view(vertices)
             pad = mesh.padding(faces)
-            (behind,) = pending.read(clip.any_behind(mesh.gather(view.detach()[..., 2:], faces)[..., 0], self._z_clip(),
-                                                     ignore=pad) if cam.clips else pad.new_zeros(()))
+            depths = mesh.gather(view.detach()[..., 2:], faces, self.backend)[..., 0]
+            (behind,) = pending.read(clip.any_behind(depths, self._z_clip(), ignore=pad) if cam.clips
+                                     else pad.new_zeros(()))
             if behind:
-                corners = torch.where(pad[..., None, None], checks.on_device(clip._NULL, view), mesh.gather(view, faces))
+                corners = torch.where(pad[..., None, None], checks.on_device(clip._NULL, view),
+                                      mesh.gather(view, faces, self.backend))
                 screen, parent = self._clipped_faces(corners, cam, height, width)
             else:  # no face to clip: project the vertices, then gather them (padding rows: zeros, culled);
                 # a vertex nearer than the plane belongs to no face: it is moved to z = 1, so that its
                 # projection (a division by its depth) cannot make a NaN gradient
                 if cam.clips:
                     view = torch.where(view[..., 2:] < self._z_clip(), checks.on_device(clip._NULL, view), view)
-                screen, parent = mesh.gather(cam.project(view, height, width), faces), None
+                screen, parent = mesh.gather(cam.project(view, height, width), faces, self.backend), None
             return render_faces(screen, textures, shader=shader, background_color=background, outputs=outputs,
                                 light=light, parent=parent, indices=faces, **options)
 

@@ -21,7 +21,7 @@ from ..renderer import Renderer
 from . import peers, zbuffers
 
 CPU_PEERS = ("mitsuba-1spp", "mitsuba-4spp")  # Mitsuba 3, direct_projective (peers.py)
-GPU_PEERS = ("pytorch3d", "nvdiffrast")  # PyTorch3D's soft silhouette (on the CPU too), nvdiffrast's antialias
+GPU_PEERS = ("pytorch3d", "nvdiffrast")  # PyTorch3D (hard forward, soft silhouette; on the CPU too), nvdiffrast
 PEERS = CPU_PEERS + GPU_PEERS
 EYE = (DEFAULT_DISTANCE, 30, 45)  # the benchmark camera: distance, elevation, azimuth
 
@@ -87,6 +87,8 @@ def make_step(case, device):
     tex = torch.rand(case.batch, f.shape[1], 2, 2, 2, 3, device=device)
     backward = case.passes == "forward+backward"
     v = v.requires_grad_(backward)
+    if case.backend == "pytorch3d" and case.passes == "forward":  # its hard rasterizer: the same pixels
+        return peers.pytorch3d_hard_step(v[:1], f[0], case.image_size, renderer.eye), f.shape[1]
     if case.backend in GPU_PEERS:  # the same teapot and camera, silhouette gradient to the vertices
         make = peers.pytorch3d_silhouette_step if case.backend == "pytorch3d" else peers.nvdiffrast_silhouette_step
         return make(v[:1], f[0], case.image_size, renderer.eye, case.passes), f.shape[1]

@@ -1,9 +1,11 @@
 """Peer renderers for the benchmark (optional: none is a dependency of tritonnmr).
 
-On the CPU: Mitsuba 3 (below) and PyTorch3D's soft silhouette (``pytorch3d``, its CPU build from its
-repository); on a GPU: PyTorch3D and nvdiffrast's rasterizer with its ``antialias`` op (``nvdiffrast``),
-each timed on the benchmark's own teapot and camera. Each peer says in one line why it cannot run
-where it cannot.
+On the CPU: Mitsuba 3 (below) and PyTorch3D (``pytorch3d``, its CPU build from its repository, see
+benchmarks/README.md); on a GPU: PyTorch3D and nvdiffrast's rasterizer with its ``antialias`` op
+(``nvdiffrast``), each timed on the benchmark's own teapot and camera. PyTorch3D's forward rows are its
+hard rasterizer (tritonnmr's forward is the hard z-buffer; the silhouettes are equal pixel for pixel),
+its forward + backward rows its soft silhouette (the hard one has no gradient). Each peer says in one
+line why it cannot run where it cannot.
 
 Mitsuba 3 (``pip install mitsuba drjit``; its ``llvm_ad_rgb`` variant needs a system LLVM, e.g.
 ``apt-get install libllvm19`` and ``DRJIT_LIBLLVM_PATH=/usr/lib/x86_64-linux-gnu/libLLVM-19.so``):
@@ -133,28 +135,55 @@ def _camera_space(vertices, eye):
     return look_at(vertices, eye)
 
 
+def _pytorch3d_view(vertices, eye):
+    """PyTorch3D's view space of world vertices (1, V, 3) seen from tritonnmr's look_at camera at ``eye``:
+    tritonnmr's camera space (x right, y up, z depth) with x negated, as PyTorch3D's camera space is
+    right-handed (+x to the left, +y up, +z into the picture); (V, 3)."""
+    import torch
+    return _camera_space(vertices, eye)[0] * torch.tensor([-1.0, 1.0, 1.0], device=vertices.device)
+
+
+def _pytorch3d_rasterizer(image_size, angle, radius, faces_per_pixel, device):
+    """PyTorch3D's MeshRasterizer with the identity camera (the vertices are given in its view space),
+    a field of view of 2 x ``angle`` (tritonnmr's is the half-angle) and tritonnmr's near and far."""
+    import torch
+    from pytorch3d.renderer import FoVPerspectiveCameras, MeshRasterizer, RasterizationSettings
+    from .. import defaults
+    cameras = FoVPerspectiveCameras(device=device, fov=2 * angle, znear=defaults.NEAR, zfar=defaults.FAR,
+                                    R=torch.eye(3, device=device)[None], T=torch.zeros(1, 3, device=device))
+    settings = RasterizationSettings(image_size=image_size, blur_radius=radius, faces_per_pixel=faces_per_pixel)
+    return MeshRasterizer(cameras=cameras, raster_settings=settings)
+
+
+def pytorch3d_hard_step(vertices, faces, image_size, eye, angle=30.0):
+    """A function running PyTorch3D's hard rasterizer (blur radius 0, the nearest face per pixel) on one
+    mesh (vertices (1, V, 3) world space, faces (F, 3)) from tritonnmr's look_at camera at ``eye``, and
+    returning its silhouette (1, S, S) float (1 where a face covers the pixel centre; row 0 the top),
+    to compare with tritonnmr's forward (anti_aliasing=False: the same pixels)."""
+    from pytorch3d.structures import Meshes
+    rasterizer = _pytorch3d_rasterizer(image_size, angle, 0.0, 1, vertices.device)
+    view = _pytorch3d_view(vertices.detach(), eye)
+
+    def step():
+        return (rasterizer(Meshes(verts=[view], faces=[faces])).pix_to_face[..., 0] >= 0).float()
+    return step
+
+
 def pytorch3d_silhouette_step(vertices, faces, image_size, eye, passes="forward+backward", angle=30.0):
     """A function rendering PyTorch3D's soft silhouette of one mesh (vertices (1, V, 3) world space,
-    faces (F, 3)) from tritonnmr's look_at camera at ``eye`` and back-propagating to the vertices.
-    PyTorch3D's camera space has +x to the left: x is negated; its field of view is the full angle."""
-    import torch
-    from pytorch3d.renderer import (BlendParams, FoVPerspectiveCameras, MeshRasterizer, MeshRenderer,
-                                    RasterizationSettings, SoftSilhouetteShader)
+    faces (F, 3)) from tritonnmr's look_at camera at ``eye`` (SOFT_SIGMA, SOFT_GAMMA, SOFT_FACES_PER_PIXEL
+    faces kept per pixel) and back-propagating the summed silhouette to the vertices when ``passes`` is
+    "forward+backward"; the step returns the silhouette (1, S, S)."""
+    from pytorch3d.renderer import BlendParams, MeshRenderer, SoftSilhouetteShader
     from pytorch3d.structures import Meshes
-    device = vertices.device
-    cameras = FoVPerspectiveCameras(device=device, fov=2 * angle, R=torch.eye(3, device=device)[None],
-                                    T=torch.zeros(1, 3, device=device))
-    radius = math.log(1.0 / 1e-4 - 1.0) * SOFT_SIGMA
-    settings = RasterizationSettings(image_size=image_size, blur_radius=radius, faces_per_pixel=SOFT_FACES_PER_PIXEL)
-    renderer = MeshRenderer(MeshRasterizer(cameras=cameras, raster_settings=settings),
+    radius = math.log(1.0 / 1e-4 - 1.0) * SOFT_SIGMA  # where the sigmoid of the squared distance is 1e-4
+    renderer = MeshRenderer(_pytorch3d_rasterizer(image_size, angle, radius, SOFT_FACES_PER_PIXEL, vertices.device),
                             SoftSilhouetteShader(blend_params=BlendParams(sigma=SOFT_SIGMA, gamma=SOFT_GAMMA)))
-    flip = torch.tensor([-1.0, 1.0, 1.0], device=device)
     backward = passes == "forward+backward"
     leaf = vertices.detach().clone().requires_grad_(backward)
 
     def step():
-        view = _camera_space(leaf, eye)[0] * flip
-        alpha = renderer(Meshes(verts=[view], faces=[faces]))[..., 3]
+        alpha = renderer(Meshes(verts=[_pytorch3d_view(leaf, eye)], faces=[faces]))[..., 3]
         if backward:
             alpha.sum().backward()
             leaf.grad = None

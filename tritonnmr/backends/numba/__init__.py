@@ -27,7 +27,7 @@ import torch
 from ..common import cube_top, guarded
 from ._jit import run_jobs
 from . import edges, raster, shade, soft
-from . import compose as _compose, finish as _finish
+from . import compose as _compose, finish as _finish, gather as _gather
 from .antialias import antialias, antialias_backward, antialias_pairs  # noqa: F401 (the contract's ops)
 
 
@@ -76,7 +76,8 @@ def sample_cubes(face_index, bary, textures, eps):
     """(B, H, W, C) float32 trilinear samples of per-face cubes textures (B, F, T, T, T, C)."""
     B, H, W = face_index.shape
     out = np.zeros((B, H, W, textures.shape[-1]), np.float32)
-    run_jobs(shade.sample_cubes, B * H, _np(face_index), _np(bary), _np(textures), _cube_top(textures.shape[2], eps), out)
+    run_jobs(shade.sample_cubes, B * H, _np(face_index), _np(bary), _np(textures), _cube_top(textures.shape[2], eps),
+             out, work=out.size)
     return torch.from_numpy(out)
 
 
@@ -93,7 +94,7 @@ def interpolate(face_index, bary, attributes):
     """(B, H, W, C) float32: sum_k bary_k attributes[b, f, k] with attributes (B, F, 3, C)."""
     B, H, W = face_index.shape
     out = np.zeros((B, H, W, attributes.shape[-1]), np.float32)
-    run_jobs(shade.interpolate, B * H, _np(face_index), _np(bary), _np(attributes), out)
+    run_jobs(shade.interpolate, B * H, _np(face_index), _np(bary), _np(attributes), out, work=out.size)
     return torch.from_numpy(out)
 
 
@@ -112,7 +113,7 @@ def sample_uv(face_index, bary, uvs, texels, material, table, wrap):
     B, H, W = face_index.shape
     out = np.zeros((B, H, W, texels.shape[-1]), np.float32)
     run_jobs(shade.sample_uv, B * H, _np(face_index), _np(bary), _np(uvs), _np(material), _np(texels), _np(table),
-             int(wrap), out)
+             int(wrap), out, work=out.size)
     return torch.from_numpy(out)
 
 
@@ -171,7 +172,7 @@ def finish(image, sizes, pool, squeeze):
 
 def finish_backward(grads, sizes, pool, height, width):
     """The pre-flip image's gradient (B, height, width, C) from the parts' gradients (None: zero)."""
-    arrays = [None if g is None else _np(g.contiguous()) for g in grads]
+    arrays = [None if g is None else _np(g) for g in grads]  # any strides (the gradient of a sum: 0)
     return torch.from_numpy(_finish.finish_backward(arrays, tuple(sizes), bool(pool), int(height), int(width)))
 
 
@@ -187,3 +188,14 @@ def compose_backward(face_index, colours, light, grad, want_colours, want_light)
     out = _compose.compose_backward(_np(face_index), _np(colours), _np(light), _np(grad.contiguous()),
                                     want_colours, want_light)
     return tuple(None if a is None else torch.from_numpy(a) for a in out)
+
+
+def gather(values, faces):
+    """(B, F, 3, C) per face-vertex values of values (B, V, C) float32 or float64, faces (B, F, 3) int64
+    (-1 padding rows: zeros; numba/gather.py)."""
+    return torch.from_numpy(_gather.gather(_np(values), _np(faces)))
+
+
+def gather_backward(grad, faces, num_vertices):
+    """(B, V, C) gradient of :func:`gather` from grad (B, F, 3, C)."""
+    return torch.from_numpy(_gather.gather_backward(_np(grad.contiguous()), _np(faces), int(num_vertices)))

@@ -84,7 +84,7 @@ def compose(face_index, colours, light, background, alpha):
     B, H, W = face_index.shape
     C = colours.shape[3]
     out = np.empty((B, H, W, C + int(alpha)), np.float32)
-    run_jobs(compose_rows, B * H, face_index, colours, light, background, bool(alpha), out)
+    run_jobs(compose_rows, B * H, face_index, colours, light, background, bool(alpha), out, work=out.size)
     return out
 
 
@@ -96,7 +96,7 @@ def compose_backward(face_index, colours, light, grad, want_colours, want_light)
     grad_colours = grad_light = None
     if want_colours:
         grad_colours = np.empty((B, H, W, C), np.float32)
-        run_jobs(colour_gradient_rows, B * H, face_index, light, grad, grad_colours)
+        run_jobs(colour_gradient_rows, B * H, face_index, light, grad, grad_colours, work=grad.size)
     if want_light:
         grad_light = np.zeros(light.shape, np.float32)
         light_gradient(face_index, colours, grad, grad_light)

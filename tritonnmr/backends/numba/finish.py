@@ -36,22 +36,23 @@ def finish_rows(lo, hi, image, pool, part, local, outs):
 
 
 @jit
-def unfinish_rows(lo, hi, grads, present, pool, part, local, grad_image):
-    """grad_image (B, H, W, C) <- the gradient of :func:`finish_rows` from the parts' gradients
-    ``grads`` (those with present[p] False count as zeros): a quarter of each picture pixel's
-    gradient to each of its 4 pixels when ``pool``. Jobs b * h + y (picture rows), lo .. hi - 1."""
-    H, W, C = grad_image.shape[1], grad_image.shape[2], grad_image.shape[3]
+def unfinish_rows(lo, hi, grad, present, first, pool, grad_image):
+    """Channels first .. first + n - 1 of grad_image (B, H, W, C) <- the gradient of
+    :func:`finish_rows` from one part's gradient ``grad`` (B, n, h, w), any strides (zeros where not
+    ``present``): a quarter of each picture pixel's gradient to each of its 4 pixels when ``pool``.
+    Jobs b * h + y (picture rows), lo .. hi - 1."""
+    H, W = grad_image.shape[1], grad_image.shape[2]
+    n = grad.shape[1]
     s = 2 if pool else 1
     h, w = H // s, W // s
     zero, quarter = np.float32(0.0), np.float32(4.0)
     for job in range(lo, hi):
         b, y = job // h, job % h
         r = (h - 1 - y) * s
-        for c in range(C):
-            p, k = part[c], local[c]
-            g = grads[p]
+        for k in range(n):
+            c = first + k
             for x in range(w):
-                v = g[b, k, y, x] if present[p] else zero
+                v = grad[b, k, y, x] if present else zero
                 if pool:
                     v = v / quarter
                     grad_image[b, r, 2 * x, c] = v
@@ -78,20 +79,22 @@ def finish(image, sizes, pool, squeeze):
     h, w = H // s, W // s
     parts = [np.empty((B, h, w) if flat else (B, n, h, w), np.float32) for n, flat in zip(sizes, squeeze)]
     part, local = _channel_map(sizes)
-    run_jobs(finish_rows, B * h, image, pool, part, local, tuple(p.reshape(B, n, h, w) for p, n in zip(parts, sizes)))
+    run_jobs(finish_rows, B * h, image, pool, part, local, tuple(p.reshape(B, n, h, w) for p, n in zip(parts, sizes)),
+             work=image.size)
     return parts
 
 
 def finish_backward(grads, sizes, pool, height, width):
     """The gradient (B, H, W, C) float32 of the pre-flip image from the parts' gradients ``grads``
-    (numpy (B, sizes[i], h, w) or (B, h, w) float32 arrays, or None for a part without one)."""
-    first = next(g for g in grads if g is not None)
-    B = first.shape[0]
+    (numpy (B, sizes[i], h, w) or (B, h, w) float32 arrays of any strides, or None for a part without
+    one), a pass per part."""
+    B = next(g for g in grads if g is not None).shape[0]
     s = 2 if pool else 1
-    placeholder = np.zeros((1, 1, 1, 1), np.float32)
-    present = np.array([g is not None for g in grads])
-    grads = tuple(placeholder if g is None else g.reshape(B, n, height // s, width // s) for g, n in zip(grads, sizes))
+    h, w = height // s, width // s
     grad_image = np.empty((B, height, width, sum(sizes)), np.float32)
-    part, local = _channel_map(sizes)
-    run_jobs(unfinish_rows, B * (height // s), grads, present, pool, part, local, grad_image)
+    first = 0
+    for g, n in zip(grads, sizes):
+        part = np.zeros((B, n, 1, 1), np.float32) if g is None else g.reshape(B, n, h, w)
+        run_jobs(unfinish_rows, B * h, part, g is not None, first, pool, grad_image, work=grad_image.size)
+        first += n
     return grad_image

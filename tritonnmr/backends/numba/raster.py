@@ -216,5 +216,5 @@ def perspective_barycentrics(faces, face_index, weights, depth):
     """(B, H, W, 3) float32 numpy barycentrics of :func:`barycentric_rows`, rows shared out."""
     B, H, W = face_index.shape
     out = np.empty((B, H, W, 3), np.float32)
-    run_jobs(barycentric_rows, B * H, faces, face_index, weights, depth, out)
+    run_jobs(barycentric_rows, B * H, faces, face_index, weights, depth, out, work=out.size)
     return out
