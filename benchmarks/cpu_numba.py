@@ -1,19 +1,26 @@
-"""CPU benchmark: the numba backend against the torch reference, with Mitsuba 3 as a peer.
+"""CPU benchmark: the numba backend at 1 and 2 threads against the torch reference, with Mitsuba 3 and
+PyTorch3D as peers where they are installed, and the CPU path's goals checked, all in one run.
 
-    .venv/bin/python -m benchmarks.cpu_numba [--quick] [--repeats N] [--out DIR]
+    .venv/bin/python -m benchmarks.cpu_numba [--quick] [--repeats N] [--baseline DIR] [--out DIR]
 
-Every number is process CPU time (``time.process_time``) on one thread (torch, numba and Dr.Jit
-each set to one), the median of several runs after a warm-up run, so a busy machine inflates it
-far less than wall time. Scenes: the bundled teapot (2,464 faces, 4,928 with fill_back) and UV
-spheres, look_at camera at distance 2.732, elevation 30, azimuth 45, anti-aliasing on (so 256
-renders 512 x 512 inside), texture cubes T = 2 for RGB; the loss is the sum of rgb and alpha (RGB)
-or of the silhouette. Mitsuba renders the same teapot and camera as a black mesh before a white
-environment with ``direct_projective`` at 256 x 256 and 1 or 4 samples per pixel, and
-differentiates the summed image with respect to the vertex positions (see tritonnmr/peers.py);
-its rows say "skipped" with the reason when Mitsuba is not installed.
+- One thread (torch, numba, Dr.Jit and PyTorch3D each set to one): process CPU time, the median of
+  several runs after a warm-up run, so a busy machine inflates it far less than wall time.
+- Two threads (torch and numba both at 2, the default on 2 cores): wall time and CPU time, medians;
+  the speed-up is the 1-thread wall time over the 2-thread one, measured case by case in this run.
+- Under load: the same steps at 2 threads while a busy loop holds the second core, against the
+  1-thread wall time without it.
+- The reconstruction step (32 silhouettes of the 1,280-face sphere at 64^2, anti-aliased, the
+  IoU loss, forward and backward) on one thread, in child processes taking turns with a checkout
+  of another commit (``--baseline DIR``, e.g. the code before a change), so that both are measured
+  under the same load.
 
-Also measured: the numba backend's first-call compile time, in a fresh process with an empty
-numba cache (cold) and again with the cache it wrote (cached). Results go to
+Scenes: the bundled teapot (2,464 faces, 4,928 with fill_back) and UV spheres, look_at camera at
+distance 2.732, elevation 30, azimuth 45, anti-aliasing on (256 renders 512 x 512 inside), texture cubes
+T = 2 for RGB; the loss is the sum of rgb and alpha (RGB) or of the silhouette. Mitsuba renders the same
+teapot silhouette (``direct_projective``, 1 or 4 samples per pixel, gradient to the vertex positions);
+PyTorch3D its hard rasterizer (forward rows) and its soft silhouette (forward + backward rows), the
+same camera (tritonnmr/bench/peers.py). The machine is shared: its load average and the time it takes
+to wake a sleeping thread are recorded with the results. Results go to
 ``benchmarks/results/cpu-<date>-numba/`` (results.json, results.md, results.png).
 """
 import argparse
@@ -24,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import torch
@@ -32,7 +40,9 @@ import tritonnmr as nr
 from tritonnmr import bench
 from tritonnmr.bench import peers, provenance
 
-EYE = (nr.DEFAULT_DISTANCE, 30, 45)  # distance, elevation, azimuth
+EYE = bench.EYE  # distance, elevation, azimuth
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPEEDUP_GOAL, CPU_GOAL, LOAD_GOAL, RECON_GOAL_MS = 1.8, 1.1, 1.5, 80.0  # issue 28's goals
 
 
 def _mesh(mesh, faces):
@@ -65,71 +75,197 @@ def renderer_step(backend, mesh, faces, size, mode, passes, batch=1):
 
 
 def measure(step, repeats, warmup=1):
-    """(median CPU ms, peak resident-set growth MB) over ``repeats`` runs after ``warmup``."""
+    """{"cpu_ms", "wall_ms"}: medians over ``repeats`` runs after ``warmup``."""
     for _ in range(warmup):
         step()
-    times = []
-    with bench.PeakRSS() as rss:
-        for _ in range(repeats):
-            start = time.process_time()
-            step()
-            times.append((time.process_time() - start) * 1000)
-    return statistics.median(times), rss.peak / 2 ** 20
+    cpu, wall = [], []
+    for _ in range(repeats):
+        c, w = time.process_time(), time.perf_counter()
+        step()
+        cpu.append((time.process_time() - c) * 1000)
+        wall.append((time.perf_counter() - w) * 1000)
+    return dict(cpu_ms=statistics.median(cpu), wall_ms=statistics.median(wall))
 
 
 def cases(quick):
-    """(mesh, faces, size, batch, mode, passes) of the run."""
-    out = [("teapot", 2464, 256, 1, m, p) for m in ("rgb", "silhouettes") for p in ("forward", "forward+backward")]
+    """(mesh, faces, size, batch, mode, passes) of the run; the goal cases come first."""
+    fb = "forward+backward"
+    out = [("teapot", 2464, 256, 1, m, p) for m in ("rgb", "silhouettes") for p in ("forward", fb)]
+    out.append(("teapot", 2464, 256, 8, "rgb", fb))
     if quick:
         return out
-    out += [("teapot", 2464, 512, 1, m, p) for m in ("rgb", "silhouettes") for p in ("forward", "forward+backward")]
-    out += [("teapot", 2464, 128, 8, "silhouettes", p) for p in ("forward", "forward+backward")]
-    out += [("sphere", n, 256, 1, "silhouettes", p) for n in (10_000, 100_000) for p in ("forward", "forward+backward")]
+    out += [("teapot", 2464, 512, 1, m, fb) for m in ("rgb", "silhouettes")]
+    out += [("teapot", 2464, 128, 8, "silhouettes", fb)]
+    out += [("sphere", n, 256, 1, "silhouettes", fb) for n in (10_000, 100_000)]
     return out
 
 
+class BusyCore:
+    """A process spinning on the last core (``with BusyCore(): ...``), the neighbour of the load goal."""
+
+    def __enter__(self):
+        code = ("import os\nos.sched_setaffinity(0, {%d})\nwhile True:\n    pass\n" % (os.cpu_count() - 1))
+        self.process = subprocess.Popen([sys.executable, "-c", code])
+        time.sleep(0.3)
+        return self
+
+    def __exit__(self, *exc):
+        self.process.kill()
+        self.process.wait()
+
+
+def wake_latency_ms(samples=50):
+    """The median time (ms) from handing a sleeping thread work to it running: what a parallel pass
+    pays before its second thread helps."""
+    ready, started = threading.Event(), []
+
+    def worker():
+        while True:
+            ready.wait()
+            started.append(time.perf_counter())
+            ready.clear()
+    threading.Thread(target=worker, daemon=True).start()
+    gaps = []
+    for _ in range(samples):
+        time.sleep(0.005)
+        t = time.perf_counter()
+        ready.set()
+        while len(started) < len(gaps) + 1:
+            time.sleep(0)
+        gaps.append((started[-1] - t) * 1000)
+    return statistics.median(gaps)
+
+
+def load_average():
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def _threads(numba_threads, torch_threads):
+    bench.set_threads(numba_threads)  # numba's pool (and torch's), then torch's own
+    torch.set_num_threads(torch_threads)
+
+
 def run(quick=False, repeats=5, log=print):
-    bench.set_threads(1)
+    """Per case: the reference (1 thread), numba at 1 thread, numba at 2 threads with torch at 1 (the
+    library's own threads) and with torch at 2 too (a user's default), each idle and with a busy
+    neighbour core."""
     rows = []
     for mesh, faces, size, batch, mode, passes in cases(quick):
-        base = None
-        for backend in ("torch", "numba"):
-            step, nf = renderer_step(backend, mesh, faces, size, mode, passes, batch)
-            ms, mb = measure(step, max(1, repeats // 2) if backend == "torch" else repeats)
-            base = base or ms
-            rows.append(dict(mesh=mesh, faces=nf, image_size=size, batch=batch, mode=mode, passes=passes,
-                             backend=backend, cpu_ms=ms, peak_mb=mb, speedup_vs_torch=base / ms))
-            log(_line(rows[-1]))
-    reason = peers.mitsuba_unavailable()
-    if reason:
-        log(f"Mitsuba peer skipped: {reason}")
-    v, f = _mesh("teapot", 0)
-    ref = {(r["passes"]): r["cpu_ms"] for r in rows
-           if (r["mesh"], r["image_size"], r["mode"], r["backend"]) == ("teapot", 256, "silhouettes", "torch")}
-    for spp in (1, 4):
-        for passes in ("forward", "forward+backward"):
-            row = dict(mesh="teapot", faces=f.shape[0], image_size=256, batch=1, mode="silhouettes", passes=passes,
-                       backend=f"mitsuba {spp} spp", cpu_ms=None, peak_mb=None, speedup_vs_torch=None,
-                       note=reason)
-            if not reason:
-                step, _ = peers.mitsuba_silhouette_step(v, f, 256, spp, nr.get_points_from_angles(*EYE), passes)
-                row["cpu_ms"], row["peak_mb"] = measure(lambda: step(), repeats, warmup=2)
-                row["speedup_vs_torch"] = ref[passes] / row["cpu_ms"] if passes in ref else None
-                row.pop("note")
-            rows.append(row)
-            log(_line(rows[-1]))
+        row = dict(mesh=mesh, image_size=size, batch=batch, mode=mode, passes=passes, load=load_average())
+        _threads(1, 1)
+        step, row["faces"] = renderer_step("torch", mesh, faces, size, mode, passes, batch)
+        row["torch_ms"] = measure(step, max(1, repeats // 2))["cpu_ms"]  # (seconds a run)
+        step, row["faces"] = renderer_step("numba", mesh, faces, size, mode, passes, batch)
+        one = measure(step, repeats)
+        row.update(numba_ms=one["cpu_ms"], numba_wall_ms=one["wall_ms"])
+        for name, torch_threads in (("numba2", 1), ("both2", 2)):
+            _threads(2, torch_threads)
+            two = measure(step, repeats)
+            with BusyCore():
+                loaded = measure(step, repeats)
+            row.update({f"{name}_wall_ms": two["wall_ms"], f"{name}_cpu_ms": two["cpu_ms"],
+                        f"{name}_loaded_wall_ms": loaded["wall_ms"], f"{name}_speedup": one["wall_ms"] / two["wall_ms"],
+                        f"{name}_cpu_ratio": two["cpu_ms"] / one["cpu_ms"],
+                        f"{name}_load_ratio": loaded["wall_ms"] / one["wall_ms"]})
+        _threads(1, 1)
+        rows.append(row)
+        log(_line(row))
     return rows
 
 
+def peer_rows(repeats, log=print):
+    """Mitsuba 3 and PyTorch3D on the teapot silhouette at 256^2, one thread (skipped with the reason)."""
+    bench.set_threads(1)
+    v, f = _mesh("teapot", 0)
+    eye = nr.get_points_from_angles(*EYE)
+    out = []
+    reason = peers.mitsuba_unavailable()
+    for spp in (1, 4):
+        for passes in ("forward", "forward+backward"):
+            row = dict(peer=f"Mitsuba 3, {spp} spp", passes=passes, note=reason)
+            if not reason:
+                step, _ = peers.mitsuba_silhouette_step(v, f, 256, spp, eye, passes)
+                row["cpu_ms"] = measure(step, repeats, warmup=2)["cpu_ms"]
+            out.append(row)
+            log(f"peer {row}")
+    reason = peers.gpu_peer_unavailable("pytorch3d", "cpu")
+    for passes in ("forward", "forward+backward"):
+        name = "PyTorch3D, hard" if passes == "forward" else \
+            f"PyTorch3D, soft ({peers.SOFT_FACES_PER_PIXEL} faces/pixel)"
+        row = dict(peer=name, passes=passes, note=reason)
+        if not reason:
+            if passes == "forward":
+                row["cpu_ms"] = measure(peers.pytorch3d_hard_step(v[None], f, 256, eye), max(1, repeats // 2))["cpu_ms"]
+            else:  # about 10 s a run: two runs, no warm-up (compiled code: nothing to warm)
+                row["cpu_ms"] = measure(peers.pytorch3d_silhouette_step(v[None], f, 256, eye, passes), 2, 0)["cpu_ms"]
+        out.append(row)
+        log(f"peer {row}")
+    return out
+
+
+_RECON_CHILD = r"""
+import json, statistics, sys, time
+import torch
+torch.set_num_threads(1)
+import numba
+numba.set_num_threads(1)
+torch.set_num_threads(1)
+import tritonnmr as nr
+try:
+    from tritonnmr.apps.reconstruction import data, losses, shapes
+except ImportError:
+    from tritonnmr.reconstruction import data, losses, shapes
+v, f = shapes.icosphere(3)
+B = 32
+vertices = (v * 0.5)[None].repeat(B, 1, 1).requires_grad_(True)
+faces = f[None].expand(B, -1, -1)
+r = data.camera(anti_aliasing=True)
+r.eye = data.viewpoints(torch.arange(B) % data.VIEWS)
+target = (torch.rand(B, 64, 64, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+def step():
+    losses.iou_loss(r(vertices, faces, mode="silhouettes"), target).backward()
+    vertices.grad = None
+for _ in range(3):
+    step()
+times = []
+for _ in range(int(sys.argv[1])):
+    c = time.process_time()
+    step()
+    times.append((time.process_time() - c) * 1000)
+print(json.dumps(dict(cpu_ms=statistics.median(times), file=nr.__file__)))
+"""
+
+
+def reconstruction_step(baseline=None, rounds=5, steps=10, log=print):
+    """{"cpu_ms": this checkout's median, "baseline_ms", "baseline": DIR}: the reconstruction step on one
+    thread in child processes, this checkout's and ``baseline``'s taking turns ``rounds`` times."""
+    checkouts = {"cpu_ms": ROOT} if baseline is None else {"cpu_ms": ROOT, "baseline_ms": os.path.abspath(baseline)}
+    medians = {key: [] for key in checkouts}
+    for _ in range(rounds):
+        for key, path in checkouts.items():
+            env = dict(os.environ, PYTHONPATH=path, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
+            done = subprocess.run([sys.executable, "-c", _RECON_CHILD, str(steps)], env=env, cwd=path,
+                                  capture_output=True, text=True, check=True)
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            assert result["file"].startswith(path), result["file"]
+            medians[key].append(result["cpu_ms"])
+    out = {key: statistics.median(values) for key, values in medians.items()}
+    out.update(rounds=rounds, steps=steps, baseline=baseline)
+    log(f"reconstruction step: {out}")
+    return out
+
+
 def _line(r):
-    ms = "skipped" if r["cpu_ms"] is None else f"{r['cpu_ms']:.1f} ms"
-    return f"{r['mesh']} {r['faces']} {r['image_size']}^2 x{r['batch']} {r['mode']} {r['passes']} {r['backend']}: {ms}"
+    return (f"{_case_name(r)}: torch {_ms(r['torch_ms'])} ms, numba {r['numba_ms']:.1f} ms; 2 numba threads "
+            f"{r['numba2_wall_ms']:.1f} ms ({r['numba2_speedup']:.2f}x, busy {r['numba2_load_ratio']:.2f}x), "
+            f"torch too {r['both2_wall_ms']:.1f} ms ({r['both2_speedup']:.2f}x, busy {r['both2_load_ratio']:.2f}x)")
 
 
 _JIT_CHILD = r"""
 import json, sys, time
 wall, cpu = time.perf_counter(), time.process_time()
 import torch
+import tritonnmr as nr
 from tritonnmr.backends import numba as ops
 imported = time.perf_counter() - wall
 g = torch.Generator().manual_seed(0)
@@ -140,12 +276,16 @@ ops.depth_backward(faces, fi, w, d, d)
 image = torch.rand(2, 16, 12, 4, generator=g)
 ops.edge_backward(faces, fi, image, image, 1e-3)
 tex = torch.rand(2, 20, 2, 2, 2, 3, generator=g)
-ops.sample_cubes_backward(fi, w, ops.sample_cubes(fi, w, tex, 1e-3), tex.shape, 1e-3)
+ops.sample_cubes_backward(fi, w, ops.sample_cubes(fi, w, tex, 1e-3), tex, 1e-3)
 att = torch.rand(2, 20, 3, 3, generator=g)
-ops.interpolate_backward(fi, w, ops.interpolate(fi, w, att), att.shape)
+ops.interpolate_backward(fi, w, ops.interpolate(fi, w, att), att)
 uvs, mat = torch.rand(2, 20, 3, 2, generator=g), torch.zeros(2, 20, dtype=torch.int64)
 texels, table = torch.rand(16, 3, generator=g), torch.tensor([[0, 4, 4]])
-ops.sample_uv_backward(fi, w, uvs, mat, texels, table, 0, ops.sample_uv(fi, w, uvs, mat, texels, table, 0))
+ops.sample_uv_backward(fi, w, ops.sample_uv(fi, w, uvs, texels, mat, table, 0), uvs, texels, mat, table, 0)
+v, f = nr.load_obj(nr.data_path("teapot.obj"), device="cpu")
+v = v[None].requires_grad_()
+rgb, _, alpha = nr.Renderer(image_size=32, camera_mode="look_at")(v, f[None], torch.rand(1, f.shape[0], 2, 2, 2, 3))
+(rgb.sum() + alpha.sum()).backward()
 print(json.dumps(dict(wall_s=time.perf_counter() - wall, cpu_s=time.process_time() - cpu, import_s=imported)))
 """
 
@@ -169,69 +309,130 @@ def metadata():
     if os.path.exists("/proc/cpuinfo"):
         names = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")]
         model = names[0] if names else model
-    meta = dict(device=f"{model} ({platform.machine()}, {os.cpu_count()} cores), one thread, process CPU time",
-                torch=torch.__version__, numba=numba.__version__, commit=commit, date=time.strftime("%Y-%m-%d"))
-    try:
-        import mitsuba
-        meta["mitsuba"] = mitsuba.__version__
-    except ImportError:
-        pass
+    meta = dict(device=f"{model} ({platform.machine()}, {os.cpu_count()} cores)", torch=torch.__version__,
+                numba=numba.__version__, commit=commit, date=time.strftime("%Y-%m-%d"),
+                wake_latency_ms=wake_latency_ms())
+    for name in ("mitsuba", "pytorch3d"):
+        try:
+            meta[name] = __import__(name).__version__
+        except ImportError:
+            pass
     return meta
 
 
-def to_markdown(rows, meta, jit):
-    head = (f"{meta['device']}; torch {meta['torch']}, numba {meta['numba']}"
-            + (f", mitsuba {meta['mitsuba']}" if "mitsuba" in meta else "")
-            + f"; commit {meta['commit']}; {meta['date']}\n\n"
-            "| mesh | faces | size | batch | mode | passes | backend | CPU ms | x torch | peak MB |\n"
-            "|---|---|---|---|---|---|---|---|---|---|\n")
+def _ms(value, digits=1):
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.{digits}f}"
+
+
+def _case_name(r):
+    what = "RGB" if r["mode"] == "rgb" else "silhouettes"
+    batch = f" x {r['batch']}" if r["batch"] > 1 else ""
+    mesh = "teapot" if r["mesh"] == "teapot" else f"sphere {r['faces'] // 1000}k faces"
+    return f"{mesh} {r['image_size']}²{batch}, {what}, {r['passes'].replace('+', ' + ')}"
+
+
+def _tick(r):
+    """A case in three short lines, for the plot."""
+    mesh = "teapot" if r["mesh"] == "teapot" else f"sphere {r['faces'] // 1000}k"
+    batch = f" x{r['batch']}" if r["batch"] > 1 else ""
+    return (f"{mesh} {r['image_size']}²{batch}\n{'RGB' if r['mode'] == 'rgb' else 'silhouettes'}\n"
+            f"{'fwd+bwd' if '+' in r['passes'] else 'fwd'}")
+
+
+def to_markdown(rows, peer, recon, meta, jit):
+    versions = ", ".join(f"{k} {meta[k]}" for k in ("torch", "numba", "mitsuba", "pytorch3d") if k in meta)
+    loads = [r["load"] for r in rows if r.get("load") is not None]
+    head = (f"{meta['device']}; {versions}; commit {meta['commit']}; {meta['date']}. Load average during the run "
+            f"{min(loads):.1f} to {max(loads):.1f} (other sessions share the machine); waking a sleeping thread "
+            f"takes {meta['wake_latency_ms']:.2f} ms here (median).\n\n"
+            "One thread: process CPU time (torch and numba at 1), ms. Two threads: wall time, ms, numba at 2 with "
+            "torch at 1 (the library's own threads), then with torch at 2 as well (a user's default); speed-up = "
+            "1-thread wall / 2-thread wall; CPU = 2-thread / 1-thread CPU time; busy = 2-thread wall time with a "
+            "busy loop on the other core / 1-thread wall time. Medians.\n\n"
+            "| case | torch reference | numba, 1 thread | x torch | 2 numba threads | speed-up | CPU | busy "
+            "| and 2 torch threads | speed-up | CPU | busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
-        ms = "skipped" if r["cpu_ms"] is None else f"{r['cpu_ms']:.1f}"
-        x = "-" if r["speedup_vs_torch"] is None else f"{r['speedup_vs_torch']:.1f}"
-        mb = "-" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}"
-        lines.append(f"| {r['mesh']} | {r['faces']} | {r['image_size']} | {r['batch']} | {r['mode']} | "
-                     f"{r['passes']} | {r['backend']} | {ms} | {x} | {mb} |")
+        x = f"{r['torch_ms'] / r['numba_ms']:.0f}×" if r.get("torch_ms") else "-"
+        cells = " | ".join(f"{_ms(r[f'{n}_wall_ms'])} | {r[f'{n}_speedup']:.2f}× | {r[f'{n}_cpu_ratio']:.2f}× | "
+                           f"{r[f'{n}_load_ratio']:.2f}×" for n in ("numba2", "both2"))
+        lines.append(f"| {_case_name(r)} | {_ms(r.get('torch_ms'))} | {_ms(r['numba_ms'])} | {x} | {cells} |")
+    teapot = {r["passes"]: r["numba_ms"] for r in rows
+              if (r["mesh"], r["image_size"], r["batch"], r["mode"]) == ("teapot", 256, 1, "silhouettes")}
+    peers_md = ("\n\nPeers, teapot 256² silhouettes, one thread, CPU time (tritonnmr renders 512² inside and pools; "
+                "PyTorch3D's hard rasterizer and Mitsuba render 256²):\n\n"
+                "| peer | forward | forward + backward | tritonnmr (numba) is faster by |\n|---|---|---|---|\n")
+    names = list(dict.fromkeys(p["peer"].split(",")[0] for p in peer))
+    for name in names:
+        for label in dict.fromkeys(p["peer"] for p in peer if p["peer"].startswith(name)):
+            got = {p["passes"]: p for p in peer if p["peer"] == label}
+            cells, ratios = [], []
+            for passes in ("forward", "forward+backward"):
+                p = got.get(passes)
+                if p is None:
+                    cells.append("")
+                elif p.get("cpu_ms") is None:
+                    cells.append("skipped")
+                else:
+                    cells.append(f"{_ms(p['cpu_ms'])} ms")
+                    if passes in teapot:
+                        ratios.append(f"{p['cpu_ms'] / teapot[passes]:,.0f}× ({passes.replace('+', ' + ')})")
+            peers_md += f"| {label} | {cells[0]} | {cells[1]} | {', '.join(ratios) or '-'} |\n"
+    notes = sorted({p["note"] for p in peer if p.get("note")})
+    if notes:
+        peers_md += "\n" + "\n".join(f"Skipped: {n}." for n in notes) + "\n"
+    recon_md = ""
+    if recon:
+        recon_md = (f"\nThe reconstruction step (32 x 64² silhouettes of the 1,280-face sphere, anti-aliased, IoU loss, "
+                    f"forward + backward), one thread, CPU time, median of {recon['rounds']} child processes x "
+                    f"{recon['steps']} steps: **{recon['cpu_ms']:.1f} ms** (goal ≤ {RECON_GOAL_MS:.0f} ms)")
+        if recon.get("baseline_ms"):
+            recon_md += (f"; the baseline checkout ({recon['baseline']}), taking turns with it: "
+                         f"{recon['baseline_ms']:.1f} ms ({recon['baseline_ms'] / recon['cpu_ms']:.2f}× slower)")
+        recon_md += ".\n"
     tail = ""
     if jit:
-        tail = ("\n\nnumba first use of every op in a fresh process (import included): "
+        tail = ("\nnumba first use of every op in a fresh process (import included): "
                 f"cold cache {jit['cold']['wall_s']:.1f} s wall / {jit['cold']['cpu_s']:.1f} s CPU, "
                 f"cached {jit['cached']['wall_s']:.1f} s wall / {jit['cached']['cpu_s']:.1f} s CPU.\n")
-    return head + "\n".join(lines) + tail
+    return head + "\n".join(lines) + peers_md + recon_md + tail
 
 
-def plot(rows, path):
-    """Grouped bars (log scale): CPU ms per case for each backend."""
+def plot(rows, peer, path):
+    """Grouped bars (log scale): ms per case for the torch reference, numba at 1 thread (CPU) and at 2
+    threads (wall), and the peers on the teapot silhouette rows."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    keys = []
-    for r in rows:
-        k = (r["mesh"], r["faces"], r["image_size"], r["batch"], r["mode"], r["passes"])
-        if k not in keys:
-            keys.append(k)
-    backends = list(dict.fromkeys(r["backend"] for r in rows))
-    ms = {(r["mesh"], r["faces"], r["image_size"], r["batch"], r["mode"], r["passes"], r["backend"]): r["cpu_ms"]
-          for r in rows if r["cpu_ms"]}
-    fig, ax = plt.subplots(figsize=(13, 5))
-    width = 0.2
-    colours = {b: f"C{i}" for i, b in enumerate(backends)}
-    for j, k in enumerate(keys):
-        present = [b for b in backends if k + (b,) in ms]
-        for i, b in enumerate(present):  # the group's bars centred on its tick
-            ax.bar(j + (i - (len(present) - 1) / 2) * width, ms[k + (b,)], width, color=colours[b],
-                   label=b if j == min(jj for jj, kk in enumerate(keys) if kk + (b,) in ms) else None)
-    labels = [f"{m} {s}²{'' if b == 1 else f' x{b}'}\n{mode[:3]} {'fwd+bwd' if '+' in p else 'fwd'}"
-              + (f"\n{f // 1000}k faces" if m == "sphere" else "") for m, f, s, b, mode, p in keys]
-    ax.set_xticks(range(len(keys)), labels, fontsize=7)
+    series = [("torch reference (1 thread, CPU)", "torch_ms"), ("numba, 1 thread (CPU)", "numba_ms"),
+              ("numba 2 threads, torch 1 (wall)", "numba2_wall_ms"),
+              ("numba 2 threads, torch 1, busy neighbour (wall)", "numba2_loaded_wall_ms"),
+              ("numba and torch 2 threads (wall)", "both2_wall_ms")]
+    labels = [p["peer"] for p in peer if p.get("cpu_ms")]
+    labels = list(dict.fromkeys(labels))
+    width = 0.8 / (len(series) + len(labels))
+    fig, ax = plt.subplots(figsize=(13, 5.5))
+    for i, (label, key) in enumerate(series):
+        xs = [j + i * width for j, r in enumerate(rows) if r.get(key)]
+        ax.bar(xs, [r[key] for r in rows if r.get(key)], width, label=label, color=f"C{i}")
+    for k, label in enumerate(labels):
+        pts = [(j, p["cpu_ms"]) for j, r in enumerate(rows) for p in peer
+               if p["peer"] == label and p.get("cpu_ms") and p["passes"] == r["passes"]
+               and (r["mesh"], r["image_size"], r["batch"], r["mode"]) == ("teapot", 256, 1, "silhouettes")]
+        if pts:
+            ax.bar([j + (len(series) + k) * width for j, _ in pts], [ms for _, ms in pts], width, label=label,
+                   color=f"C{len(series) + k}")
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))], [_tick(r) for r in rows], fontsize=7)
     ax.set_yscale("log")
-    ax.set_ylabel("CPU ms (one thread, median)")
+    ax.set_ylabel("ms (median)")
     ax.grid(True, axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("tritonnmr on the CPU: torch reference vs numba backend (Mitsuba 3 direct_projective as a peer)")
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title("tritonnmr on a 2-core CPU: torch reference, numba at 1 and 2 threads, Mitsuba 3 and PyTorch3D")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -240,33 +441,41 @@ def plot(rows, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="teapot at 256 only")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (torch: half)")
+    parser.add_argument("--quick", action="store_true", help="the teapot goal cases only")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per case (torch reference: half)")
+    parser.add_argument("--baseline", metavar="DIR", help="a checkout of another commit to time the reconstruction "
+                                                          "step against (e.g. git archive COMMIT | tar -x -C DIR)")
     parser.add_argument("--out", default=None, help="results folder (default benchmarks/results/cpu-<date>-numba)")
     parser.add_argument("--no-jit", action="store_true", help="skip the compile-time measurement")
     parser.add_argument("--plot-only", metavar="JSON", help="redraw results.png and results.md from a results.json")
     args = parser.parse_args(argv)
+    if args.baseline and not os.path.isdir(os.path.join(args.baseline, "tritonnmr")):
+        print(f"--baseline: {args.baseline} holds no tritonnmr package", file=sys.stderr)
+        return 2
     if args.plot_only:
         with open(args.plot_only) as fh:
             saved = json.load(fh)
         folder = os.path.dirname(args.plot_only)
-        plot(saved["rows"], os.path.join(folder, "results.png"))
+        plot(saved["rows"], saved["peers"], os.path.join(folder, "results.png"))
         with open(os.path.join(folder, "results.md"), "w") as fh:
-            fh.write(to_markdown(saved["rows"], saved["meta"], saved["jit"]))
+            fh.write(to_markdown(saved["rows"], saved["peers"], saved["reconstruction"], saved["meta"], saved["jit"]))
         return 0
     meta = metadata()
     out = args.out or os.path.join(os.path.dirname(__file__), "results", f"cpu-{meta['date']}-numba")
     jit = None if args.no_jit else jit_times()
     if jit:
         print(f"numba compile: cold {jit['cold']}, cached {jit['cached']}", flush=True)
-    rows = run(args.quick, args.repeats, log=lambda s: print(s, flush=True))
+    log = lambda s: print(s, flush=True)  # noqa: E731
+    rows = run(args.quick, args.repeats, log=log)
+    peer = peer_rows(args.repeats, log=log)
+    recon = reconstruction_step(args.baseline, log=log)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "results.json"), "w") as fh:
-        json.dump({"meta": meta, "jit": jit, "rows": rows}, fh, indent=2)
+        json.dump({"meta": meta, "jit": jit, "rows": rows, "peers": peer, "reconstruction": recon}, fh, indent=2)
     with open(os.path.join(out, "results.md"), "w") as fh:
-        fh.write(to_markdown(rows, meta, jit))
-    plot(rows, os.path.join(out, "results.png"))
-    print(to_markdown(rows, meta, jit))
+        fh.write(to_markdown(rows, peer, recon, meta, jit))
+    plot(rows, peer, os.path.join(out, "results.png"))
+    print(to_markdown(rows, peer, recon, meta, jit))
     print(f"written to {out}")
     return 0
 

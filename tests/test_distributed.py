@@ -241,6 +241,29 @@ def test_a_failed_category_is_named_with_its_rank_after_the_others_finish():
     assert per_category.spread(ids, lambda c: c + "!") == {c: c + "!" for c in ids}  # one process
 
 
+@dataclasses.dataclass(frozen=True)
+class _Recorder(distributed.Context):
+    """A rank whose barriers are written down in ``events``."""
+    events: list = dataclasses.field(default_factory=list)
+
+    def barrier(self, what=""):
+        self.events.append("barrier")
+
+
+@pytest.mark.parametrize("rank, local_rank, expected", [
+    (0, 0, ["compile", "barrier", "barrier"]),  # rank 0 compiles first, alone
+    (1, 1, ["barrier", "barrier"]),  # another rank of its node: loads what rank 0 compiled
+    (4, 0, ["barrier", "compile", "barrier"]),  # the first rank of another node (its own disk), after rank 0
+])
+def test_kernels_compile_on_rank_0_then_on_each_node_s_first_rank(rank, local_rank, expected):
+    context = _Recorder(rank=rank, world_size=8, local_rank=local_rank)
+    context.warm(lambda: context.events.append("compile"))
+    assert context.events == expected
+    alone = _Recorder()
+    alone.warm(lambda: alone.events.append("compile"))
+    assert alone.events == []  # one process: nothing to race with
+
+
 @pytest.mark.parametrize("env, device, gpus, message", [
     ({"WORLD_SIZE": "2", "LOCAL_RANK": "0", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, None, 0,
      "RANK is not set: start the processes with torchrun"),
