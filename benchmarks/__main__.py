@@ -1,6 +1,6 @@
 """``python -m benchmarks`` is ``tritonnmr bench``."""
 import sys
 
-from tritonnmr.cli import main
+from tritonnmr.apps.cli import main
 
 sys.exit(main(["bench"] + sys.argv[1:]))

@@ -214,7 +214,7 @@ import tritonnmr as nr
 try:
     from tritonnmr.apps.reconstruction import data, losses, shapes
 except ImportError:
-    from tritonnmr.reconstruction import data, losses, shapes
+    from tritonnmr.apps.reconstruction import data, losses, shapes
 v, f = shapes.icosphere(3)
 B = 32
 vertices = (v * 0.5)[None].repeat(B, 1, 1).requires_grad_(True)

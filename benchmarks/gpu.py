@@ -11,7 +11,7 @@ H100 / H200, compilation included, it
    degenerate and empty inputs, mixed-size batches through the Renderer, property-based scenes, the
    bit-identical backward, autocast in float16 and bfloat16, and CUDA's own count of host syncs in a
    training step;
-2. times the benchmark grid (tritonnmr/bench.py): the Triton kernels against the torch reference and
+2. times the benchmark grid (tritonnmr/bench/cases.py): the Triton kernels against the torch reference and
    the pixel-loop forward, and PyTorch3D and nvdiffrast where they are installed (a one-line notice
    each where not), within the time left;
 3. writes ``benchmarks/results/gpu-<date>-<device>/``: results.json (device, commit, triton and torch
@@ -88,7 +88,7 @@ def run_tests(out, seconds):
 
 
 def gpu_cases():
-    """The GPU grid of tritonnmr/bench.py, ordered so that the most telling cases come first."""
+    """The GPU grid of tritonnmr/bench/cases.py, ordered so that the most telling cases come first."""
     from tritonnmr import bench
     cases = bench.grid(False, torch.device("cuda"))
     order = {"teapot": 0, "sphere": 1}

@@ -4,7 +4,7 @@ import argparse
 import torch
 
 import tritonnmr as nr
-from tritonnmr.media import save_gif, turntable
+from tritonnmr.apps.media import save_gif, turntable
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--out", default="teapot_turntable.gif")

@@ -4,8 +4,8 @@ import argparse
 import torch
 
 import tritonnmr as nr
-from tritonnmr.fitting import fit_shape
-from tritonnmr.media import load_image, save_gif
+from tritonnmr.apps.fitting import fit_shape
+from tritonnmr.apps.media import load_image, save_gif
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--iterations", type=int, default=300)

@@ -1,15 +1,15 @@
 """Example 3: paint the teapot's texture cubes so it looks like the target from every side.
 
 With ``--texture uv`` it paints one 128 x 128 texture image instead, mapped onto the teapot by a
-cylindrical projection (the teapot has no uvs of its own; see tritonnmr/uv_projection.py).
+cylindrical projection (the teapot has no uvs of its own; see tritonnmr/apps/uv_projection.py).
 """
 import argparse
 
 import torch
 
 import tritonnmr as nr
-from tritonnmr.fitting import fit_texture, fit_texture_uv, texture_renderer
-from tritonnmr.media import load_image, save_gif, turntable
+from tritonnmr.apps.fitting import fit_texture, fit_texture_uv, texture_renderer
+from tritonnmr.apps.media import load_image, save_gif, turntable
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--iterations", type=int, default=300)

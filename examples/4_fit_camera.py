@@ -4,9 +4,9 @@ import argparse
 import torch
 
 import tritonnmr as nr
-from tritonnmr.camera_picture import camera_fit_frames
-from tritonnmr.fitting import fit_camera
-from tritonnmr.media import load_image, save_gif
+from tritonnmr.apps.camera_picture import camera_fit_frames
+from tritonnmr.apps.fitting import fit_camera
+from tritonnmr.apps.media import load_image, save_gif
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--iterations", type=int, default=300)

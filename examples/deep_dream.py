@@ -9,11 +9,11 @@ import argparse
 import torch
 
 import tritonnmr as nr
-from tritonnmr.editing import choose, deep_dream
-from tritonnmr.media import save_gif, turntable
+from tritonnmr.apps.editing import choose, deep_dream
+from tritonnmr.apps.media import save_gif, turntable
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--layers", nargs="+", default=None, help="default: per network (tritonnmr.editing.DREAM_LAYERS)")
+parser.add_argument("--layers", nargs="+", default=None, help="default: per network (tritonnmr.apps.editing.DREAM_LAYERS)")
 parser.add_argument("--network", default=None, help="efficientnet-lite0 or vgg16")
 parser.add_argument("--weights", default=None, help="pretrained, random or a state_dict file")
 parser.add_argument("--iterations", type=int, default=150)

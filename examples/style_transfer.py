@@ -10,8 +10,8 @@ import argparse
 import torch
 
 import tritonnmr as nr
-from tritonnmr.editing import STYLES, choose, style_transfer
-from tritonnmr.media import load_image, save_gif, turntable
+from tritonnmr.apps.editing import STYLES, choose, style_transfer
+from tritonnmr.apps.media import load_image, save_gif, turntable
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--style", default="mosaic")

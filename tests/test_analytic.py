@@ -21,7 +21,7 @@ from conftest import random_faces
 from tritonnmr import backends
 from tritonnmr.backends import torch as ref
 from tritonnmr.backends.common import drawn
-from tritonnmr.cli import main
+from tritonnmr.apps.cli import main
 from tritonnmr.gradients import analytic
 from tritonnmr.gradients.silhouettes import silhouette_edges
 

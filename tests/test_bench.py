@@ -7,7 +7,7 @@ import torch
 
 from tritonnmr import backends, bench
 from tritonnmr.backends import torch as reference
-from tritonnmr.cli import main
+from tritonnmr.apps.cli import main
 from conftest import random_faces
 
 

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 import tritonnmr as nr
-from tritonnmr import backends, cli_common, fitting
-from tritonnmr.cli import build_parser, main
-from tritonnmr.media import load_image, silhouette_iou
+from tritonnmr import backends
+from tritonnmr.apps import cli_common, fitting
+from tritonnmr.apps.cli import build_parser, main
+from tritonnmr.apps.media import load_image, silhouette_iou
 
 
 def _metrics(out):

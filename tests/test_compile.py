@@ -8,7 +8,7 @@ specialised to the constant 1, ...). So this test
    colours, UV maps in each wrap mode, silhouettes, depth; anti-aliasing on and off; forward and
    backward; batch 2), every forward strategy (binned, face-parallel, pixel loop), a scene whose
    tile lists, pixel lists and edge runs are all cut (the merge and segment-sum kernels), every
-   configuration of the tuning table (kernels/tuning.py) and the edge kernel's trip-counting variant, with a hook on Triton's launch path that notes each launch's
+   configuration of the tuning table (backends/triton/tuning.py) and the edge kernel's trip-counting variant, with a hook on Triton's launch path that notes each launch's
    kernel (module and name), argument types (tensor dtypes, ints with their values, floats) and
    constexpr values. Nothing here lists kernels: a new or rewritten kernel is recorded as soon as
    something launches it (and ``test_recording_sees_every_kernel`` fails if nothing does);

@@ -17,12 +17,12 @@ import time
 import pytest
 import torch
 
-from tritonnmr.cli import main
-from tritonnmr.reconstruction import checkpoints, data, distributed, models, per_category
-from tritonnmr.reconstruction.config import QUICK
+from tritonnmr.apps.cli import main
+from tritonnmr.apps.reconstruction import checkpoints, data, distributed, models, per_category
+from tritonnmr.apps.reconstruction.config import QUICK
 
 DEADLINE_S = 300  # a launch that has not finished by then is broken (they take seconds)
-CLI = [sys.executable, "-m", "tritonnmr.cli"]
+CLI = [sys.executable, "-m", "tritonnmr.apps.cli"]
 CATEGORIES = ["02691156", "03001627"]  # airplane, chair
 
 
@@ -170,7 +170,7 @@ def test_per_category_and_make_data_under_torchrun_equal_one_process(tmp_path, c
            "--test-objects", "1", "--quick", "--iterations", "2", "--batch-size", "4", "--threads", "1"]
     two, one = tmp_path / "two", tmp_path / "one"
     torchrun = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                                 "-m", "tritonnmr.cli"] + run + ["--out", str(two)], cwd=tmp_path,
+                                 "-m", "tritonnmr.apps.cli"] + run + ["--out", str(two)], cwd=tmp_path,
                                 env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
     assert main(run + ["--out", str(one)]) == 0

@@ -11,9 +11,9 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import tritonnmr as nr
-from tritonnmr.cli import main
-from tritonnmr.media import to_uint8
-from tritonnmr.editing import STYLES, FeatureNetwork, deep_dream, features, objectives, style_transfer
+from tritonnmr.apps.cli import main
+from tritonnmr.apps.media import to_uint8
+from tritonnmr.apps.editing import STYLES, FeatureNetwork, deep_dream, features, objectives, style_transfer
 
 
 def test_gram_matrix_by_hand():
@@ -153,8 +153,8 @@ def test_cli_bad_input(tmp_path, capsys, monkeypatch):
 @settings(max_examples=50, deadline=None)
 @given(text=st.one_of(st.text(max_size=12), st.sampled_from(["rgb", "stage3", "head", "relu4_3", "pool5", "Stage3"])))
 def test_layer_option_accepts_layer_names_and_refuses_the_rest_in_words(text):
-    from tritonnmr.editing.commands import layer_name
-    from tritonnmr.editing.features import NETWORKS
+    from tritonnmr.apps.editing.commands import layer_name
+    from tritonnmr.apps.editing.features import NETWORKS
     known = text == "rgb" or any(text in net.names for net in NETWORKS.values())
     try:
         assert layer_name(text) == text and known

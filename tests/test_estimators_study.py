@@ -85,9 +85,9 @@ def test_the_bench_grid_has_analytic_rows_beside_the_soft_ones():
 
 
 def test_reconstruct_train_hands_the_estimator_to_its_renderer(tmp_path, monkeypatch):
-    from tritonnmr.cli import build_parser
-    from tritonnmr.reconstruction import commands, data, training
-    from tritonnmr.reconstruction.checkpoints import read_checkpoint
+    from tritonnmr.apps.cli import build_parser
+    from tritonnmr.apps.reconstruction import commands, data, training
+    from tritonnmr.apps.reconstruction.checkpoints import read_checkpoint
     args = build_parser().parse_args(["reconstruct", "train", "--model", "mesh", "--quick", "--gradient", "soft",
                                       "--sigma", "3e-5", "--gamma", "2e-4", "--backend", "numba"])
     config = replace(commands._config(args), iterations=1, batch_size=2)

@@ -11,11 +11,11 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import tritonnmr as nr
-from tritonnmr.editing import FeatureNetwork, choose, features
-from tritonnmr.editing.efficientnet import LAYER_NAMES, SameConv2d
-from tritonnmr.editing.style_images import stripes
-from tritonnmr.editing.texture import angle_error, orientation, synthesize
-from tritonnmr.editing.vgg import VGG16
+from tritonnmr.apps.editing import FeatureNetwork, choose, features
+from tritonnmr.apps.editing.efficientnet import LAYER_NAMES, SameConv2d
+from tritonnmr.apps.editing.style_images import stripes
+from tritonnmr.apps.editing.texture import angle_error, orientation, synthesize
+from tritonnmr.apps.editing.vgg import VGG16
 
 TEAPOT_CLASS = 849  # ImageNet's "teapot"
 PARAMETERS = 4_652_008  # EfficientNet-Lite0's learned numbers (its 296 tensors less BN's running statistics)

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tritonnmr as nr
-from tritonnmr.cli import main
+from tritonnmr.apps.cli import main
 from tritonnmr.io import NoTextureWarning
 from tritonnmr.io.trimesh_write import off_decimals
 

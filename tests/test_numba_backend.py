@@ -1,4 +1,4 @@
-"""The numba CPU backend (tritonnmr/cpu) against the PyTorch reference, op by op and end to end."""
+"""The numba CPU backend (tritonnmr/backends/numba) against the PyTorch reference, op by op and end to end."""
 import inspect
 import itertools
 import json

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from tritonnmr.cli import main
-from tritonnmr.media import silhouette_iou
-from tritonnmr.reconstruction import (batchnorm, checkpoints, data, evaluation, losses, models, per_category, report,
+from tritonnmr.apps.cli import main
+from tritonnmr.apps.media import silhouette_iou
+from tritonnmr.apps.reconstruction import (batchnorm, checkpoints, data, evaluation, losses, models, per_category, report,
                                     shapes, training, voxels)
-from tritonnmr.reconstruction.config import QUICK, Config
+from tritonnmr.apps.reconstruction.config import QUICK, Config
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import tritonnmr as nr
-from tritonnmr.uv_projection import projected_uvs, unwrap_seam
+from tritonnmr.apps.uv_projection import projected_uvs, unwrap_seam
 
 
 def _ring(angles_deg, heights, radius=1.0):

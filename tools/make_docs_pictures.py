@@ -72,7 +72,7 @@ RECONSTRUCTION = {"car": "02958343", "sofa": "04256520"}  # category: ShapeNet c
 
 def run_command(name, work, backend):
     """Run one tritonnmr command into work/name and copy its pictures to DOCS; -> its record."""
-    from tritonnmr.cli import main
+    from tritonnmr.apps.cli import main
     argv, pictures = COMMANDS[name]
     out = os.path.join(work, name)
     argv = argv + ["--out", out, "--backend", backend]
@@ -100,7 +100,7 @@ def draw_display(backend, size=256, elevation=15.0, azimuth=-30.0):
     import torch
 
     import tritonnmr as nr
-    from tritonnmr.media import label, save_png, side_by_side, to_uint8
+    from tritonnmr.apps.media import label, save_png, side_by_side, to_uint8
     path = nr.data_path("textured_display/model.obj")
     v, f, cubes = nr.load_obj(path, load_texture=True, texture_size=4, device="cpu")
     _, _, uv = nr.load_obj(path, load_texture=True, texture_format="uv", device="cpu")
@@ -120,7 +120,7 @@ def draw_soft_sigmas(backend, size=128, sigmas=(1e-5, 1e-4, 1e-3, 1e-2)):
     import torch
 
     import tritonnmr as nr
-    from tritonnmr.media import label, save_png, side_by_side, to_uint8
+    from tritonnmr.apps.media import label, save_png, side_by_side, to_uint8
     v, f = nr.load_obj(nr.data_path("teapot.obj"), device="cpu")
     textures = torch.ones(1, f.shape[0], 2, 2, 2, 3) * torch.tensor([0.9, 0.6, 0.3])
     rows = [[], []]
@@ -155,9 +155,9 @@ def draw_reconstruction(work, run, data, backend, obj=0, view=3, scale=2):
     of the reconstruction by that category's mesh model; one row per category."""
     import imageio.v3 as iio
 
-    from tritonnmr.cli import main as cli
-    from tritonnmr.media import label, save_gif, side_by_side
-    from tritonnmr.reconstruction.data import load_category
+    from tritonnmr.apps.cli import main as cli
+    from tritonnmr.apps.media import label, save_gif, side_by_side
+    from tritonnmr.apps.reconstruction.data import load_category
     rows = []
     for name, class_id in RECONSTRUCTION.items():
         images, _ = load_category(data, class_id, "test")

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from tritonnmr.reconstruction.report import budget_table
+from tritonnmr.apps.reconstruction.report import budget_table
 
 
 def main(argv=None):

@@ -26,13 +26,13 @@ import time
 import torch
 
 from tritonnmr.bench.provenance import metadata
-from tritonnmr.reconstruction import checkpoints
-from tritonnmr.reconstruction.per_category import model_path
-from tritonnmr.reconstruction.shapes import CATEGORIES
+from tritonnmr.apps.reconstruction import checkpoints
+from tritonnmr.apps.reconstruction.per_category import model_path
+from tritonnmr.apps.reconstruction.shapes import CATEGORIES
 
-CLI = [sys.executable, "-m", "tritonnmr.cli", "reconstruct"]
+CLI = [sys.executable, "-m", "tritonnmr.apps.cli", "reconstruct"]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
-            "tritonnmr.cli", "reconstruct"]
+            "tritonnmr.apps.cli", "reconstruct"]
 ONE = "car"
 FOUR = ["airplane", "car", "chair", "table"]
 LAUNCHES = {"1 rank x 2 threads": (CLI, 2), "2 ranks x 1 thread": (TORCHRUN, 1)}

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 import tritonnmr as nr
 from tritonnmr.camera import DEFAULT_DISTANCE
 from tritonnmr.defaults import VIEWING_ANGLE
-from tritonnmr.reconstruction.shapes import icosphere
+from tritonnmr.apps.reconstruction.shapes import icosphere
 
 from . import BACKEND
 

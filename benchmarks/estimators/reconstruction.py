@@ -10,11 +10,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from tritonnmr.reconstruction.config import QUICK
-from tritonnmr.reconstruction.data import Dataset, make_dataset
-from tritonnmr.reconstruction.evaluation import evaluate
-from tritonnmr.reconstruction.shapes import CATEGORIES
-from tritonnmr.reconstruction.training import train
+from tritonnmr.apps.reconstruction.config import QUICK
+from tritonnmr.apps.reconstruction.data import Dataset, make_dataset
+from tritonnmr.apps.reconstruction.evaluation import evaluate
+from tritonnmr.apps.reconstruction.shapes import CATEGORIES
+from tritonnmr.apps.reconstruction.training import train
 
 from . import BACKEND
 

@@ -1,4 +1,4 @@
-"""The paper's three fits (examples 2, 3 and 4) with each estimator, through :mod:`tritonnmr.fitting`.
+"""The paper's three fits (examples 2, 3 and 4) with each estimator, through :mod:`tritonnmr.apps.fitting`.
 
 Every fit uses the example's optimiser and step size (Adam; shape lr 0.001, texture 0.1 with betas
 (0.5, 0.999), camera 0.1), the same seed and step budget for every estimator, and measures on the
@@ -12,8 +12,8 @@ import torch
 
 import tritonnmr as nr
 from tritonnmr.camera import DEFAULT_DISTANCE
-from tritonnmr.fitting import fit_camera, fit_shape, fit_texture
-from tritonnmr.media import load_image, silhouette_iou
+from tritonnmr.apps.fitting import fit_camera, fit_shape, fit_texture
+from tritonnmr.apps.media import load_image, silhouette_iou
 
 from . import BACKEND, CONVERGED, IOU_GOAL
 

@@ -1,7 +1,7 @@
 """The backend contract: which ops a backend provides, and which backend runs for which tensors.
 
 A backend is a module defining every op of :data:`OPS` with exactly the parameter names of the
-reference (``tritonnmr/reference.py``, the oracle); docs/backend-contract.md gives the conventions.
+reference (``tritonnmr/backends/torch.py``, the oracle); docs/backend-contract.md gives the conventions.
 
 | backend  | module                     | runs on                                                   |
 |----------|----------------------------|-----------------------------------------------------------|

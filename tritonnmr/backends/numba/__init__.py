@@ -1,6 +1,6 @@
 """The numba CPU backend: the ops of docs/backend-contract.md as compiled loops over numpy views.
 
-Same functions, parameter names and results as the reference (``tritonnmr/reference.py``). Inputs
+Same functions, parameter names and results as the reference (``tritonnmr/backends/torch.py``). Inputs
 are contiguous CPU tensors (float32 / int64), viewed with ``.numpy()`` without copying; results
 are new torch tensors. The kernels (``raster``, ``edges``, ``shade``) are compiled by numba on
 first use and cached on disk, so later processes load machine code instead of compiling.

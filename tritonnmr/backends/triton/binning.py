@@ -10,7 +10,7 @@ a segment that was not cut writes the final result directly. No atomics, and eve
 an order fixed by the plan: results are bit-identical between runs and independent of scheduling.
 
 The plans are plain tensors, computed here by the same code for the kernels and for the work
-model (``tritonnmr.workmodel``), which counts the programs' loop trips from them.
+model (``tritonnmr.bench.workmodel``), which counts the programs' loop trips from them.
 
 On a GPU every value the host reads back drains the queue, so each plan reads its sizes in one
 ``tolist()`` (``segment_sizes``): the counts per segment are computed on the device (prefix sums
@@ -293,7 +293,7 @@ def edge_plan(faces, face_index, limit):
 
 
 # ----------------------------------------------------------------------------------------------
-# The plans of the passes, as the kernels' host code (kernels/__init__.py) and the work model use them
+# The plans of the passes, as the kernels' host code (backends/triton/__init__.py) and the work model use them
 # ----------------------------------------------------------------------------------------------
 class BinnedPlan(NamedTuple):
     """The binned forward's plan: the tile lists, and their items of at most ``limit`` faces

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import torch
 
-from . import Renderer, get_points_from_angles
+from .. import Renderer, get_points_from_angles
 from .fitting import eye_angles
 from .media import label, side_by_side, to_uint8
 

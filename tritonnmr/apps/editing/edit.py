@@ -6,8 +6,8 @@ import time
 
 import torch
 
-from .. import Renderer, get_points_from_angles
-from ..camera import DEFAULT_DISTANCE
+from ... import Renderer, get_points_from_angles
+from ...camera import DEFAULT_DISTANCE
 from ..fitting import FitResult, optimize
 from ..media import to_uint8
 from . import objectives
@@ -104,7 +104,7 @@ def _key(network):
 def style_transfer(vertices, faces, style_image, network, layers=None, lambda_style=1.0,
                    feature_size=None, **options):
     """Match the Gram matrices of ``style_image`` (3, H, W) in [0, 1] over ``layers`` of ``network``
-    (a :class:`~tritonnmr.editing.FeatureNetwork`; default: ``STYLE_LAYERS[name, pretrained]``; "rgb"
+    (a :class:`~tritonnmr.apps.editing.FeatureNetwork`; default: ``STYLE_LAYERS[name, pretrained]``; "rgb"
     is the pixels themselves); the objective is lambda_style * the style loss, its Gram matrices
     taken over the mesh's pixels only (weighted by alpha). The style image is resized to
     ``feature_size`` (default: the image size); the background is its mean colour (unless given).

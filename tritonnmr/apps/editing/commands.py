@@ -2,7 +2,7 @@
 import argparse
 import os
 
-from .. import checks
+from ... import checks
 from ..cli_common import (IMAGE_SIZE_HELP, MESH_HELP, OUT_MESH_HELP, UserError, add_device_options, image_size,
                           load_mesh, load_target, non_negative_float, one_line, output_paths, positive_int, renderer,
                           resolve_device, subcommand, write_mesh, write_metrics)
@@ -11,7 +11,7 @@ MIN_SIZE = 32  # the networks' strides need a few pixels left at the layers used
 
 
 def feature_image_size(text):
-    """An --image-size (see :func:`tritonnmr.cli_common.image_size`) of at least 32 x 32."""
+    """An --image-size (see :func:`tritonnmr.apps.cli_common.image_size`) of at least 32 x 32."""
     size = image_size(text)
     if min(checks.image_size(size)) < MIN_SIZE:
         raise argparse.ArgumentTypeError(f"must be at least {MIN_SIZE} pixels each way for the feature network, "

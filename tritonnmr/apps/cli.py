@@ -1,8 +1,8 @@
 """The ``tritonnmr`` command: render, fit shape|texture|camera, demo, bench, style, dream, reconstruct.
 
 This module holds the parser and the rendering commands; ``style``/``dream`` live in
-:mod:`tritonnmr.editing.commands` and ``reconstruct`` in :mod:`tritonnmr.reconstruction.commands`;
-what they share (one-line errors, argument types, inputs) is :mod:`tritonnmr.cli_common`.
+:mod:`tritonnmr.apps.editing.commands` and ``reconstruct`` in :mod:`tritonnmr.apps.reconstruction.commands`;
+what they share (one-line errors, argument types, inputs) is :mod:`tritonnmr.apps.cli_common`.
 Errors the user can fix (bad values, missing or unreadable files, unwritable folders) print one line
 and exit with status 2, before any output folder is made.
 """
@@ -11,8 +11,8 @@ import os
 import sys
 import time
 
-from .camera import DEFAULT_DISTANCE
-from .gradients import ESTIMATORS
+from ..camera import DEFAULT_DISTANCE
+from ..gradients import ESTIMATORS
 from .cli_common import (IMAGE_SIZE_HELP, MESH_HELP, OUT_MESH_HELP, ArgumentParser, HelpFormatter, UserError,
                          add_device_options, add_gradient_options, finite_float, image_size, load_mesh, load_target,
                          one_line, output_dir, output_paths, positive_float, positive_int, renderer, resolve_device,
@@ -117,8 +117,8 @@ def cmd_bench(args):
     import torch
     from tqdm.auto import tqdm
 
-    from . import bench
-    from .bench.provenance import metadata
+    from .. import bench
+    from ..bench.provenance import metadata
     if args.work:
         return bench.write_work_model(args.out, args.quick)
     device = resolve_device(args.device)

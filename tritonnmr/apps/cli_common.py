@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-from . import backends, checks
+from .. import backends, checks
 
 
 class UserError(Exception):
@@ -151,8 +151,8 @@ def add_device_options(parser, seed=False,
 
 def add_gradient_options(parser):
     """--gradient, --sigma, --gamma: the estimator of a command's silhouette or colour gradients."""
-    from .defaults import SOFT_GAMMA, SOFT_SIGMA
-    from .gradients import ESTIMATORS
+    from ..defaults import SOFT_GAMMA, SOFT_SIGMA
+    from ..gradients import ESTIMATORS
     parser.add_argument("--gradient", choices=ESTIMATORS, default="blurred_edge",
                         help="how the gradient reaches the mesh: blurred_edge (the paper's), soft (SoftRas: soft "
                              "silhouettes and a depth softmax, with --sigma and --gamma)"
@@ -200,7 +200,7 @@ def load_mesh(path, device, texture_size=None):
     import warnings
 
     import tritonnmr as nr
-    from .io import NoTextureWarning
+    from ..io import NoTextureWarning
     path = path or nr.data_path("teapot.obj")
     if not os.path.isfile(path):
         raise UserError(f"mesh not found: {path}")
@@ -232,8 +232,8 @@ def output_paths(out, mesh="geometry", default=DEFAULT_MESH):
     folder, the mesh ``default`` in it. ``mesh``: "geometry" (any format), "textured" (.obj, .glb,
     .gltf only: they hold textures) or None (the command writes no mesh: ``out`` must be a folder).
     A format that needs trimesh when it is missing is a UserError before anything is made."""
-    from .io.trimesh_guard import require_trimesh
-    from .io.trimesh_write import HOLDS_TEXTURES, WRITTEN
+    from ..io.trimesh_guard import require_trimesh
+    from ..io.trimesh_write import HOLDS_TEXTURES, WRITTEN
     ext = os.path.splitext(out)[1].lower()[1:]
     if ext != "obj" and ext not in WRITTEN:
         return output_dir(out), os.path.join(out, default)

@@ -95,7 +95,7 @@ def _set_threads(threads, context):
     torchrun starts at one thread a rank), so the ranks do not crowd the cores."""
     if threads is None and not context.distributed:
         return
-    from ..threads import set_threads
+    from ...threads import set_threads
     set_threads(threads or torch.get_num_threads())
 
 
@@ -237,7 +237,7 @@ def cmd_eval(args):
 
 
 def _eval(args, context):
-    from ..bench.provenance import metadata
+    from ...bench.provenance import metadata
     from .evaluation import evaluate
     from .per_category import model_summary
     from .report import write_report

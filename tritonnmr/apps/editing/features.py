@@ -20,7 +20,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .. import checks
+from ... import checks
 from .efficientnet import EfficientNetLite0
 from .vgg import VGG16
 

@@ -2,7 +2,7 @@
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..defaults import SOFT_GAMMA, SOFT_SIGMA
+from ...defaults import SOFT_GAMMA, SOFT_SIGMA
 
 LR_DROP_FACTOR = 0.1  # the learning rate is multiplied by this after ``Config.lr_drop`` of the steps
 

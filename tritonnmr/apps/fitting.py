@@ -4,7 +4,7 @@ Each fit uses only the public API (what a user would write), records the loss, k
 every ``frame_every`` steps, and stops cleanly on Ctrl-C (``result.interrupted``), keeping what
 it has; ``result.summary`` says in one line what was measured. The examples/ scripts and the
 ``tritonnmr fit`` command both call these functions, and :func:`optimize` (the Adam loop) is shared
-with :mod:`tritonnmr.editing`.
+with :mod:`tritonnmr.apps.editing`.
 """
 import math
 import time
@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import Renderer, checks, defaults, get_points_from_angles
-from .camera import DEFAULT_DISTANCE
+from .. import Renderer, checks, defaults, get_points_from_angles
+from ..camera import DEFAULT_DISTANCE
 from .media import silhouette_iou, to_uint8
 
 # The texture fit's lights and camera (the paper's example 3): flat white ambient light, so a
@@ -74,7 +74,7 @@ def _renderer(image_size, backend, **kw):
 
 def estimator(gradient="blurred_edge", sigma=defaults.SOFT_SIGMA, gamma=defaults.SOFT_GAMMA):
     """The Renderer keywords of a gradient estimator (tritonnmr.gradients), checked."""
-    from .gradients import options
+    from ..gradients import options
     options(gradient, defaults.RGB_EPS, sigma, gamma)
     return dict(gradient=gradient, sigma=sigma, gamma=gamma)
 
@@ -223,13 +223,13 @@ def fit_texture_uv(target, vertices, faces, iterations=300, lr=0.1, image_size=2
     """Paint one UV texture image (uv_size x uv_size, RGB) for the whole mesh, as :func:`fit_texture`
     paints cubes: the same target, views, light, loss and Adam, the image = tanh(parameters) from 0.
 
-    The mesh's uvs come from :func:`tritonnmr.uv_projection.projected_uvs` (``projection``
+    The mesh's uvs come from :func:`tritonnmr.apps.uv_projection.projected_uvs` (``projection``
     'cylindrical' or 'spherical', around the vertical axis; REPEAT wrap across the seam).
     ``uv_size``: an int S (S x S texels) or (height, width). ``result.textures`` is a
     :class:`tritonnmr.UVMap` whose one image is the fitted one clipped to [0, 1] (what
     :func:`tritonnmr.save_obj` writes); the final error is measured on it."""
     from .uv_projection import projected_uvs
-    from .uvmap import UVMap
+    from ..uvmap import UVMap
     if vertices.shape[0] != 1 or faces.shape[0] != 1:
         raise ValueError(f"vertices and faces must hold one mesh (batch 1), got {vertices.shape[0]} and "
                          f"{faces.shape[0]}")

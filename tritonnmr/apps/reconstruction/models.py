@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..camera import look_at_axes
+from ...camera import look_at_axes
 from .data import VIEWING_ANGLE
 from .shapes import icosphere
 from .voxels import grid_extent

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import Renderer, get_points_from_angles
-from ..camera import DEFAULT_DISTANCE
+from ... import Renderer, get_points_from_angles
+from ...camera import DEFAULT_DISTANCE
 from . import shapes, voxels
 from .distributed import ALONE
 

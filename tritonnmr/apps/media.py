@@ -9,8 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import checks
-from .camera import DEFAULT_DISTANCE, get_points_from_angles
+from .. import checks
+from ..camera import DEFAULT_DISTANCE, get_points_from_angles
 
 
 def to_uint8(image):
