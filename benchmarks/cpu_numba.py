@@ -213,8 +213,8 @@ torch.set_num_threads(1)
 import tritonnmr as nr
 try:
     from tritonnmr.apps.reconstruction import data, losses, shapes
-except ImportError:
-    from tritonnmr.apps.reconstruction import data, losses, shapes
+except ImportError:  # a checkout from before tritonnmr/apps
+    from tritonnmr.reconstruction import data, losses, shapes
 v, f = shapes.icosphere(3)
 B = 32
 vertices = (v * 0.5)[None].repeat(B, 1, 1).requires_grad_(True)
