@@ -1,14 +1,17 @@
-"""The README's Python examples run as written (on the CPU, ``.cuda()`` would need a GPU: none is used)."""
+"""The Python examples of the README and of the docs/ pages run as written (on the CPU, ``.cuda()``
+would need a GPU: none is used)."""
 import re
 from pathlib import Path
 
 import pytest
 import torch
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
+BLOCKS = [(page.name, block) for page in PAGES
+          for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)]
 # blocks that show an interface rather than a program (class Shader: ...) or read files that do not exist
-RUNNABLE = [b for b in BLOCKS if "class Shader:" not in b and '"model.obj"' not in b]
+RUNNABLE = [(name, b) for name, b in BLOCKS if "class Shader:" not in b and '"model.obj"' not in b]
 
 
 def test_the_readme_has_runnable_examples():
@@ -17,8 +20,8 @@ def test_the_readme_has_runnable_examples():
 
 @pytest.mark.parametrize("index", range(len(RUNNABLE)))
 def test_readme_example_runs(index, monkeypatch, capsys):
-    code = RUNNABLE[index]
+    name, code = RUNNABLE[index]
     namespace = {}
-    exec(compile(code, f"README.md example {index}", "exec"), namespace)
+    exec(compile(code, f"{name} example {index}", "exec"), namespace)
     tensors = [v for v in namespace.values() if torch.is_tensor(v) and v.is_floating_point()]
     assert tensors and all(torch.isfinite(t).all() for t in tensors)
