@@ -14,8 +14,8 @@ import time
 from ..camera import DEFAULT_DISTANCE
 from ..gradients import ESTIMATORS
 from .cli_common import (IMAGE_SIZE_HELP, MESH_HELP, OUT_MESH_HELP, ArgumentParser, HelpFormatter, UserError,
-                         add_device_options, add_gradient_options, finite_float, image_size, load_mesh, load_target,
-                         one_line, output_dir, output_paths, positive_float, positive_int, renderer, resolve_device,
+                         add_device_options, add_gradient_options, compile_first, finite_float, image_size, load_mesh,
+                         load_target, one_line, output_dir, output_paths, positive_float, positive_int, renderer, resolve_device,
                          size_text, subcommand, write_mesh, write_metrics)
 
 # what: (bundled target, Adam step): neural_renderer's examples 2, 3 and 4
@@ -36,6 +36,7 @@ def cmd_render(args):
     device = resolve_device(args.device)
     v, f, t = load_mesh(args.mesh, device, args.texture_size)
     r = renderer(args.image_size, args.backend)
+    compile_first(args.backend, device)
     out = output_dir(args.out)
     frames = turntable(r, v, f, t, frames=args.frames, elevation=args.elevation, distance=args.distance)
     save_png(os.path.join(out, "render.png"), frames[0])
@@ -53,6 +54,7 @@ def cmd_fit(args):
     target_name, default_lr = FIT_DEFAULTS[args.what]
     image = load_target(args.target or nr.data_path(target_name), args.image_size)
     r = renderer(args.image_size, args.backend)  # refuses a size the renderer cannot make
+    compile_first(args.backend, device)
     out, mesh_path = output_paths(args.out, {"shape": "geometry", "texture": "textured"}.get(args.what))
     common = dict(iterations=args.iterations, lr=args.lr or default_lr, image_size=args.image_size,
                   backend=args.backend, frame_every=args.frame_every, gradient=args.gradient, sigma=args.sigma,

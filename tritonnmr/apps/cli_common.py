@@ -287,6 +287,13 @@ def renderer(image_size, backend, **options):
                         else one_line(e)) from None
 
 
+def compile_first(backend, device):
+    """Compile the kernels before a command's progress bar starts, announced in one line on stderr when
+    the cache is cold (:func:`tritonnmr.apps.first_use.prepare`); silent when it is warm."""
+    from .first_use import prepare
+    prepare(backend, device)
+
+
 def write_metrics(out, result, extra=None):
     """OUT/metrics.json: a run's metrics, ``extra`` and whether it was interrupted; -> that dict."""
     metrics = dict(result.metrics, **(extra or {}), interrupted=result.interrupted)
@@ -302,6 +309,6 @@ def size_text(size):
 
 
 __all__ = ["ArgumentParser", "HelpFormatter", "IMAGE_SIZE_HELP", "MESH_HELP", "OUT_MESH_HELP", "UserError",
-           "add_device_options", "finite_float", "fraction", "image_size", "is_bundled", "load_mesh", "load_target",
+           "add_device_options", "compile_first", "finite_float", "fraction", "image_size", "is_bundled", "load_mesh", "load_target",
            "non_negative_float", "non_negative_int", "one_line", "output_dir", "output_paths", "positive_float",
            "positive_int", "renderer", "resolve_device", "size_text", "subcommand", "write_mesh", "write_metrics"]

@@ -3,9 +3,9 @@ import argparse
 import os
 
 from ... import checks
-from ..cli_common import (IMAGE_SIZE_HELP, MESH_HELP, OUT_MESH_HELP, UserError, add_device_options, image_size,
-                          load_mesh, load_target, non_negative_float, one_line, output_paths, positive_int, renderer,
-                          resolve_device, subcommand, write_mesh, write_metrics)
+from ..cli_common import (IMAGE_SIZE_HELP, MESH_HELP, OUT_MESH_HELP, UserError, add_device_options, compile_first,
+                          image_size, load_mesh, load_target, non_negative_float, one_line, output_paths, positive_int,
+                          renderer, resolve_device, subcommand, write_mesh, write_metrics)
 
 MIN_SIZE = 32  # the networks' strides need a few pixels left at the layers used
 
@@ -86,6 +86,7 @@ def cmd_style(args):
     else:
         name, style = args.style, load_target(args.style, None)
     network = _network(args, device)
+    compile_first(args.backend, device)
     out, mesh_path = output_paths(args.out, "textured")
     pictures = ""
     if args.style in STYLES:
@@ -102,6 +103,7 @@ def cmd_dream(args):
     vertices, faces, _ = load_mesh(args.mesh, device)
     renderer(args.image_size, args.backend)
     network = _network(args, device)
+    compile_first(args.backend, device)
     out, mesh_path = output_paths(args.out, "textured")
     result = deep_dream(vertices, faces, network, layers=args.layers, **_options(args))
     return _write(out, mesh_path, result, vertices, faces, args, _provenance(network, device), "")

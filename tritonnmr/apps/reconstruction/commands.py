@@ -7,7 +7,7 @@ from dataclasses import replace
 import torch
 
 from ..cli_common import (IMAGE_SIZE_HELP, OUT_MESH_HELP, UserError, add_device_options, add_gradient_options,
-                          fraction, image_size, load_target, output_dir, output_paths, positive_float, positive_int,
+                          compile_first, fraction, image_size, load_target, output_dir, output_paths, positive_float, positive_int,
                           resolve_device, subcommand, write_mesh)
 from .config import LR_DROP_FACTOR
 from .data import VIEWS
@@ -128,6 +128,8 @@ def _make_data(args, context):
             raise UserError(f"--categories: the generator makes no category {unknown[0]!r} (it makes: "
                             + ", ".join(by_name) + ")")
         class_ids = [c for c in CATEGORIES if c in {by_name.get(n, n) for n in args.categories}]
+    if not context.distributed:  # under torchrun, context.warm compiles on one rank per node
+        compile_first(args.backend, context.device)
     out = output_dir(args.out) if context.is_main else args.out
     counts = make_dataset(out, n, args.test_objects, seed=args.seed, class_ids=class_ids, backend=args.backend,
                           context=context)
@@ -166,6 +168,8 @@ def _train(args, context):
             context.part(config.batch_size)  # before anything is written
         except ValueError as e:
             raise UserError(str(e)) from None
+        if not context.distributed:
+            compile_first(args.backend, context.device)
         if context.is_main:
             output_dir(args.out)
         try:
@@ -178,6 +182,8 @@ def _train(args, context):
         return None
     if context.distributed:  # one model per category, each rank training its share of the categories
         _warm_per_category(args.model, config, context)
+    else:
+        compile_first(args.backend, context.device)
 
     def train_one(class_id):  # RUN/<class_id>/MODEL.pt
         dataset = _dataset(args.data, "train", [class_id])
