@@ -4,7 +4,7 @@ import argparse
 import torch
 
 import tritonnmr as nr
-from tritonnmr.apps.camera_picture import camera_fit_frames
+from tritonnmr.apps.camera_picture import EXAMPLE4_GREY, camera_fit_frames
 from tritonnmr.apps.fitting import fit_camera
 from tritonnmr.apps.media import load_image, save_gif
 
@@ -23,5 +23,6 @@ result = fit_camera(target, vertices[None].to(device), faces[None].to(device),
                     true_eye=true_eye)
 save_gif("example4_optimization.gif", result.frames)   # yellow: fitted silhouette, blue: target
 save_gif("example4_result.gif", camera_fit_frames(vertices[None].to(device), faces[None].to(device), result.path,
-                                                  image, args.image_size, true_eye=true_eye))
+                                                  image, args.image_size, true_eye=true_eye,
+                                                  grey=EXAMPLE4_GREY))  # the teapot's grey in the target
 print(result.summary)

@@ -12,7 +12,8 @@ import torch
 import tritonnmr as nr
 from tritonnmr import backends
 from tritonnmr.apps import cli_common, fitting
-from tritonnmr.apps.cli import build_parser, main
+from tritonnmr.apps.camera_picture import EXAMPLE4_GREY
+from tritonnmr.apps.cli import RENDER_AZIMUTH, build_parser, main
 from tritonnmr.apps.media import load_image, silhouette_iou
 
 
@@ -64,7 +65,7 @@ def test_render_textured_obj_uses_its_textures(tmp_path):
     png = iio.imread(os.path.join(out, "render.png")).astype(np.int16)
     v, f, t = nr.load_obj(mesh, load_texture=True, texture_size=2)
     r = nr.Renderer(image_size=32, camera_mode="look_at", backend="torch")
-    r.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 30, 0)
+    r.eye = nr.get_points_from_angles(nr.DEFAULT_DISTANCE, 30, RENDER_AZIMUTH)  # the three-quarter view
     rgb = r(v[None].cpu(), f[None].cpu(), t[None].cpu())[0][0]
     expected = (rgb.clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.int16)
     assert np.abs(png - expected).max() <= 1
@@ -145,7 +146,8 @@ def test_fit_camera_result_shows_the_fitted_view_beside_the_target(tmp_path, cap
     r = nr.Renderer(image_size=40, camera_mode="look_at", backend="torch")
     r.eye = m["eye"]
     v, f = nr.load_obj(nr.data_path("teapot.obj"))
-    view = r(v[None].cpu(), f[None].cpu(), torch.ones(1, f.shape[0], 1, 1, 1, 3))[0][0]
+    # the teapot in example 4's grey (its target's: see test_pictures.py), so a right fit looks right
+    view = r(v[None].cpu(), f[None].cpu(), torch.full((1, f.shape[0], 1, 1, 1, 3), EXAMPLE4_GREY))[0][0]
     expected = (view.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.int16)
     below_label = slice(20, 40)  # the panels' labels are written in their top-left corners
     assert np.abs(frames[0, below_label, 84:] - expected[below_label]).mean() < 3
@@ -272,3 +274,12 @@ def test_example_2_reaches_the_quality_bar(tmp_path):
     m = _metrics(out)
     assert m["iou_initial"] < 0.45
     assert m["iou_final"] >= 0.95
+
+
+@pytest.mark.parametrize("extra, expected", [([], 1), (["--threads", "2"], 2)])
+def test_threads_default_to_one_on_the_cpu_and_follow_threads(tmp_path, monkeypatch, extra, expected):
+    import tritonnmr.threads
+    calls = []
+    monkeypatch.setattr(tritonnmr.threads, "set_threads", calls.append)
+    assert main(["render", "--frames", "1", "--image-size", "8", "--device", "cpu", "--out", str(tmp_path)] + extra) == 0
+    assert calls == [expected]

@@ -7,7 +7,7 @@ from tritonnmr.apps import first_use
 
 
 def test_an_empty_cache_is_cold_and_the_helpers_are_left_out(tmp_path):
-    code = ("from tritonnmr.apps import first_use as u; k = u._numba_dispatchers(); c = u.numba_cold(); "
+    code = ("from tritonnmr.apps import first_use as u; k = u.numba_kernels(); c = u.numba_cold(); "
             "print(len(k), len(c), 'corner' in c)")
     out = subprocess.run([sys.executable, "-c", code], env={"NUMBA_CACHE_DIR": str(tmp_path), "PATH": ""},
                          capture_output=True, text=True, check=True).stdout.split()

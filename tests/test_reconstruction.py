@@ -471,3 +471,23 @@ def test_budget_table_counts_wins_and_sums_cpu_time():
                           "1000 steps": result([0.9, 0.9, 0.9], [0.1, 0.1, 0.1], [0.5, 0.5, 0.95], 400)})
     assert lines[2] == "| 500 steps | 0.467 | 0.500 | 0.383 | 1 of 3 | 3 | 2 | 300 s / 10 min |"
     assert lines[3] == "| 1000 steps | 0.900 | 0.100 | 0.650 | 3 of 3 | 2 | 0 | 20 min / 40 min |"
+
+
+def test_cli_train_interrupted_saves_and_exits_130(tiny_data, tmp_path, monkeypatch, capsys):
+    """Ctrl-C during training (a KeyboardInterrupt in its third step) keeps the two steps done in the
+    checkpoint and exits 130, as an interrupted fit does; `run` stops there instead of evaluating."""
+    calls, loss = [], training.training_loss
+
+    def interrupted_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return loss(*args, **kwargs)
+    monkeypatch.setattr(training, "training_loss", interrupted_third)
+    run = str(tmp_path / "run")
+    assert main(["reconstruct", "train", "--model", "mesh", "--data", tiny_data, "--out", run, "--quick",
+                 "--iterations", "5", "--batch-size", "4"]) == 130
+    ckpt = checkpoints.read_checkpoint(os.path.join(run, "mesh.pt"))
+    assert ckpt["iteration"] == 2 and len(ckpt["history"]["iou_loss"]) == 2
+    assert "interrupted" not in ckpt["history"]
+    assert "trained mesh: 2 steps" in capsys.readouterr().out

@@ -13,10 +13,12 @@ import time
 
 from ..camera import DEFAULT_DISTANCE
 from ..gradients import ESTIMATORS
-from .cli_common import (IMAGE_SIZE_HELP, MESH_HELP, OUT_MESH_HELP, ArgumentParser, HelpFormatter, UserError,
-                         add_device_options, add_gradient_options, compile_first, finite_float, image_size, load_mesh,
-                         load_target, one_line, output_dir, output_paths, positive_float, positive_int, renderer, resolve_device,
-                         size_text, subcommand, write_mesh, write_metrics)
+from .cli_common import (IMAGE_SIZE_HELP, INTERRUPTED, MESH_HELP, OUT_MESH_HELP, ArgumentParser, HelpFormatter, UserError,
+                         add_device_options, add_gradient_options, apply_threads, compile_first, finite_float,
+                         image_size, load_libraries, load_mesh, load_target, one_line, output_dir, output_paths, positive_float,
+                         positive_int, remove_empty_folders, renderer, resolve_device, size_text, subcommand, write_mesh, write_metrics)
+from .memory import refuse_beyond_memory
+from tritonnmr_entry import interrupted, work_begins
 
 # what: (bundled target, Adam step): neural_renderer's examples 2, 3 and 4
 FIT_DEFAULTS = {"shape": ("example2_ref.png", 0.001), "texture": ("example3_ref.png", 0.1),
@@ -31,17 +33,52 @@ RESULT_PICTURES = {
 }
 
 
+# render.png's azimuth in degrees, where the turntable starts: a three-quarter view from the front
+# left. At 0 the textured display model is seen edge-on (its screen faces azimuth 270); from here it
+# shows its screen, and the teapot its spout and handle both.
+RENDER_AZIMUTH = 315.0
+
+
+def _uv_map(path, device):
+    """The :class:`tritonnmr.UVMap` (uvs and texture images, or a 1 x 1 image per material colour)
+    of a mesh :func:`load_mesh` has read, or None when it has vertex colours only. load_mesh gives
+    texture cubes only, so this reads the file again; the first read has reported its problems."""
+    import warnings
+
+    import tritonnmr as nr
+    from ..io import NoTextureWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, _, uv = nr.load_mesh(path or nr.data_path("teapot.obj"), texture_format="uv", device=device)
+    return None if any(issubclass(w.category, NoTextureWarning) for w in caught) else uv
+
+
+def _render_mesh(args, device):
+    """render's mesh: vertices (1, V, 3), faces (1, F, 3) and textures as --texture says (texture
+    cubes of --texture-size, or the UV map sampled at every pixel), or None (white) where it has none."""
+    v, f, cubes = load_mesh(args.mesh, device, args.texture_size)
+    if args.texture == "cubes" or cubes is None:
+        return v, f, cubes
+    uv = _uv_map(args.mesh, device)
+    if uv is None:
+        print(f"tritonnmr: note: {args.mesh} has vertex colours only, no texture image or material colour for "
+              "--texture uv; they are shown as texture cubes", file=sys.stderr)
+    return v, f, cubes if uv is None else uv
+
+
 def cmd_render(args):
     from .media import save_gif, save_png, turntable
     device = resolve_device(args.device)
-    v, f, t = load_mesh(args.mesh, device, args.texture_size)
+    v, f, t = _render_mesh(args, device)
     r = renderer(args.image_size, args.backend)
+    out = output_dir(args.out)  # an empty one is removed if the command stops early
     compile_first(args.backend, device)
-    out = output_dir(args.out)
-    frames = turntable(r, v, f, t, frames=args.frames, elevation=args.elevation, distance=args.distance)
+    frames = turntable(r, v, f, t, frames=args.frames, elevation=args.elevation, distance=args.distance,
+                       start=RENDER_AZIMUTH)
     save_png(os.path.join(out, "render.png"), frames[0])
     save_gif(os.path.join(out, "turntable.gif"), frames)
-    print(f"wrote {os.path.join(out, 'render.png')} and {os.path.join(out, 'turntable.gif')}")
+    print(f"wrote {os.path.join(out, 'render.png')} (azimuth {RENDER_AZIMUTH:g} deg, the turntable's first frame) "
+          f"and {os.path.join(out, 'turntable.gif')}")
 
 
 def cmd_fit(args):
@@ -54,8 +91,8 @@ def cmd_fit(args):
     target_name, default_lr = FIT_DEFAULTS[args.what]
     image = load_target(args.target or nr.data_path(target_name), args.image_size)
     r = renderer(args.image_size, args.backend)  # refuses a size the renderer cannot make
-    compile_first(args.backend, device)
     out, mesh_path = output_paths(args.out, {"shape": "geometry", "texture": "textured"}.get(args.what))
+    compile_first(args.backend, device)
     common = dict(iterations=args.iterations, lr=args.lr or default_lr, image_size=args.image_size,
                   backend=args.backend, frame_every=args.frame_every, gradient=args.gradient, sigma=args.sigma,
                   gamma=args.gamma)
@@ -74,11 +111,13 @@ def cmd_fit(args):
         pictures = turntable(fitting.texture_renderer(args.image_size, args.backend), v, f, result.textures,
                              elevation=0)
     else:
-        from .camera_picture import camera_fit_frames
+        from .camera_picture import EXAMPLE4_GREY, camera_fit_frames
         silhouette = (image.max(0).values > 0).float()
         true_eye = nr.get_points_from_angles(*EXAMPLE4_EYE) if args.target is None else None
         result = fitting.fit_camera(silhouette, v, f, true_eye=true_eye, **common)
-        pictures = camera_fit_frames(v, f, result.path, image, args.image_size, args.backend, true_eye=true_eye)
+        grey = EXAMPLE4_GREY if args.target is None else 1.0  # a user's target: its mesh's colour is unknown
+        pictures = camera_fit_frames(v, f, result.path, image, args.image_size, args.backend, true_eye=true_eye,
+                                     grey=grey)
     save_gif(os.path.join(out, "optimization.gif"), result.frames)
     save_gif(os.path.join(out, "result.gif"), pictures)
     write_metrics(out, result, {"device": str(device)})
@@ -91,7 +130,7 @@ def cmd_fit(args):
     mesh = f"; mesh {os.path.basename(mesh_path)}" if args.what != "camera" else ""
     print(f"pictures in {out}: optimization.gif (a frame every {args.frame_every} steps{overlay}), "
           f"{RESULT_PICTURES[args.what]}{texture_image}{mesh}; numbers in metrics.json")
-    return 130 if result.interrupted else 0
+    return INTERRUPTED if result.interrupted else 0
 
 
 def cmd_demo(args):
@@ -155,16 +194,23 @@ def build_parser():
                        formatter_class=HelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    r = subcommand(sub, "render", "render a mesh: render.png and turntable.gif")
+    r = subcommand(sub, "render", f"render a mesh: render.png (a three-quarter view, azimuth {RENDER_AZIMUTH:g}) "
+                   "and turntable.gif")
     r.add_argument("mesh", nargs="?", help=f"{MESH_HELP} (default: the bundled teapot)")
     r.add_argument("--out", default="out/render", help="output folder")
-    r.add_argument("--frames", type=positive_int, default=24, help="turntable frames (azimuths 360/N apart)")
+    r.add_argument("--frames", type=positive_int, default=24,
+                   help=f"turntable frames (azimuths 360/N apart, from {RENDER_AZIMUTH:g}: the first is render.png)")
     r.add_argument("--elevation", type=finite_float, default=30.0, help="camera elevation in degrees")
     r.add_argument("--distance", type=positive_float, default=DEFAULT_DISTANCE,
                    help=f"camera distance from the mesh's centre, the mesh scaled into [-1, 1]^3 (default: "
                         f"{DEFAULT_DISTANCE:.4g}, where it fills the default 30-degree view)")
+    r.add_argument("--texture", choices=["cubes", "uv"], default="cubes",
+                   help="how a textured mesh is drawn: cubes bakes its texture images, material or vertex colours "
+                        "into per-face texture cubes of --texture-size (neural_renderer's load_obj); uv samples its "
+                        "texture images (map_Kd) through its uvs at every pixel, as sharp as the images (a mesh "
+                        "with vertex colours only is still drawn with cubes)")
     r.add_argument("--texture-size", type=positive_int, default=4,
-                   help="texture cube size when the mesh has a texture, material or vertex colours")
+                   help="texture cube size when the mesh has a texture, material or vertex colours (--texture cubes)")
     r.add_argument("--image-size", type=image_size, default=256, help=IMAGE_SIZE_HELP)
     add_device_options(r)
     r.set_defaults(func=cmd_render)
@@ -221,7 +267,7 @@ def build_parser():
                    help="instead of timing, write the kernels' work model (exact counts of programs, loop trips, "
                         "coverage tests, atomics, bytes; no GPU needed) to --out (see benchmarks/README.md)")
     add_device_options(b, backend_help="limit the columns to this backend (the torch reference always runs)")
-    b.set_defaults(func=cmd_bench)
+    b.set_defaults(func=cmd_bench, own_threads=True)
 
     from .editing.commands import add_parsers as add_editing
     from .reconstruction.commands import add_parser as add_reconstruct
@@ -237,10 +283,19 @@ def main(argv=None):
     except SystemExit as e:  # --help (0), or a bad value: argparse has printed its one line (2)
         return e.code
     try:
+        refuse_beyond_memory(args)  # before anything is read or allocated
+        load_libraries()
+        work_begins()  # Ctrl-C: KeyboardInterrupt from here on (before: the process ends at once)
+        if not getattr(args, "own_threads", False):  # bench and reconstruct's launched steps set their own
+            apply_threads(args)
         return args.func(args) or 0
     except UserError as e:
         print(f"tritonnmr: error: {one_line(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a fit's loop (which stops cleanly and keeps what it has)
+        return interrupted()
+    finally:
+        remove_empty_folders()
 
 
 if __name__ == "__main__":

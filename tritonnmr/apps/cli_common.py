@@ -15,6 +15,8 @@ import os
 import re
 import sys
 
+from tritonnmr_entry import INTERRUPTED  # the exit status of a command Ctrl-C stopped
+
 from .. import backends, checks
 
 
@@ -136,6 +138,26 @@ def image_size(text):
 IMAGE_SIZE_HELP = "image size in pixels: S for S x S, or WIDTHxHEIGHT (e.g. 320x240)"
 
 
+# The CLI's thread count for torch and numba on the CPU when --threads is not given. Measured in
+# issue 29 on this project's 2-core shared machine, wall time of `style --iterations 20` and `fit shape
+# --iterations 150 --image-size 128`, three runs each: alone, 2 threads saved at most 8% (style 7.2 s
+# against 7.7 s, within the runs' spread); beside a busy process, 2 threads took 1.5x as long as one
+# (style 12.2-12.9 s against 7.8-8.1 s; fit 7.8-8.3 against 6.5-7.5). On a GPU torch keeps its own.
+CPU_THREADS = 1
+THREADS_HELP = (f"threads for torch and numba (default: {CPU_THREADS} on the CPU, where a second thread gains "
+                "little and loses much on a busy machine; torch's own with a GPU)")
+
+
+def apply_threads(args):
+    """Set torch's and numba's threads from ``args.threads``, or :data:`CPU_THREADS` for a CPU run."""
+    threads = getattr(args, "threads", None)
+    if threads is None and resolve_device(getattr(args, "device", None)).type == "cpu":
+        threads = CPU_THREADS
+    if threads:
+        from ..threads import set_threads
+        set_threads(threads)
+
+
 # -- the options every rendering command takes --------------------------------------------------------
 
 def add_device_options(parser, seed=False,
@@ -145,6 +167,8 @@ def add_device_options(parser, seed=False,
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
                         help="where the tensors live (default: cuda when a GPU is available, else cpu)")
     parser.add_argument("--backend", choices=list(backends.BACKENDS), default="auto", help=backend_help)
+    if "--threads" not in parser._option_string_actions:  # bench and reconstruct have their own
+        parser.add_argument("--threads", type=positive_int, default=None, help=THREADS_HELP)
     if seed:
         parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
 
@@ -173,15 +197,36 @@ def resolve_device(name):
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
+# The folders output_dir made during this run of the command line, deepest first: main() removes the
+# ones still empty when the command ends (an error, Ctrl-C), so that no run leaves an empty folder.
+MADE_FOLDERS = []
+
+
 def output_dir(path):
     """Make ``path`` (and its parents) and check it is writable; -> path."""
+    missing, folder = [], os.path.abspath(path)
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create output directory {path}: {e.strerror}") from None
+    finally:
+        MADE_FOLDERS.extend(m for m in missing if os.path.isdir(m))
     if not os.access(path, os.W_OK):
         raise UserError(f"output directory {path} is not writable")
     return path
+
+
+def remove_empty_folders():
+    """Remove the folders :func:`output_dir` made that are still empty, deepest first."""
+    for folder in sorted(set(MADE_FOLDERS), key=len, reverse=True):
+        try:
+            os.rmdir(folder)  # refuses a folder with anything in it
+        except OSError:
+            pass
+    MADE_FOLDERS.clear()
 
 
 MESH_HELP = ("mesh file: .obj, or .ply .stl .off .glb .gltf (and what else trimesh reads) with the io extra, "
@@ -287,6 +332,21 @@ def renderer(image_size, backend, **options):
                         else one_line(e)) from None
 
 
+def load_libraries():
+    """Import what the commands would import later, on first use (imageio, trimesh and the scipy it
+    loads, the CPU kernels' modules): while a command starts, a Ctrl-C ends it at once (see
+    ``tritonnmr_entry``), and some of these imports would swallow a KeyboardInterrupt."""
+    import imageio.v3  # noqa: F401
+
+    from ..io.trimesh_guard import require_trimesh
+    from .first_use import numba_kernels
+    try:
+        require_trimesh("meshes")
+    except ImportError:  # optional: the formats it reads say so when asked for
+        pass
+    numba_kernels()
+
+
 def compile_first(backend, device):
     """Compile the kernels before a command's progress bar starts, announced in one line on stderr when
     the cache is cold (:func:`tritonnmr.apps.first_use.prepare`); silent when it is warm."""
@@ -308,7 +368,7 @@ def size_text(size):
     return str(h) if h == w else f"{w}x{h}"
 
 
-__all__ = ["ArgumentParser", "HelpFormatter", "IMAGE_SIZE_HELP", "MESH_HELP", "OUT_MESH_HELP", "UserError",
-           "add_device_options", "compile_first", "finite_float", "fraction", "image_size", "is_bundled", "load_mesh", "load_target",
+__all__ = ["ArgumentParser", "HelpFormatter", "IMAGE_SIZE_HELP", "INTERRUPTED", "MESH_HELP", "OUT_MESH_HELP", "UserError",
+           "add_device_options", "apply_threads", "compile_first", "finite_float", "fraction", "image_size", "is_bundled", "load_libraries", "load_mesh", "load_target",
            "non_negative_float", "non_negative_int", "one_line", "output_dir", "output_paths", "positive_float",
-           "positive_int", "renderer", "resolve_device", "size_text", "subcommand", "write_mesh", "write_metrics"]
+           "positive_int", "remove_empty_folders", "renderer", "resolve_device", "size_text", "subcommand", "write_mesh", "write_metrics"]

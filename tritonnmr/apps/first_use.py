@@ -23,7 +23,7 @@ NUMBA_COMPILE_SECONDS = "about 40 s"
 TRITON_COMPILE_SECONDS = "about a minute"
 
 
-def _numba_dispatchers():
+def numba_kernels():
     """Every cached numba kernel of the CPU backend (imports the backend's modules)."""
     from numba.core.registry import CPUDispatcher
 
@@ -53,7 +53,7 @@ def _entry_kernels(kernels):
 def numba_cold():
     """Names of the CPU kernels with nothing usable in numba's on-disk cache (cheap: reads the indexes)."""
     cold = []
-    for kernel in _entry_kernels(_numba_dispatchers()):
+    for kernel in _entry_kernels(numba_kernels()):
         try:
             index = kernel._cache._cache_file._load_index()
         except Exception:  # an unreadable index: numba will compile

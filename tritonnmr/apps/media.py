@@ -90,8 +90,10 @@ def silhouette_iou(a, b, threshold=0.5):
 
 
 @torch.no_grad()
-def turntable(renderer, vertices, faces, textures=None, frames=24, elevation=30.0, distance=DEFAULT_DISTANCE):
-    """Frames (uint8 (H, W, 3)) of the mesh seen from ``frames`` azimuths around it, from 0 degrees.
+def turntable(renderer, vertices, faces, textures=None, frames=24, elevation=30.0, distance=DEFAULT_DISTANCE,
+              start=0.0):
+    """Frames (uint8 (H, W, 3)) of the mesh seen from ``frames`` azimuths around it, 360 / ``frames``
+    degrees apart, the first at azimuth ``start`` (degrees).
 
     vertices (1, V, 3), faces (1, F, 3); textures as Renderer.render takes them, or None for a
     plain white mesh. The picture is lit as ``renderer`` says; its eye is restored afterwards.
@@ -101,7 +103,7 @@ def turntable(renderer, vertices, faces, textures=None, frames=24, elevation=30.
     eye = renderer.eye
     out = []
     try:
-        for azimuth in np.linspace(0, 360, frames, endpoint=False):
+        for azimuth in start + np.linspace(0, 360, frames, endpoint=False):
             renderer.eye = get_points_from_angles(distance, elevation, float(azimuth))
             rgb, _, _ = renderer(vertices, faces, textures)
             out.append(to_uint8(rgb[0]))
@@ -110,28 +112,107 @@ def turntable(renderer, vertices, faces, textures=None, frames=24, elevation=30.
     return out
 
 
+# Label text: its preferred size is a sixteenth of the picture's height, LABEL_FONT px at least
+# (readable at a glance). A line too wide for the picture takes its first shorter wording that fits
+# (a line may offer several), else a smaller size, down to LABEL_MIN_FONT px (Pillow's font is still
+# legible at 7 px; at 6 its letters run together); at that size it wraps at spaces, and a word still
+# too wide loses its last letters to an ellipsis. So every text pixel, outline included, stays inside
+# the picture whatever its size.
+LABEL_FONT_FRACTION = 16
+LABEL_FONT = 8
+LABEL_MIN_FONT = 7
+ELLIPSIS = "\u2026"
+
+
+def _font(size):
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: one bitmap size
+        return ImageFont.load_default()
+
+
+class _Lettering:
+    """Text of one size for :func:`label`: its font and measures in pixels: the margin kept clear on
+    each side (a third of the size, plus the outline, which also covers a glyph's overhang to the
+    left), the step from one line to the next, and the ink height of a line (descenders and outline
+    included: the last line's must stay above the bottom margin)."""
+
+    def __init__(self, draw, size):
+        self.draw, self.size, self.font = draw, size, _font(size)
+        self.stroke = max(1, size // 8)
+        self.margin = size // 3 + self.stroke
+        self.step = size + size // 4
+        self.ink = self.draw.textbbox((0, 0), "Agjy|", font=self.font, stroke_width=self.stroke)[3]
+
+    def width(self, text):
+        """The width in pixels of ``text`` drawn at x = 0, its outline included."""
+        return self.draw.textbbox((0, 0), text, font=self.font, stroke_width=self.stroke)[2]
+
+    def lines_in(self, height):
+        """How many lines fit in ``height`` between the top and bottom margins."""
+        return max(1, 1 + (height - 2 * self.margin - self.ink) // self.step)
+
+
+def _wrap(letters, text, room):
+    """``text`` as lines at most ``room`` px wide in ``letters`` (a :class:`_Lettering`): words joined
+    while they fit, a word wider than ``room`` on its own cut to the letters that fit, plus an ellipsis."""
+    lines = []
+    for word in text.split():
+        joined = f"{lines[-1]} {word}" if lines else word
+        if lines and letters.width(joined) <= room:
+            lines[-1] = joined
+            continue
+        while len(word) > 1 and letters.width(word) > room:
+            word = word.rstrip(ELLIPSIS)[:-1] + ELLIPSIS
+        lines.append(word)
+    return lines or [""]
+
+
+def _wording(letters, wordings, room):
+    """The first of a line's ``wordings`` (a str, or several, longest first) that fits ``room`` px, or None."""
+    return next((w for w in ((wordings,) if isinstance(wordings, str) else wordings) if letters.width(w) <= room), None)
+
+
+def _layout(draw, lines, width, height):
+    """-> (a :class:`_Lettering`, [(line, colour)]): the largest size from the preferred one down to
+    LABEL_MIN_FONT at which every line has a wording (:func:`_wording`) that fits ``width`` within
+    the margins; at the smallest, the lines without one have their shortest wrapped (:func:`_wrap`),
+    and those below the bottom margin are left out."""
+    size = max(LABEL_FONT, height // LABEL_FONT_FRACTION)
+    while True:
+        letters = _Lettering(draw, size)
+        room = width - 2 * letters.margin
+        chosen = [_wording(letters, wordings, room) for wordings, _ in lines]
+        if size <= LABEL_MIN_FONT or None not in chosen:
+            break
+        size -= 1
+    shortest = [w if isinstance(w, str) else w[-1] for w, _ in lines]
+    wrapped = [(part, colour) for line, last, (_, colour) in zip(chosen, shortest, lines)
+               for part in ([line] if line is not None else _wrap(letters, last, room))]
+    return letters, wrapped[:letters.lines_in(height)]
+
+
 def label(image, text, colour=(255, 255, 255), bottom=False):
     """A copy of a uint8 (H, W, 3) picture with ``text`` written in its top-left corner, or its
-    bottom-left with ``bottom``. ``text`` may be a list of (line, colour) pairs, one under the other.
-    Pillow's built-in font, outlined in black, scaled to the picture; unchanged without Pillow."""
+    bottom-left with ``bottom``. ``text`` is a line or a list of (line, colour) pairs, one under the
+    other; a line is a str or a tuple of wordings, longest first, for narrower pictures. Pillow's
+    built-in font, outlined in black, scaled to the picture and laid out to fit inside it (see
+    :data:`LABEL_MIN_FONT`); unchanged without Pillow."""
     try:
-        from PIL import Image, ImageDraw, ImageFont
+        from PIL import Image, ImageDraw
     except ImportError:
         return image
-    lines = [(text, colour)] if isinstance(text, str) else list(text)
+    lines = [(text, colour)] if isinstance(text, (str, tuple)) else list(text)
     picture = Image.fromarray(np.ascontiguousarray(image))
-    size = max(8, image.shape[0] // 16)
-    try:
-        font = ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: one bitmap size
-        font = ImageFont.load_default()
     draw = ImageDraw.Draw(picture)
-    step = size + size // 4
-    y = image.shape[0] - step * len(lines) - size // 4 if bottom else size // 4
+    letters, lines = _layout(draw, lines, image.shape[1], image.shape[0])
+    height = image.shape[0]
+    y = height - letters.margin - letters.ink - letters.step * (len(lines) - 1) if bottom else letters.margin
     for line, line_colour in lines:
-        draw.text((size // 3, y), line, fill=tuple(line_colour), font=font, stroke_width=max(1, size // 8),
-                  stroke_fill=(0, 0, 0))
-        y += step
+        draw.text((letters.margin, y), line, fill=tuple(line_colour), font=letters.font,
+                  stroke_width=letters.stroke, stroke_fill=(0, 0, 0))
+        y += letters.step
     return np.asarray(picture)
 
 

@@ -3,7 +3,7 @@ import argparse
 import os
 
 from ... import checks
-from ..cli_common import (IMAGE_SIZE_HELP, MESH_HELP, OUT_MESH_HELP, UserError, add_device_options, compile_first,
+from ..cli_common import (IMAGE_SIZE_HELP, INTERRUPTED, MESH_HELP, OUT_MESH_HELP, UserError, add_device_options, compile_first,
                           image_size, load_mesh, load_target, non_negative_float, one_line, output_paths, positive_int,
                           renderer, resolve_device, subcommand, write_mesh, write_metrics)
 
@@ -71,7 +71,7 @@ def _write(out, mesh_path, result, vertices, faces, args, extra, pictures):
     print(f"pictures in {out}: {pictures}before.gif and result.gif (turntables before and after), preview.png "
           f"(the result from the front), optimization.gif (the edit step by step); mesh {os.path.basename(mesh_path)}"
           f"{' (+ .mtl, .png texture atlas)' if mesh_path.lower().endswith('.obj') else ''}; numbers in metrics.json")
-    return 130 if result.interrupted else 0
+    return INTERRUPTED if result.interrupted else 0
 
 
 def cmd_style(args):
@@ -86,8 +86,8 @@ def cmd_style(args):
     else:
         name, style = args.style, load_target(args.style, None)
     network = _network(args, device)
-    compile_first(args.backend, device)
     out, mesh_path = output_paths(args.out, "textured")
+    compile_first(args.backend, device)
     pictures = ""
     if args.style in STYLES:
         save_png(os.path.join(out, f"style_{name}.png"), style)
@@ -103,8 +103,8 @@ def cmd_dream(args):
     vertices, faces, _ = load_mesh(args.mesh, device)
     renderer(args.image_size, args.backend)
     network = _network(args, device)
-    compile_first(args.backend, device)
     out, mesh_path = output_paths(args.out, "textured")
+    compile_first(args.backend, device)
     result = deep_dream(vertices, faces, network, layers=args.layers, **_options(args))
     return _write(out, mesh_path, result, vertices, faces, args, _provenance(network, device), "")
 

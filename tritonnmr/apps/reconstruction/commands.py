@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import torch
 
-from ..cli_common import (IMAGE_SIZE_HELP, OUT_MESH_HELP, UserError, add_device_options, add_gradient_options,
+from ..cli_common import (IMAGE_SIZE_HELP, INTERRUPTED, OUT_MESH_HELP, UserError, add_device_options, add_gradient_options,
                           compile_first, fraction, image_size, load_target, output_dir, output_paths, positive_float, positive_int,
                           resolve_device, subcommand, write_mesh)
 from .config import LR_DROP_FACTOR
@@ -128,9 +128,9 @@ def _make_data(args, context):
             raise UserError(f"--categories: the generator makes no category {unknown[0]!r} (it makes: "
                             + ", ".join(by_name) + ")")
         class_ids = [c for c in CATEGORIES if c in {by_name.get(n, n) for n in args.categories}]
+    out = output_dir(args.out) if context.is_main else args.out
     if not context.distributed:  # under torchrun, context.warm compiles on one rank per node
         compile_first(args.backend, context.device)
-    out = output_dir(args.out) if context.is_main else args.out
     counts = make_dataset(out, n, args.test_objects, seed=args.seed, class_ids=class_ids, backend=args.backend,
                           context=context)
     if context.is_main:
@@ -168,10 +168,10 @@ def _train(args, context):
             context.part(config.batch_size)  # before anything is written
         except ValueError as e:
             raise UserError(str(e)) from None
-        if not context.distributed:
-            compile_first(args.backend, context.device)
         if context.is_main:
             output_dir(args.out)
+        if not context.distributed:
+            compile_first(args.backend, context.device)
         try:
             _, history = train(args.model, dataset, path, config, context.device, resume=not args.restart,
                                save_every=args.save_every, context=context)
@@ -179,7 +179,7 @@ def _train(args, context):
             raise UserError(str(e)) from None
         if context.is_main:
             print(_training_report(args.model, history, path))
-        return None
+        return INTERRUPTED if history["interrupted"] else None
     if context.distributed:  # one model per category, each rank training its share of the categories
         _warm_per_category(args.model, config, context)
     else:
@@ -191,6 +191,8 @@ def _train(args, context):
         output_dir(os.path.dirname(path))
         _, history = train(args.model, dataset, path, config, context.device, resume=not args.restart,
                            progress=context.is_main, save_every=args.save_every)
+        if history["interrupted"]:  # its checkpoint is saved; the categories after it are not started
+            raise KeyboardInterrupt
         return f"{class_id} ({dataset.names()[0]}): {len(dataset)} training objects; " + \
             _training_report(args.model, history, path)
 
@@ -364,9 +366,13 @@ def add_parser(sub):
                         "(and when training stops)")
 
     def launch(sp):
+        threads = sp._option_string_actions.get("--threads")  # add_device_options' generic one, if it came first
+        if threads is not None:
+            sp._handle_conflict_resolve(None, [("--threads", threads)])
         sp.add_argument("--threads", type=positive_int, default=None,
                         help="torch and numba threads per process (default: torch's; under torchrun numba follows "
                              "torch, which torchrun starts at 1 a rank)")
+        sp.set_defaults(own_threads=True)  # set by _ranks, not by the CLI's main
         sp.add_argument("--timeout", type=positive_int, default=DEFAULT_TIMEOUT_S,
                         help="under torchrun: seconds a rank waits for a silent peer before it stops with an error")
 

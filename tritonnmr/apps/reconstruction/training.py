@@ -123,7 +123,7 @@ def train(kind, dataset, path, config=QUICK, device="cpu", resume=True, progress
     -> (model, history dict with per-step lists 'loss', 'iou_loss' (the loss's IoU part), 'iou' (the
     mean soft silhouette IoU over the rendered views) and 'grad_norm' (of all parameters' gradient),
     'seconds' (wall time) and 'cpu_seconds' (this process's CPU time: what the steps cost on a shared
-    machine))."""
+    machine), and 'interrupted' (Ctrl-C stopped the steps; the checkpoint holds those done))."""
     part, device = context.part(config.batch_size), torch.device(device)
     torch.manual_seed(config.seed)
     model = models.build(kind, **config.model_options()).to(device)
@@ -158,7 +158,7 @@ def train(kind, dataset, path, config=QUICK, device="cpu", resume=True, progress
                disable=not (progress and context.is_main))
     t0, c0 = time.time(), time.process_time()
     wall0, cpu0 = history.get("seconds", 0.0), history.get("cpu_seconds", 0.0)
-    done, sampler, lost, i = start, generator.get_state(), None, start
+    done, sampler, lost, i, interrupted = start, generator.get_state(), None, start, False
 
     def save():  # the steps done so far, their times and the batches still to come: a resume continues exactly
         history["seconds"] = wall0 + time.time() - t0
@@ -188,6 +188,7 @@ def train(kind, dataset, path, config=QUICK, device="cpu", resume=True, progress
             if done % save_every == 0:
                 save()
     except KeyboardInterrupt:
+        interrupted = True
         if context.is_main:
             tqdm.write(f"interrupted at iteration {done}; saving {path}")
     except torch.cuda.OutOfMemoryError as e:
@@ -206,6 +207,7 @@ def train(kind, dataset, path, config=QUICK, device="cpu", resume=True, progress
         raise distributed.PeerLost(f"{context.label()}: lost contact with the other ranks at training step {i} "
                                    f"({why}); {kept}: run the same command again to resume, with any number of "
                                    "ranks", why) from None
+    history["interrupted"] = interrupted  # after the last save: not a part of the checkpoint
     return model, history
 
 

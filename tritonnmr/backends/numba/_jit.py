@@ -58,16 +58,18 @@ PIECES_PER_THREAD = 4  # pieces of a kernel's jobs per thread: few enough that c
 MIN_PARALLEL_WORK = 1 << 21
 
 
-def run_jobs(kernel, jobs, *args, work=None):
+def run_jobs(kernel, jobs, *args, work=None, uneven=False):
     """Run ``kernel(lo, hi, *args)`` over jobs [0, jobs) cut into contiguous pieces [lo, hi), on
     T = min(threads(), jobs) threads: the caller and T - 1 pool threads claim the pieces in turn.
-    ``work``: the values a memory-bound pass touches (below MIN_PARALLEL_WORK: one thread)."""
+    ``work``: the values a memory-bound pass touches (below MIN_PARALLEL_WORK: one thread).
+    ``uneven``: the jobs' costs differ widely (bands or scanlines of one picture: the empty ones at its
+    border cost nothing), so each job is a piece of its own and the threads end together."""
     count = 1 if work is not None and work < MIN_PARALLEL_WORK else min(threads(), jobs)
     if count <= 1:
         if jobs > 0:
             kernel(0, jobs, *args)
         return
-    pieces = min(jobs, count * PIECES_PER_THREAD)
+    pieces = jobs if uneven else min(jobs, count * PIECES_PER_THREAD)
     bounds = [jobs * i // pieces for i in range(pieces + 1)]
     claim = itertools.count()  # next() is atomic under the GIL
 

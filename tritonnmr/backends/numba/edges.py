@@ -505,6 +505,6 @@ def edge_backward(faces, face_index, image, grad, eps):
         sums = np.empty((len(crossing), 2), np.float64)  # every crossing writes its own row
         if len(crossing):
             run_jobs(scanline_kernel, BLOCKS, faces, face_index, image, grad, starts, crossing, owner, slots, eps,
-                     sums)
+                     sums, uneven=True)
         sum_crossings(ids, lo, hi, faces, offsets, counts, sums, out)
     return out

@@ -150,7 +150,7 @@ def rasterize(faces, height, width, near, far):
     bands = (height + BAND - 1) // BAND
     starts, listed = bin_faces(boxes, B, F, bands)
     run_jobs(zbuffer, B * bands, faces, boxes, starts, listed, bands, np.float32(near), np.float32(far),
-             face_index, weights, depth)
+             face_index, weights, depth, uneven=True)
     return face_index, weights, depth
 
 

@@ -143,13 +143,14 @@ def soft_fragments(faces, height, width, near, far, radius):
             np.float32(radius * radius), ax, ay)
     cursor = np.zeros(B * height * width, np.int64)
     empty_i, empty_f = np.empty(0, np.int64), np.empty(0, np.float32)
-    run_jobs(pairs_of_band, B * bands, *args, True, cursor, empty_i, empty_i, empty_f, empty_f, np.empty((0, 3), np.float32))
+    run_jobs(pairs_of_band, B * bands, *args, True, cursor, empty_i, empty_i, empty_f, empty_f, np.empty((0, 3), np.float32),
+             uneven=True)
     first = np.concatenate([np.zeros(1, np.int64), np.cumsum(cursor)])
     n = int(first[-1])
     out = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float32), np.empty(n, np.float32),
            np.empty((n, 3), np.float32))
     cursor = first[:-1].copy()
-    run_jobs(pairs_of_band, B * bands, *args, False, cursor, *out)
+    run_jobs(pairs_of_band, B * bands, *args, False, cursor, *out, uneven=True)
     return out
 
 

@@ -1,0 +1,89 @@
+"""Ctrl-C at any moment and sizes beyond memory: one line on stderr, exit status 130 (interrupted) or 2
+(refused), no traceback and no empty output folder. The commands run as a user runs them, as the
+installed ``tritonnmr`` script in a process of their own, and get SIGINT after several delays: while
+the libraries load, while the kernels load or compile, while frames render."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(sys.executable).with_name("tritonnmr")
+# seconds after the start: while torch imports, around the first kernels, in the frames
+DELAYS = [0.3, 1.5, 3.0, 6.0, 9.0, 12.0]
+
+
+def _start(argv):
+    env = dict(os.environ, TRITON_INTERPRET="1", NUMBA_NUM_THREADS="1")
+    return subprocess.Popen([str(SCRIPT), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _stderr_lines(err):
+    """The lines a terminal shows (a progress bar redraws its line with carriage returns)."""
+    return [line.rsplit("\r", 1)[-1] for line in err.splitlines() if line.rsplit("\r", 1)[-1].strip()]
+
+
+def _check_interrupted(process, out):
+    stdout, stderr = process.communicate(timeout=120)
+    assert "Traceback" not in stderr, stderr
+    if process.returncode == 0:  # it finished before the signal came: what it wrote is there
+        assert any(out.iterdir()), stdout
+        return
+    assert process.returncode == 130, (process.returncode, stderr)
+    lines = [line for line in _stderr_lines(stderr) if not line.startswith(("tritonnmr: compiling", "render", "fit"))]
+    if stdout.startswith("interrupted; "):  # a fit's loop stopped and said so with its results
+        assert not lines, stderr
+    else:
+        assert lines == ["tritonnmr: interrupted"], stderr
+    assert not out.exists() or any(out.iterdir()), "an empty output folder was left"
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="the tritonnmr script is not installed next to this Python")
+@pytest.mark.parametrize("delay", DELAYS)
+def test_ctrl_c_during_render_is_one_line_and_130(tmp_path, delay):
+    out = tmp_path / "new" / "out"
+    process = _start(["render", "--frames", "60", "--image-size", "96", "--out", str(out)])
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _check_interrupted(process, out)
+    assert not (tmp_path / "new").exists() or any((tmp_path / "new").iterdir()), "an empty parent folder was left"
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="the tritonnmr script is not installed next to this Python")
+@pytest.mark.parametrize("delay", [2.0, 9.0, 14.0])
+def test_ctrl_c_during_a_fit_keeps_what_it_has(tmp_path, delay):
+    out = tmp_path / "fit"
+    process = _start(["fit", "shape", "--iterations", "100000", "--image-size", "32", "--out", str(out)])
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _check_interrupted(process, out)
+    if out.exists():  # the fit's loop had started: it stopped cleanly and wrote its results
+        assert (out / "metrics.json").exists() and (out / "result.obj").exists()
+
+
+@pytest.mark.parametrize("argv", [["render", "--image-size", "100000"], ["fit", "camera", "--image-size", "60000"],
+                                  ["style", "--image-size", "20000x30000"], ["demo", "--image-size", "90000"]])
+def test_sizes_beyond_memory_are_refused_in_one_line(tmp_path, capsys, argv):
+    from tritonnmr.apps.cli import main
+    out = tmp_path / "out"
+    assert main(argv + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tritonnmr: error: --image-size") and err.count("\n") == 1, err
+    assert "GiB of memory" in err and "available" in err
+    assert not out.exists()
+
+
+def test_the_memory_estimate_grows_with_the_sizes():
+    from tritonnmr.apps import memory
+    from tritonnmr.apps.cli import build_parser
+    parse = build_parser().parse_args
+    small, large = (memory.estimate(parse(["render", "--image-size", str(s)])) for s in (256, 512))
+    assert large - memory.BASE_BYTES == pytest.approx(4 * (small - memory.BASE_BYTES))
+    frames = memory.estimate(parse(["render", "--image-size", "256", "--frames", "48"]))
+    assert frames - small == 24 * 256 * 256 * memory.FRAME_BYTES  # 24 frames more than the default
+    one, two = (memory.estimate(parse(["style", "--views", str(v)])) for v in (1, 2))
+    assert two - memory.BASE_BYTES == pytest.approx(2 * (one - memory.BASE_BYTES), rel=0.01)
+    assert memory.estimate(parse(["bench", "--quick"])) is None  # no --image-size: nothing to estimate
