@@ -25,3 +25,16 @@ def test_readme_example_runs(index, monkeypatch, capsys):
     exec(compile(code, f"{name} example {index}", "exec"), namespace)
     tensors = [v for v in namespace.values() if torch.is_tensor(v) and v.is_floating_point()]
     assert tensors and all(torch.isfinite(t).all() for t in tensors)
+
+
+def test_the_readme_table_of_runs_is_the_committed_measurement():
+    """README.md's table of runs (and the line saying where it was measured) is what
+    benchmarks/readme_figures.py makes from its committed figures.json: a figure cannot drift."""
+    import json
+
+    from benchmarks import readme_figures
+    figures = json.loads(Path(readme_figures.RESULTS).read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert readme_figures.caption(figures) in readme.replace("\n", " ")
+    assert readme_figures.table(figures) in readme
+    assert figures["demo"]["iou_final"] > 0.99 and figures["fits"]["fit camera"]["iou_final"] > 0.9
