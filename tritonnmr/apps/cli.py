@@ -14,7 +14,7 @@ import time
 from ..camera import DEFAULT_DISTANCE
 from ..gradients import ESTIMATORS
 from .cli_common import (IMAGE_SIZE_HELP, INTERRUPTED, MESH_HELP, OUT_MESH_HELP, ArgumentParser, HelpFormatter, UserError,
-                         add_device_options, add_gradient_options, apply_threads, compile_first, finite_float,
+                         add_device_options, add_gradient_options, apply_threads, compile_first, finite_float, folders_before,
                          image_size, load_libraries, load_mesh, load_target, one_line, output_dir, output_paths, positive_float,
                          positive_int, remove_empty_folders, renderer, resolve_device, size_text, subcommand, write_mesh, write_metrics)
 from .memory import refuse_beyond_memory
@@ -282,20 +282,23 @@ def main(argv=None):
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help (0), or a bad value: argparse has printed its one line (2)
         return e.code
+    (top, existing), status = folders_before(getattr(args, "out", None)), None  # for a run that fails
     try:
         refuse_beyond_memory(args)  # before anything is read or allocated
-        load_libraries()
+        load_libraries(args.command)
         work_begins()  # Ctrl-C: KeyboardInterrupt from here on (before: the process ends at once)
         if not getattr(args, "own_threads", False):  # bench and reconstruct's launched steps set their own
             apply_threads(args)
-        return args.func(args) or 0
+        status = args.func(args) or 0
     except UserError as e:
         print(f"tritonnmr: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        status = 2
     except KeyboardInterrupt:  # Ctrl-C outside a fit's loop (which stops cleanly and keeps what it has)
-        return interrupted()
+        status = interrupted()
     finally:
-        remove_empty_folders()
+        if status != 0 and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 owns the folder
+            remove_empty_folders(top, existing)
+    return status
 
 
 if __name__ == "__main__":

@@ -197,36 +197,42 @@ def resolve_device(name):
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-# The folders output_dir made during this run of the command line, deepest first: main() removes the
-# ones still empty when the command ends (an error, Ctrl-C), so that no run leaves an empty folder.
-MADE_FOLDERS = []
-
-
 def output_dir(path):
     """Make ``path`` (and its parents) and check it is writable; -> path."""
-    missing, folder = [], os.path.abspath(path)
-    while not os.path.exists(folder):
-        missing.append(folder)
-        folder = os.path.dirname(folder)
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create output directory {path}: {e.strerror}") from None
-    finally:
-        MADE_FOLDERS.extend(m for m in missing if os.path.isdir(m))
     if not os.access(path, os.W_OK):
         raise UserError(f"output directory {path} is not writable")
     return path
 
 
-def remove_empty_folders():
-    """Remove the folders :func:`output_dir` made that are still empty, deepest first."""
-    for folder in sorted(set(MADE_FOLDERS), key=len, reverse=True):
-        try:
-            os.rmdir(folder)  # refuses a folder with anything in it
-        except OSError:
-            pass
-    MADE_FOLDERS.clear()
+def folders_before(out):
+    """Before a command runs: (the outermost folder its ``--out`` is or would be, the folders that
+    exist in it already). ``top`` is ``out`` when it exists, else the child of the nearest existing
+    folder on the way to it; (None, ()) without an ``--out``."""
+    if out is None:
+        return None, ()
+    path, child = os.path.abspath(out), None
+    while not os.path.exists(path):
+        path, child = os.path.dirname(path), path
+    top = child or path
+    existing = {folder for folder, _, _ in os.walk(top)} if child is None and os.path.isdir(top) else set()
+    return top, existing
+
+
+def remove_empty_folders(top, existing):
+    """Remove, deepest first, the folders in ``top`` (``top`` included) that are empty and were not
+    in ``existing``: what a command that stopped early (an error, Ctrl-C) made and left empty."""
+    if top is None or not os.path.isdir(top):
+        return
+    for folder, _, _ in os.walk(top, topdown=False):
+        if folder not in existing:
+            try:
+                os.rmdir(folder)  # refuses a folder with anything in it
+            except OSError:
+                pass
 
 
 MESH_HELP = ("mesh file: .obj, or .ply .stl .off .glb .gltf (and what else trimesh reads) with the io extra, "
@@ -332,11 +338,29 @@ def renderer(image_size, backend, **options):
                         else one_line(e)) from None
 
 
-def load_libraries():
-    """Import what the commands would import later, on first use (imageio, trimesh and the scipy it
-    loads, the CPU kernels' modules): while a command starts, a Ctrl-C ends it at once (see
-    ``tritonnmr_entry``), and some of these imports would swallow a KeyboardInterrupt."""
+# the commands that make a torch optimizer, whose first one imports torch._dynamo (about a second)
+OPTIMIZING = ("fit", "demo", "style", "dream", "reconstruct")
+
+
+def load_libraries(command=None):
+    """Import what ``command`` would import later, on first use (imageio, trimesh and the scipy it
+    loads, the CPU kernels' modules, torch._dynamo where it optimizes): while a command starts, a
+    Ctrl-C ends it at once (see ``tritonnmr_entry``), and some of these imports would swallow a
+    KeyboardInterrupt."""
+    import multiprocessing.synchronize  # noqa: F401  (numba's first kernel call)
+
+    import imageio.plugins.pillow  # noqa: F401  (what reading and writing PNG and GIF files loads)
     import imageio.v3  # noqa: F401
+    from PIL import Image
+    Image.init()  # every image plugin, as the first file read would
+    try:
+        import cffi  # numba makes an FFI with its first kernel, where cffi is installed
+        cffi.FFI()
+    except ImportError:
+        pass
+    if command in OPTIMIZING:
+        import torch._dynamo  # noqa: F401
+        import torch.profiler  # noqa: F401  (an optimizer's first step)
 
     from ..io.trimesh_guard import require_trimesh
     from .first_use import numba_kernels
@@ -370,5 +394,5 @@ def size_text(size):
 
 __all__ = ["ArgumentParser", "HelpFormatter", "IMAGE_SIZE_HELP", "INTERRUPTED", "MESH_HELP", "OUT_MESH_HELP", "UserError",
            "add_device_options", "apply_threads", "compile_first", "finite_float", "fraction", "image_size", "is_bundled", "load_libraries", "load_mesh", "load_target",
-           "non_negative_float", "non_negative_int", "one_line", "output_dir", "output_paths", "positive_float",
+           "folders_before", "non_negative_float", "non_negative_int", "one_line", "output_dir", "output_paths", "positive_float",
            "positive_int", "remove_empty_folders", "renderer", "resolve_device", "size_text", "subcommand", "write_mesh", "write_metrics"]
