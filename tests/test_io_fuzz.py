@@ -94,8 +94,14 @@ LINE_ENDS = ["\n", "\r\n", "\r"]
 
 
 def join(draw, lines, ends=LINE_ENDS):
-    """The file's bytes: a line end per line (one of ``ends``), maybe a BOM, maybe no final newline."""
-    text = "".join(line + draw(st.sampled_from(ends)) for line in lines)
+    """The file's bytes: a line end per line (one of ``ends``), maybe a BOM, maybe no final newline.
+    A lone \r before an empty line that ends in \n would make one \r\n of the two line ends, and one
+    line of the two lines: there the \r becomes \r\n."""
+    chosen = [draw(st.sampled_from(ends)) for _ in lines]
+    for i in range(len(lines) - 1):
+        if chosen[i] == "\r" and lines[i + 1] == "" and chosen[i + 1].startswith("\n"):
+            chosen[i] = "\r\n"
+    text = "".join(line + end for line, end in zip(lines, chosen))
     if draw(st.booleans()):
         text = text.rstrip("\r\n")
     return ("\ufeff" if draw(st.booleans()) else "") + text
