@@ -366,9 +366,6 @@ def add_parser(sub):
                         "(and when training stops)")
 
     def launch(sp):
-        threads = sp._option_string_actions.get("--threads")  # add_device_options' generic one, if it came first
-        if threads is not None:
-            sp._handle_conflict_resolve(None, [("--threads", threads)])
         sp.add_argument("--threads", type=positive_int, default=None,
                         help="torch and numba threads per process (default: torch's; under torchrun numba follows "
                              "torch, which torchrun starts at 1 a rank)")
@@ -384,8 +381,8 @@ def add_parser(sub):
     m.add_argument("--quick", action="store_true", help="the small CPU configuration's size")
     categories(m)
     m.add_argument("--out", default="out/reconstruction/data", help="dataset folder")
+    launch(m)  # its --threads before add_device_options' generic one
     add_device_options(m, seed=True)
-    launch(m)
     m.set_defaults(func=cmd_make_data)
 
     t = subcommand(rs, "train", "train the mesh generator or the voxel baseline from silhouettes")
@@ -399,8 +396,8 @@ def add_parser(sub):
                   "(the paper's setting; default: one model for all the categories, OUT/MODEL.pt)")
     training(t)
     add_gradient_options(t)  # the mesh model's silhouettes (the voxel model's projection has its own gradient)
-    add_device_options(t, seed=True)
     launch(t)
+    add_device_options(t, seed=True)
     t.set_defaults(func=cmd_train)
 
     e = subcommand(rs, "eval", "voxel IoU per category of the trained models: results.json/.md/.png")
@@ -411,8 +408,8 @@ def add_parser(sub):
                    help="input view ids, 0 to 23 (default: the training config's)")
     categories(e, "evaluate each category's test objects with that category's own models, RUN/CLASS_ID/*.pt "
                   "(from `train --per-category`); its mean shape is the category's")
-    add_device_options(e)
     launch(e)
+    add_device_options(e)
     e.set_defaults(func=cmd_eval)
 
     pr = subcommand(rs, "predict", "reconstruct one RGBA image: result.obj and turntable.gif")
@@ -434,8 +431,8 @@ def add_parser(sub):
                    help="test objects per category (default: a quarter of --objects-per-class, at least 2)")
     categories(r, "one model per category (see `train --per-category`), evaluated per category")
     training(r)
-    add_device_options(r, seed=True)
     launch(r)
+    add_device_options(r, seed=True)
     r.set_defaults(func=cmd_run)
 
 
