@@ -39,11 +39,10 @@ FITS = [("fit shape", ["fit", "shape"]), ("fit texture", ["fit", "texture"]),
 
 
 def run(argv, env=None, cwd=ROOT):
-    """Run the tritonnmr script (or ``argv`` as given when it starts with a path) -> (wall s, child CPU s)."""
+    """Run the tritonnmr script with ``argv`` -> (wall s, child CPU s)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    command = argv if os.path.isabs(argv[0]) or argv[0] == "bash" else [SCRIPT, *argv]
-    subprocess.run(command, check=True, cwd=cwd, env=dict(os.environ, **(env or {})),
+    subprocess.run([SCRIPT, *argv], check=True, cwd=cwd, env=dict(os.environ, **(env or {})),
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -39,31 +39,19 @@ RESULT_PICTURES = {
 RENDER_AZIMUTH = 315.0
 
 
-def _uv_map(path, device):
-    """The :class:`tritonnmr.UVMap` (uvs and texture images, or a 1 x 1 image per material colour)
-    of a mesh :func:`load_mesh` has read, or None when it has vertex colours only. load_mesh gives
-    texture cubes only, so this reads the file again; the first read has reported its problems."""
-    import warnings
-
-    import tritonnmr as nr
-    from ..io import NoTextureWarning
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        _, _, uv = nr.load_mesh(path or nr.data_path("teapot.obj"), texture_format="uv", device=device)
-    return None if any(issubclass(w.category, NoTextureWarning) for w in caught) else uv
-
-
 def _render_mesh(args, device):
     """render's mesh: vertices (1, V, 3), faces (1, F, 3) and textures as --texture says (texture
-    cubes of --texture-size, or the UV map sampled at every pixel), or None (white) where it has none."""
-    v, f, cubes = load_mesh(args.mesh, device, args.texture_size)
-    if args.texture == "cubes" or cubes is None:
-        return v, f, cubes
-    uv = _uv_map(args.mesh, device)
-    if uv is None:
+    cubes of --texture-size, or the UV map sampled at every pixel), or None (white) where it has none.
+    A mesh with vertex colours only has no UV map: --texture uv shows it with cubes, and says so."""
+    if args.texture == "uv":
+        v, f, uv = load_mesh(args.mesh, device, texture_format="uv")
+        if uv is not None:
+            return v, f, uv
+    v, f, cubes = load_mesh(args.mesh, device, args.texture_size, notes=args.texture != "uv")  # notes: said once
+    if args.texture == "uv" and cubes is not None:
         print(f"tritonnmr: note: {args.mesh} has vertex colours only, no texture image or material colour for "
               "--texture uv; they are shown as texture cubes", file=sys.stderr)
-    return v, f, cubes if uv is None else uv
+    return v, f, cubes
 
 
 def cmd_render(args):

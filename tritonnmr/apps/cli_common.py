@@ -242,12 +242,14 @@ OUT_MESH_HELP = ("output folder, or DIR/NAME.obj|.ply|.stl|.off|.glb|.gltf to wr
 DEFAULT_MESH = "result.obj"
 
 
-def load_mesh(path, device, texture_size=None):
+def load_mesh(path, device, texture_size=None, texture_format="cubes", notes=True):
     """A mesh file of any format :func:`tritonnmr.load_mesh` reads (default: the bundled teapot) ->
     vertices (1, V, 3), faces (1, F, 3) on ``device`` and, when ``texture_size`` is given and the file
-    has a texture, material colours or vertex colours, textures (1, F, T, T, T, 3), else None.
-    Notices (an unknown material, what trimesh skipped) go to stderr, one line each. Missing or
-    malformed files (mesh, MTL or texture image) and a missing trimesh are a UserError naming the file."""
+    has a texture, material colours or vertex colours, textures (1, F, T, T, T, 3), else None; with
+    ``texture_format="uv"``, its :class:`tritonnmr.UVMap` (texture images or material colours), or None
+    where it has neither. Notices (an unknown material, what trimesh skipped) go to stderr, one line
+    each (none with ``notes=False``: a second read of a file). Missing or malformed files (mesh, MTL
+    or texture image) and a missing trimesh are a UserError naming the file."""
     import warnings
 
     import tritonnmr as nr
@@ -259,7 +261,9 @@ def load_mesh(path, device, texture_size=None):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            if texture_size:
+            if texture_format == "uv":
+                v, f, textures = nr.load_mesh(path, texture_format="uv", device=device)
+            elif texture_size:
                 v, f, textures = nr.load_mesh(path, texture_format="cubes", texture_size=texture_size, device=device)
             else:
                 v, f = nr.load_mesh(path, device=device)
@@ -270,9 +274,11 @@ def load_mesh(path, device, texture_size=None):
     for w in caught:
         if issubclass(w.category, NoTextureWarning):
             textures = None  # nothing to show: the plain mesh, as for an OBJ without materials
-        elif issubclass(w.category, UserWarning):
+        elif issubclass(w.category, UserWarning) and notes:
             print(f"tritonnmr: note: {one_line(w.message)}", file=sys.stderr)
-    return v[None], f[None], (None if textures is None else textures[None])
+    if textures is not None and texture_format != "uv":  # a UVMap is not batched
+        textures = textures[None]
+    return v[None], f[None], textures
 
 
 def output_paths(out, mesh="geometry", default=DEFAULT_MESH):
