@@ -7,6 +7,8 @@ PyTorch3D as peers where they are installed, and the CPU path's goals checked, a
   several runs after a warm-up run, so a busy machine inflates it far less than wall time.
 - Two threads (torch and numba both at 2, the default on 2 cores): wall time and CPU time, medians;
   the speed-up is the 1-thread wall time over the 2-thread one, measured case by case in this run.
+- The ceiling: two 1-thread processes running the teapot step at once, one per core, against one alone:
+  the speed-up a perfectly parallel step could reach on this machine at this time.
 - Under load: the same steps at 2 threads while a busy loop holds the second core, against the
   1-thread wall time without it.
 - The reconstruction step (32 silhouettes of the 1,280-face sphere at 64^2, anti-aliased, the
@@ -87,6 +89,25 @@ def measure(step, repeats, warmup=1):
     return dict(cpu_ms=statistics.median(cpu), wall_ms=statistics.median(wall))
 
 
+def measure_interleaved(step, settings, repeats, warmup=1):
+    """{setting: {"cpu_ms", "wall_ms"}} for each (numba threads, torch threads) ``setting``, the settings
+    taking turns run by run, so that a change in the machine's load reaches all of them alike."""
+    for setting in settings:
+        _threads(*setting)
+        for _ in range(warmup):
+            step()
+    cpu, wall = {s: [] for s in settings}, {s: [] for s in settings}
+    for _ in range(repeats):
+        for setting in settings:
+            _threads(*setting)
+            c, w = time.process_time(), time.perf_counter()
+            step()
+            cpu[setting].append((time.process_time() - c) * 1000)
+            wall[setting].append((time.perf_counter() - w) * 1000)
+    _threads(1, 1)
+    return {s: dict(cpu_ms=statistics.median(cpu[s]), wall_ms=statistics.median(wall[s])) for s in settings}
+
+
 def cases(quick):
     """(mesh, faces, size, batch, mode, passes) of the run; the goal cases come first."""
     fb = "forward+backward"
@@ -156,11 +177,12 @@ def run(quick=False, repeats=5, log=print):
         step, row["faces"] = renderer_step("torch", mesh, faces, size, mode, passes, batch)
         row["torch_ms"] = measure(step, max(1, repeats // 2))["cpu_ms"]  # (seconds a run)
         step, row["faces"] = renderer_step("numba", mesh, faces, size, mode, passes, batch)
-        one = measure(step, repeats)
+        timed = measure_interleaved(step, [(1, 1), (2, 1), (2, 2)], repeats)
+        one = timed[1, 1]
         row.update(numba_ms=one["cpu_ms"], numba_wall_ms=one["wall_ms"])
         for name, torch_threads in (("numba2", 1), ("both2", 2)):
+            two = timed[2, torch_threads]
             _threads(2, torch_threads)
-            two = measure(step, repeats)
             with BusyCore():
                 loaded = measure(step, repeats)
             row.update({f"{name}_wall_ms": two["wall_ms"], f"{name}_cpu_ms": two["cpu_ms"],
@@ -255,6 +277,51 @@ def reconstruction_step(baseline=None, rounds=5, steps=10, log=print):
     return out
 
 
+_PAIR_CHILD = r"""
+import json, os, statistics, sys, time
+os.sched_setaffinity(0, {int(sys.argv[2])})
+import torch
+torch.set_num_threads(1)
+from benchmarks.cpu_numba import renderer_step
+step, _ = renderer_step("numba", "teapot", 2464, 256, "rgb", "forward+backward")
+for _ in range(3):
+    step()
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+sys.stdin.readline()
+times = []
+for _ in range(int(sys.argv[1])):
+    w = time.perf_counter()
+    step()
+    times.append((time.perf_counter() - w) * 1000)
+print(json.dumps(dict(wall_ms=statistics.median(times))))
+"""
+
+
+def two_copies(rounds=3, steps=15):
+    """The most two threads could give on this machine now: 2 x the step time of one 1-thread process
+    alone over that of two such processes at once, one per core (no shared work, no GIL, no waiting:
+    what is left is what the cores share, caches, memory, clock), for the teapot 256², RGB, forward +
+    backward, the rounds' median; None on one core."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) < 2:
+        return None
+    env = dict(os.environ, NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONPATH=ROOT)
+
+    def together(on):
+        children = [subprocess.Popen([sys.executable, "-c", _PAIR_CHILD, str(steps), str(core)], env=env, cwd=ROOT,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for core in on]
+        for child in children:
+            assert child.stdout.readline().strip() == "ready"
+        for child in children:  # all warm: start them at once
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        walls = [json.loads(child.communicate()[0].strip().splitlines()[-1])["wall_ms"] for child in children]
+        return statistics.mean(walls)
+    ratios = [2 * together(cores[:1]) / together(cores[:2]) for _ in range(rounds)]
+    return statistics.median(ratios)
+
+
 def _line(r):
     return (f"{_case_name(r)}: torch {_ms(r['torch_ms'])} ms, numba {r['numba_ms']:.1f} ms; 2 numba threads "
             f"{r['numba2_wall_ms']:.1f} ms ({r['numba2_speedup']:.2f}x, busy {r['numba2_load_ratio']:.2f}x), "
@@ -311,7 +378,7 @@ def metadata():
         model = names[0] if names else model
     meta = dict(device=f"{model} ({platform.machine()}, {os.cpu_count()} cores)", torch=torch.__version__,
                 numba=numba.__version__, commit=commit, date=time.strftime("%Y-%m-%d"),
-                wake_latency_ms=wake_latency_ms())
+                wake_latency_ms=wake_latency_ms(), two_copies=two_copies())
     for name in ("mitsuba", "pytorch3d"):
         try:
             meta[name] = __import__(name).__version__
@@ -341,16 +408,25 @@ def _tick(r):
             f"{'fwd+bwd' if '+' in r['passes'] else 'fwd'}")
 
 
+def _ceiling(meta):
+    if meta.get("two_copies") is None:
+        return ""
+    return (f" Two 1-thread copies of the teapot 256² RGB step, one per core, run at {meta['two_copies']:.2f}x the "
+            "throughput of one alone: the most two threads can give on this machine (what the cores share: "
+            "caches, memory, clock).")
+
+
 def to_markdown(rows, peer, recon, meta, jit):
     versions = ", ".join(f"{k} {meta[k]}" for k in ("torch", "numba", "mitsuba", "pytorch3d") if k in meta)
     loads = [r["load"] for r in rows if r.get("load") is not None]
     head = (f"{meta['device']}; {versions}; commit {meta['commit']}; {meta['date']}. Load average during the run "
             f"{min(loads):.1f} to {max(loads):.1f} (other sessions share the machine); waking a sleeping thread "
-            f"takes {meta['wake_latency_ms']:.2f} ms here (median).\n\n"
+            f"takes {meta['wake_latency_ms']:.2f} ms here (median).{_ceiling(meta)}\n\n"
             "One thread: process CPU time (torch and numba at 1), ms. Two threads: wall time, ms, numba at 2 with "
             "torch at 1 (the library's own threads), then with torch at 2 as well (a user's default); speed-up = "
-            "1-thread wall / 2-thread wall; CPU = 2-thread / 1-thread CPU time; busy = 2-thread wall time with a "
-            "busy loop on the other core / 1-thread wall time. Medians.\n\n"
+            "1-thread wall / 2-thread wall (the three settings taking turns run by run); CPU = 2-thread / 1-thread "
+            "CPU time; busy = 2-thread wall time with a busy loop on the other core / 1-thread wall time. "
+            "Medians.\n\n"
             "| case | torch reference | numba, 1 thread | x torch | 2 numba threads | speed-up | CPU | busy "
             "| and 2 torch threads | speed-up | CPU | busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     lines = []

@@ -472,6 +472,23 @@ def test_nan_and_infinite_faces_cover_nothing_and_get_zero_gradient(device):
         assert torch.equal(g[0, [0, 3]], torch.zeros_like(g[0, [0, 3]]))
 
 
+def test_slivers_with_a_subnormal_determinant_match_reference_without_overflow(device):
+    """Faces whose doubled area is subnormal (the analytic fuzz found the first: (-1, 0), (-1.5, 5.4e-43),
+    (-1.5, 0)) make raw barycentrics overflow to +-inf; the kernels must get the reference's pixels
+    without an overflowing division (this module turns the interpreter's overflow warning into an error)."""
+    faces = torch.tensor([[[[-1.0, 0.0, 0.5], [-1.5, 5.4e-43, 0.5], [-1.5, 0.0, 0.5]],
+                           [[-1.0, 0.0, 0.5], [1.0, 1e-40, 0.5], [1.0, 0.0, 0.5]],  # through the centre row
+                           [[1.0, -1.0, 2.0], [1.0, 1.0, 2.0], [-1.0, -1.0, 2.0]]]], device=device)
+    for size in ((1, 1), (3, 5)):
+        expected = ref.rasterize_fragments(faces, *size, 0.1, 100.0)
+        frags = kernels.rasterize_fragments(faces, *size, 0.1, 100.0)
+        _fragments_match(expected, frags)
+        assert (frags[0] == 2).any()  # the big face behind is drawn
+        grad = torch.randn(frags[0].shape + (1,), generator=torch.Generator().manual_seed(18)).to(device)
+        torch.testing.assert_close(kernels.edge_backward(faces, frags[0], grad.sigmoid(), grad, 1e-3),
+                                   ref.edge_backward(faces, expected[0], grad.sigmoid(), grad, 1e-3))
+
+
 def test_edge_on_faces_of_an_orthographic_cube(device):
     """An axis-aligned cube seen along z without perspective: four of its six sides are exactly
     edge-on (zero screen area). Silhouette, depth and rgb and their gradients match the reference."""

@@ -13,7 +13,11 @@ over NUMBA_NUM_THREADS Python threads running GIL-free compiled code (see ``_jit
 ``numba.set_num_threads`` also counts once numba's threading layer runs). Every output element is
 written by one job with its inputs visited in a fixed order, so results are bit-identical for any
 thread count; and the backend is safe in forked child processes and from several Python threads at
-once. The per-face sums of the backward passes (depth, shading, light) are serial, in raster order.
+once. The per-face sums of the backward passes (depth, shading, light) run in raster order, one batch
+entry per job (the texels of a UV map, shared by the whole batch, in one serial pass).
+
+Memory: the image-sized results come from ``buffers`` (blocks reused from step to step, already mapped,
+instead of fresh pages whose first-touch faults cost a fifth of a step on our virtual machines).
 
 Besides the contract's ops, the backend has fused versions of two glue steps, which the glue uses
 where a backend has them: ``compose`` (the hard image of the blurred-edge and analytic estimators:
@@ -26,6 +30,7 @@ import torch
 
 from ..common import cube_top, guarded
 from ._jit import run_jobs
+from .buffers import empty
 from . import edges, raster, shade, soft
 from . import compose as _compose, finish as _finish, gather as _gather
 from .antialias import antialias, antialias_backward, antialias_pairs  # noqa: F401 (the contract's ops)
@@ -60,7 +65,8 @@ def perspective_barycentrics(faces, face_index, weights, depth):
 def depth_backward(faces, face_index, weights, depth, grad_depth):
     """Gradient (B, F, 3, 3) float32 to the faces of sum(grad_depth * depth), grad_depth (B, H, W)."""
     out = np.zeros(faces.shape, np.float32)
-    raster.depth_backward(_np(faces), _np(face_index), _np(weights), _np(depth), _np(grad_depth), out)
+    run_jobs(raster.depth_backward, faces.shape[0], _np(faces), _np(face_index), _np(weights), _np(depth),
+             _np(grad_depth), out, work=grad_depth.numel())
     return torch.from_numpy(out)
 
 
@@ -75,7 +81,7 @@ def edge_backward(faces, face_index, image, grad_image, eps):
 def sample_cubes(face_index, bary, textures, eps):
     """(B, H, W, C) float32 trilinear samples of per-face cubes textures (B, F, T, T, T, C)."""
     B, H, W = face_index.shape
-    out = np.zeros((B, H, W, textures.shape[-1]), np.float32)
+    out = empty((B, H, W, textures.shape[-1]), np.float32)
     run_jobs(shade.sample_cubes, B * H, _np(face_index), _np(bary), _np(textures), _cube_top(textures.shape[2], eps),
              out, work=out.size)
     return torch.from_numpy(out)
@@ -85,7 +91,8 @@ def sample_cubes(face_index, bary, textures, eps):
 def sample_cubes_backward(face_index, bary, grad, textures, eps):
     """Gradient (B, F, T, T, T, C) float32 to the cubes ``textures`` from grad (B, H, W, C)."""
     out = np.zeros(tuple(textures.shape), np.float32)
-    shade.sample_cubes_backward(_np(face_index), _np(bary), _np(grad), _cube_top(textures.shape[2], eps), out)
+    run_jobs(shade.sample_cubes_backward, face_index.shape[0], _np(face_index), _np(bary), _np(grad),
+             _cube_top(textures.shape[2], eps), out, work=grad.numel())
     return torch.from_numpy(out)
 
 
@@ -93,7 +100,7 @@ def sample_cubes_backward(face_index, bary, grad, textures, eps):
 def interpolate(face_index, bary, attributes):
     """(B, H, W, C) float32: sum_k bary_k attributes[b, f, k] with attributes (B, F, 3, C)."""
     B, H, W = face_index.shape
-    out = np.zeros((B, H, W, attributes.shape[-1]), np.float32)
+    out = empty((B, H, W, attributes.shape[-1]), np.float32)
     run_jobs(shade.interpolate, B * H, _np(face_index), _np(bary), _np(attributes), out, work=out.size)
     return torch.from_numpy(out)
 
@@ -102,7 +109,8 @@ def interpolate(face_index, bary, attributes):
 def interpolate_backward(face_index, bary, grad, attributes):
     """Gradient (B, F, 3, C) float32 to the ``attributes`` from grad (B, H, W, C)."""
     out = np.zeros(tuple(attributes.shape), np.float32)
-    shade.interpolate_backward(_np(face_index), _np(bary), _np(grad), out)
+    run_jobs(shade.interpolate_backward, face_index.shape[0], _np(face_index), _np(bary), _np(grad), out,
+             work=grad.numel())
     return torch.from_numpy(out)
 
 
@@ -111,7 +119,7 @@ def sample_uv(face_index, bary, uvs, texels, material, table, wrap):
     """(B, H, W, C) float32 bilinear samples of ``texels`` (N, C) at each pixel's uv
     (sum_k bary_k uvs[b, f, k]); material (B, F) int64 picks table row (offset, h, w)."""
     B, H, W = face_index.shape
-    out = np.zeros((B, H, W, texels.shape[-1]), np.float32)
+    out = empty((B, H, W, texels.shape[-1]), np.float32)
     run_jobs(shade.sample_uv, B * H, _np(face_index), _np(bary), _np(uvs), _np(material), _np(texels), _np(table),
              int(wrap), out, work=out.size)
     return torch.from_numpy(out)

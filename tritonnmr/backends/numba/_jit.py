@@ -53,9 +53,10 @@ def threads():
 
 PIECES_PER_THREAD = 4  # pieces of a kernel's jobs per thread: few enough that claiming one costs nothing
 # A pass over fewer values than this runs on the calling thread alone: waking a sleeping pool thread
-# costs about a millisecond on our 2-core virtual machines (0.05 ms on bare metal), about what a
-# memory-bound pass over this many float32 values takes
-MIN_PARALLEL_WORK = 1 << 21
+# costs 0.03-0.08 ms on our 2-core virtual machines (benchmarks/cpu_numba.py measures it), and a
+# memory-bound pass over this many float32 values takes about 0.3 ms, so below it the second thread
+# would spend much of its share waking up
+MIN_PARALLEL_WORK = 1 << 17
 
 
 def run_jobs(kernel, jobs, *args, work=None, uneven=False):

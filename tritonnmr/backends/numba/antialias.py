@@ -14,6 +14,7 @@ import torch
 
 from ..common import guarded
 from ..torch_antialias import CROSSING_SLACK, NO_EDGE
+from . import buffers
 from ._jit import jit, run_jobs
 
 _HALF = np.float32(0.5)
@@ -165,8 +166,8 @@ def _np(t):
 def antialias_pairs(faces, face_index, depth, silhouette):
     """(alpha (B, H, W, 2) float32, edge (B, H, W, 2) int64) of every pixel pair: see torch_antialias."""
     B, H, W = face_index.shape
-    alpha = np.zeros((B, H, W, 2), np.float32)
-    code = np.full((B, H, W, 2), NO_EDGE, np.int64)
+    alpha = buffers.zeros((B, H, W, 2), np.float32)
+    code = buffers.full((B, H, W, 2), NO_EDGE, np.int64)
     run_jobs(pairs_kernel, B * H, _np(faces), _np(face_index), _np(depth), _np(silhouette), alpha, code)
     return torch.from_numpy(alpha), torch.from_numpy(code)
 
@@ -174,7 +175,7 @@ def antialias_pairs(faces, face_index, depth, silhouette):
 @guarded
 def antialias(image, alpha):
     """(B, H, W, C) float32: image blended along the pairs' alpha (B, H, W, 2)."""
-    out = np.empty(tuple(image.shape), np.float32)
+    out = buffers.empty(tuple(image.shape), np.float32)
     run_jobs(gather_kernel, image.shape[0] * image.shape[1], _np(image), _np(alpha), out, False)
     return torch.from_numpy(out)
 
@@ -182,7 +183,7 @@ def antialias(image, alpha):
 @guarded
 def antialias_backward(faces, image, alpha, edge, grad):
     """(grad_image (B, H, W, C), grad_faces (B, F, 3, 3)) float32 of :func:`antialias`."""
-    grad_image = np.empty(tuple(grad.shape), np.float32)
+    grad_image = buffers.empty(tuple(grad.shape), np.float32)
     run_jobs(gather_kernel, grad.shape[0] * grad.shape[1], _np(grad), _np(alpha), grad_image, True)
     grad_faces = np.zeros(tuple(faces.shape), np.float32)
     code = _np(edge)

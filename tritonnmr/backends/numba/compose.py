@@ -5,12 +5,14 @@ along channels (B, H, W, C + 1).
 The torch path (gradients.hard_image) does this with a gather of the light, a product, a where, a
 cast and a concatenation, each image-sized, and their backwards. Here the forward and the colours'
 gradient are one pass over image rows shared out by ``_jit.run_jobs`` (each job writes its own rows);
-the light's gradient, a per-face sum over the face's pixels, is one serial pass in raster order. The
+the light's gradient, a per-face sum over the face's pixels, is one pass in raster order per batch
+entry (the entries shared out: each owns its faces' sums). The
 arithmetic is the torch path's in float32 and in its order (the light's sums in pixel order, as
 index_add_ adds them), so the results are equal bit for bit.
 """
 import numpy as np
 
+from .buffers import empty
 from ._jit import jit, run_jobs
 
 
@@ -56,13 +58,14 @@ def colour_gradient_rows(lo, hi, face_index, light, grad, grad_colours):
 
 
 @jit
-def light_gradient(face_index, colours, grad, grad_light):
+def light_gradient(lo, hi, face_index, colours, grad, grad_light):
     """grad_light (B, F, C') (zeroed) += grad times colour over each face's pixels, in raster order
-    (C' = 1: the channels' products added in channel order for the grey light)."""
-    B, H, W = face_index.shape
+    (C' = 1: the channels' products added in channel order for the grey light), batch entries
+    lo .. hi - 1 (each job writes only its own entry's faces)."""
+    _, H, W = face_index.shape
     C = colours.shape[3]
     grey = grad_light.shape[2] == 1
-    for b in range(B):
+    for b in range(lo, hi):
         for r in range(H):
             for c in range(W):
                 f = face_index[b, r, c]
@@ -83,7 +86,7 @@ def compose(face_index, colours, light, background, alpha):
     (C = 0: alpha alone), light (B, F, C or 1) or (B, 0, 1) for none, background (C,)."""
     B, H, W = face_index.shape
     C = colours.shape[3]
-    out = np.empty((B, H, W, C + int(alpha)), np.float32)
+    out = empty((B, H, W, C + int(alpha)), np.float32)
     run_jobs(compose_rows, B * H, face_index, colours, light, background, bool(alpha), out, work=out.size)
     return out
 
@@ -95,9 +98,9 @@ def compose_backward(face_index, colours, light, grad, want_colours, want_light)
     C = colours.shape[3]
     grad_colours = grad_light = None
     if want_colours:
-        grad_colours = np.empty((B, H, W, C), np.float32)
+        grad_colours = empty((B, H, W, C), np.float32)
         run_jobs(colour_gradient_rows, B * H, face_index, light, grad, grad_colours, work=grad.size)
     if want_light:
         grad_light = np.zeros(light.shape, np.float32)
-        light_gradient(face_index, colours, grad, grad_light)
+        run_jobs(light_gradient, B, face_index, colours, grad, grad_light, work=grad.size)
     return grad_colours, grad_light

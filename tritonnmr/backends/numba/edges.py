@@ -38,6 +38,7 @@ threads. Memory: the crossing table (a few numbers per crossing) and one scanlin
 
 import numpy as np
 
+from . import buffers
 from ._jit import jit, jit_sum, run_jobs
 
 BLOCKS = 64  # scanline blocks of the scanline kernel
@@ -502,7 +503,7 @@ def edge_backward(faces, face_index, image, grad, eps):
     eps = np.float32(eps)
     for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
         starts, crossing, owner, slots = list_by_scanline(faces, ids, lo, hi, first, counts, offsets, H, W)
-        sums = np.empty((len(crossing), 2), np.float64)  # every crossing writes its own row
+        sums = buffers.empty((len(crossing), 2), np.float64)  # every crossing writes its own row
         if len(crossing):
             run_jobs(scanline_kernel, BLOCKS, faces, face_index, image, grad, starts, crossing, owner, slots, eps,
                      sums, uneven=True)

@@ -8,6 +8,7 @@ the split, and their backwards); here it is one pass over the output rows, share
 """
 import numpy as np
 
+from .buffers import empty
 from ._jit import jit, run_jobs
 
 
@@ -77,7 +78,7 @@ def finish(image, sizes, pool, squeeze):
     B, H, W, _ = image.shape
     s = 2 if pool else 1
     h, w = H // s, W // s
-    parts = [np.empty((B, h, w) if flat else (B, n, h, w), np.float32) for n, flat in zip(sizes, squeeze)]
+    parts = [empty((B, h, w) if flat else (B, n, h, w), np.float32) for n, flat in zip(sizes, squeeze)]
     part, local = _channel_map(sizes)
     run_jobs(finish_rows, B * h, image, pool, part, local, tuple(p.reshape(B, n, h, w) for p, n in zip(parts, sizes)),
              work=image.size)
@@ -91,7 +92,7 @@ def finish_backward(grads, sizes, pool, height, width):
     B = next(g for g in grads if g is not None).shape[0]
     s = 2 if pool else 1
     h, w = height // s, width // s
-    grad_image = np.empty((B, height, width, sum(sizes)), np.float32)
+    grad_image = empty((B, height, width, sum(sizes)), np.float32)
     first = 0
     for g, n in zip(grads, sizes):
         part = np.zeros((B, n, 1, 1), np.float32) if g is None else g.reshape(B, n, h, w)

@@ -13,6 +13,7 @@ face indices, weights and depths equal the reference's bit for bit.
 """
 import numpy as np
 
+from . import buffers
 from ._jit import jit, run_jobs
 
 BAND = 16  # image rows per z-buffer job
@@ -141,9 +142,9 @@ def rasterize(faces, height, width, near, far):
     if B * F * height * width == 0:
         return (np.full((B, height, width), -1, np.int64), np.zeros((B, height, width, 3), np.float32),
                 np.full((B, height, width), far, np.float32))
-    face_index = np.empty((B, height, width), np.int64)  # set by zbuffer, band by band
-    weights = np.empty((B, height, width, 3), np.float32)
-    depth = np.empty((B, height, width), np.float32)
+    face_index = buffers.empty((B, height, width), np.int64)  # set by zbuffer, band by band
+    weights = buffers.empty((B, height, width, 3), np.float32)
+    depth = buffers.empty((B, height, width), np.float32)
     flat = faces.reshape(B * F, 3, 3)
     boxes = np.empty((B * F, 4), np.int64)
     face_boxes(flat, height, width, boxes)
@@ -155,19 +156,20 @@ def rasterize(faces, height, width, near, far):
 
 
 @jit
-def depth_backward(faces, face_index, weights, depth, grad_depth, out):
-    """out (B, F, 3, 3) <- gradient of sum(grad_depth * depth) with respect to the faces.
+def depth_backward(lo, hi, faces, face_index, weights, depth, grad_depth, out):
+    """out (B, F, 3, 3) <- gradient of sum(grad_depth * depth) with respect to the faces, batch
+    entries lo .. hi - 1.
 
     With ``q = sum_m w_m / z_m`` and z = 1 / q: dz/dz_k = z^2 w_k / z_k^2 and, since moving
     vertex k changes every weight by ``-w_k grad_p(w_m)``, dz/d(x_k, y_k) = z^2 w_k sum_m
     grad_p(w_m) / z_m with grad_p(w_m) = (A_m, B_m) / det. The per-face factors do not depend on
     the pixel, so each face sums ``s_k = sum_pixels g z^2 w_k`` (pixels in raster order) and
-    multiplies once. Serial (a few flops per pixel), in raster order: deterministic.
+    multiplies once. Each batch entry in raster order (a few flops per pixel): deterministic.
     """
-    B, F = faces.shape[0], faces.shape[1]
+    F = faces.shape[1]
     H, W = face_index.shape[1], face_index.shape[2]
     sums = np.zeros((F, 3), np.float64)
-    for b in range(B):
+    for b in range(lo, hi):
         sums[:] = 0.0
         for r in range(H):
             for c in range(W):
@@ -215,6 +217,6 @@ def barycentric_rows(lo, hi, faces, face_index, weights, depth, out):
 def perspective_barycentrics(faces, face_index, weights, depth):
     """(B, H, W, 3) float32 numpy barycentrics of :func:`barycentric_rows`, rows shared out."""
     B, H, W = face_index.shape
-    out = np.empty((B, H, W, 3), np.float32)
+    out = buffers.empty((B, H, W, 3), np.float32)
     run_jobs(barycentric_rows, B * H, faces, face_index, weights, depth, out, work=out.size)
     return out

@@ -2,9 +2,11 @@
 
 The forward passes share the image rows out over threads (``_jit.run_jobs``; each job writes its
 own rows). The backward passes add pixel contributions into per-face (or per-texel) gradients in
-raster order, serially (a few flops per pixel), so every gradient is bit-identical between runs.
+raster order, so every gradient is bit-identical between runs and thread counts: the per-face ones
+one batch entry per job (each entry owns its faces), the texels' (shared by the batch) serially.
 
-Empty pixels (face index -1) read nothing and write 0.
+Empty pixels (face index -1) read nothing and write 0: the forwards write every output element, so
+their outputs need no clearing first.
 """
 import numpy as np
 
@@ -43,13 +45,15 @@ def corner(lo, hi, frac, k):
 
 @jit
 def sample_cubes(lo, hi, face_index, bary, textures, top, out):
-    """out (B, H, W, C) (zeroed) <- trilinear samples of textures (B, F, T, T, T, C), rows lo .. hi - 1
-    (jobs b * H + r)."""
+    """out (B, H, W, C) <- trilinear samples of textures (B, F, T, T, T, C), the 8 corners added in
+    order starting from 0, rows lo .. hi - 1 (jobs b * H + r)."""
     H, W = face_index.shape[1], face_index.shape[2]
     T, C = textures.shape[2], textures.shape[5]
     for job in range(lo, hi):
         b, r = job // H, job % H
         for c in range(W):
+            for ch in range(C):
+                out[b, r, c, ch] = np.float32(0.0)
             f = face_index[b, r, c]
             if f < 0:
                 continue
@@ -61,11 +65,11 @@ def sample_cubes(lo, hi, face_index, bary, textures, top, out):
 
 
 @jit
-def sample_cubes_backward(face_index, bary, grad, top, out):
-    """out (B, F, T, T, T, C) <- each pixel's gradient spread over its 8 cells."""
-    B, H, W = face_index.shape
+def sample_cubes_backward(lo, hi, face_index, bary, grad, top, out):
+    """out (B, F, T, T, T, C) <- each pixel's gradient spread over its 8 cells, batch entries lo .. hi - 1."""
+    _, H, W = face_index.shape
     T, C = out.shape[2], out.shape[5]
-    for b in range(B):
+    for b in range(lo, hi):
         for r in range(H):
             for c in range(W):
                 f = face_index[b, r, c]
@@ -83,8 +87,8 @@ def sample_cubes_backward(face_index, bary, grad, top, out):
 # ----------------------------------------------------------------------------------------------
 @jit
 def interpolate(lo, hi, face_index, bary, attributes, out):
-    """out (B, H, W, C) (zeroed) <- sum_k bary_k attributes[b, f, k] (attributes (B, F, 3, C)), rows
-    lo .. hi - 1 (jobs b * H + r)."""
+    """out (B, H, W, C) <- sum_k bary_k attributes[b, f, k] (attributes (B, F, 3, C)), 0 where empty,
+    rows lo .. hi - 1 (jobs b * H + r)."""
     H, W = face_index.shape[1], face_index.shape[2]
     C = attributes.shape[3]
     for job in range(lo, hi):
@@ -92,6 +96,8 @@ def interpolate(lo, hi, face_index, bary, attributes, out):
         for c in range(W):
             f = face_index[b, r, c]
             if f < 0:
+                for ch in range(C):
+                    out[b, r, c, ch] = np.float32(0.0)
                 continue
             for ch in range(C):
                 out[b, r, c, ch] = (attributes[b, f, 0, ch] * bary[b, r, c, 0]
@@ -100,11 +106,11 @@ def interpolate(lo, hi, face_index, bary, attributes, out):
 
 
 @jit
-def interpolate_backward(face_index, bary, grad, out):
-    """out (B, F, 3, C) <- sum over the face's pixels of bary_k * grad."""
-    B, H, W = face_index.shape
+def interpolate_backward(lo, hi, face_index, bary, grad, out):
+    """out (B, F, 3, C) <- sum over the face's pixels of bary_k * grad, batch entries lo .. hi - 1."""
+    _, H, W = face_index.shape
     C = out.shape[3]
-    for b in range(B):
+    for b in range(lo, hi):
         for r in range(H):
             for c in range(W):
                 f = face_index[b, r, c]
@@ -156,8 +162,8 @@ def uv_taps(face_index, bary, uvs, material, table, wrap, b, r, c):
 
 @jit
 def sample_uv(lo, hi, face_index, bary, uvs, material, texels, table, wrap, out):
-    """out (B, H, W, C) (zeroed) <- bilinear texel samples at each pixel's interpolated uv, rows
-    lo .. hi - 1 (jobs b * H + r)."""
+    """out (B, H, W, C) <- bilinear texel samples at each pixel's interpolated uv, 0 where empty,
+    rows lo .. hi - 1 (jobs b * H + r)."""
     H, W = face_index.shape[1], face_index.shape[2]
     C = texels.shape[1]
     one = np.float32(1.0)
@@ -165,6 +171,8 @@ def sample_uv(lo, hi, face_index, bary, uvs, material, texels, table, wrap, out)
         b, r = job // H, job % H
         for c in range(W):
             if face_index[b, r, c] < 0:
+                for ch in range(C):
+                    out[b, r, c, ch] = np.float32(0.0)
                 continue
             taps, fx, fy, _, _ = uv_taps(face_index, bary, uvs, material, table, wrap, b, r, c)
             for ch in range(C):

@@ -11,6 +11,8 @@ import triton.language as tl
 from ..common import EMPTY_KEY
 
 FLT_MAX = tl.constexpr(3.4028234663852886e38)
+INV_FLT_MAX = tl.constexpr(1.0 / 3.4028234663852886e38)  # 2.9e-39, a subnormal float32
+INF = tl.constexpr(float("inf"))
 EMPTY = tl.constexpr(EMPTY_KEY)  # z-buffer key of a pixel no face covers (the largest int64)
 
 
@@ -82,14 +84,24 @@ def face_rows(p, live, shape):
 
 
 @triton.jit
+def quotient(num, det):
+    """num / det, correctly rounded, and +-inf where that overflows (a sliver whose det is subnormal)
+    without computing the overflowing division: IEEE gives the same inf, but the interpreter's numpy
+    warns on it, and no kernel here may overflow."""
+    over = tl.abs(det) < tl.abs(num) * INV_FLT_MAX
+    q = tl.math.div_rn(num, tl.where(over, 1.0, det))
+    return tl.where(over, tl.where((num < 0.0) != (det < 0.0), -INF, INF), q)
+
+
+@triton.jit
 def screen_weights(x0, y0, x1, y1, x2, y2, xp, yp):
     """(raw0, raw1, raw2, w0, w1, w2): the screen-space barycentrics of (xp, yp), raw_k = (A_k xp +
     B_k yp + C_k) / det, and the same clamped to [0, 1] and renormalised (det != 0 for a drawn face;
     the clamped weights still sum to at least 1/3)."""
     det = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
-    raw0 = tl.math.div_rn((y1 - y2) * xp + (x2 - x1) * yp + (x1 * y2 - x2 * y1), det)
-    raw1 = tl.math.div_rn((y2 - y0) * xp + (x0 - x2) * yp + (x2 * y0 - x0 * y2), det)
-    raw2 = tl.math.div_rn((y0 - y1) * xp + (x1 - x0) * yp + (x0 * y1 - x1 * y0), det)
+    raw0 = quotient((y1 - y2) * xp + (x2 - x1) * yp + (x1 * y2 - x2 * y1), det)
+    raw1 = quotient((y2 - y0) * xp + (x0 - x2) * yp + (x2 * y0 - x0 * y2), det)
+    raw2 = quotient((y0 - y1) * xp + (x1 - x0) * yp + (x0 * y1 - x1 * y0), det)
     c0 = tl.minimum(tl.maximum(raw0, 0.0), 1.0)
     c1 = tl.minimum(tl.maximum(raw1, 0.0), 1.0)
     c2 = tl.minimum(tl.maximum(raw2, 0.0), 1.0)
