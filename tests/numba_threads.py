@@ -78,6 +78,11 @@ def op_results():
     out["soft_blend"] = ops.soft_blend(*blend)
     out["soft_blend_backward"] = ops.soft_blend_backward(*blend, torch.randn(B * H * W, 3, generator=g),
                                                          torch.randn(B * H * W, generator=g))
+    world, direction = faces - 1.5, torch.randn(B, 3, generator=g)  # any faces: lit by their normals
+    ambient, directional = torch.rand(B, 3, generator=g), torch.rand(B, 3, generator=g)
+    out["face_light"] = ops.face_light(world, ambient, directional, direction, 1e-12)
+    out["face_light_backward"] = ops.face_light_backward(world, directional, direction, 1e-12,
+                                                         torch.randn(B, F, 3, generator=g))
     return {name: value if isinstance(value, tuple) else (value,) for name, value in out.items()}
 
 

@@ -456,7 +456,7 @@ def test_results_are_bit_identical_across_runs_and_thread_counts():
         assert done.returncode == 0, done.stderr[-2000:]
         reports.append(json.loads(done.stdout))
         assert reports[-1].pop("threads") == [threads, threads]
-    assert len(reports[0]) == 24
+    assert len(reports[0]) == 26
     for name, digests in reports[0].items():
         assert len({d for report in reports for d in report[name]}) == 1, name
 
@@ -550,6 +550,49 @@ def test_fused_compose_equals_the_torch_path_bit_for_bit(light_channels):
     if light_channels:
         assert torch.equal(mine[2], light.grad)
     assert mine[0][..., 3].sum() > 20 and mine[1].abs().sum() > 0
+
+
+@pytest.mark.parametrize("per_mesh", [False, True])
+def test_fused_light_matches_the_torch_path_and_finite_differences(per_mesh):
+    """lights.face_light's numba pass against its torch operations (light and the faces' gradient, to
+    within float32 rounding: torch's norm rounds its own way), on faces lit from the front, from behind
+    (cos < 0: no directional light, no gradient through it) and of zero area (normal 0: only the eps);
+    and its gradient against central differences in float64 of the same formula."""
+    from tritonnmr import lights
+    g = torch.Generator().manual_seed(35)
+    faces = torch.randn(3, 40, 3, 3, generator=g)
+    faces[0, :4] = faces[0, :4, :1]  # zero area: every vertex the same
+    faces[1, :4, 2] = faces[1, :4, 1]  # v2 = v1: zero area
+    kw = dict(intensity_ambient=0.4, intensity_directional=0.7)
+    if per_mesh:
+        kw.update(direction=torch.randn(3, 3, generator=g), color_directional=torch.rand(3, 3, generator=g),
+                  color_ambient=torch.rand(3, generator=g))
+    grad = torch.randn(3, 40, 3, generator=g)
+    results = []
+    for backend in ("torch", "numba"):
+        x = faces.clone().requires_grad_()
+        light = lights.face_light(x, backend=backend, **kw)
+        (light * grad).sum().backward()
+        results.append((light, x.grad))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-5, atol=1e-5)
+    assert results[1][1][0, :4].abs().sum() == 0 and results[1][1][0, 4:].abs().sum() > 0
+
+    def light64(f):  # the same formula in float64: the central differences' target
+        d = torch.as_tensor(kw.get("direction", torch.tensor(nr.defaults.LIGHT_DIRECTION)), dtype=torch.float64)
+        d = d.reshape(-1, 1, 3)
+        n = torch.cross(f[:, :, 0] - f[:, :, 1], f[:, :, 2] - f[:, :, 1], dim=-1)
+        u = n / n.norm(dim=-1, keepdim=True).clamp_min(lights.NORMAL_EPS)
+        return (u * d).sum(-1).clamp_min(0)
+    colour = torch.as_tensor(kw.get("color_directional", torch.tensor(nr.defaults.LIGHT_COLOR))).reshape(-1, 1, 3)
+    weight = (grad * colour * kw["intensity_directional"]).sum(-1).double()  # d loss / d cos
+    f64, h = faces.double(), 1e-6
+    for b, f, k, c in [(0, 10, 0, 0), (1, 20, 1, 2), (2, 39, 2, 1), (2, 5, 1, 0)]:
+        up, down = f64.clone(), f64.clone()
+        up[b, f, k, c] += h
+        down[b, f, k, c] -= h
+        numeric = ((light64(up) - light64(down)) * weight).sum() / (2 * h)
+        assert abs(results[1][1][b, f, k, c].item() - numeric.item()) <= 1e-3 * max(1.0, abs(numeric.item()))
 
 
 def test_fused_gather_equals_the_torch_path_bit_for_bit():

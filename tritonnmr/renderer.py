@@ -153,7 +153,8 @@ class Renderer(nn.Module):
             if "rgb" in outputs and getattr(shader, "lit", False):
                 light = lights.face_light(mesh.gather(vertices, faces, self.backend), self.light_intensity_ambient,
                                           self.light_intensity_directional, self.light_color_ambient,
-                                          self.light_color_directional, self.light_direction, check_faces=False)
+                                          self.light_color_directional, self.light_direction, check_faces=False,
+                                          backend=self.backend)
             cam = self._camera(vertices, camera_args)
             view = cam.to_view(vertices)
             pad = mesh.padding(faces)

@@ -19,11 +19,12 @@ entry per job (the texels of a UV map, shared by the whole batch, in one serial 
 Memory: the image-sized results come from ``buffers`` (blocks reused from step to step, already mapped,
 instead of fresh pages whose first-touch faults cost a fifth of a step on our virtual machines).
 
-Besides the contract's ops, the backend has fused versions of two glue steps, which the glue uses
+Besides the contract's ops, the backend has fused versions of four glue steps, which the glue uses
 where a backend has them: ``compose`` (the hard image of the blurred-edge and analytic estimators:
-colours times light, background, alpha; gradients.hard_image) and ``finish`` (pooling, flip and the
-split into outputs; render.finish_images), each one pass each way instead of several image-sized
-torch operations.
+colours times light, background, alpha; gradients.hard_image), ``finish`` (pooling, flip and the
+split into outputs; render.finish_images), ``gather`` (face corners from vertices; mesh.gather) and
+``face_light`` (normals and lighting; lights.face_light), each one pass each way instead of several
+image- or face-sized torch operations.
 """
 import numpy as np
 import torch
@@ -32,7 +33,7 @@ from ..common import cube_top, guarded
 from ._jit import run_jobs
 from .buffers import empty
 from . import edges, raster, shade, soft
-from . import compose as _compose, finish as _finish, gather as _gather
+from . import compose as _compose, finish as _finish, gather as _gather, light as _light
 from .antialias import antialias, antialias_backward, antialias_pairs  # noqa: F401 (the contract's ops)
 
 
@@ -196,6 +197,18 @@ def compose_backward(face_index, colours, light, grad, want_colours, want_light)
     out = _compose.compose_backward(_np(face_index), _np(colours), _np(light), _np(grad.contiguous()),
                                     want_colours, want_light)
     return tuple(None if a is None else torch.from_numpy(a) for a in out)
+
+
+def face_light(faces, ambient, directional, direction, eps):
+    """(B, F, 3) float32 light of faces (B, F, 3, 3): ambient + directional * max(0, unit normal . direction),
+    each (B, 3) (numba/light.py)."""
+    return torch.from_numpy(_light.face_light(_np(faces), _np(ambient), _np(directional), _np(direction), eps))
+
+
+def face_light_backward(faces, directional, direction, eps, grad):
+    """(B, F, 3, 3) gradient of :func:`face_light` to the faces from grad (B, F, 3)."""
+    return torch.from_numpy(_light.face_light_backward(_np(faces), _np(directional), _np(direction), eps,
+                                                       _np(grad.contiguous())))
 
 
 def gather(values, faces):

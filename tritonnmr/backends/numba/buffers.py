@@ -17,6 +17,7 @@ What stays idle in the pool is bounded by IDLE_LIMIT_BYTES; a block that would g
 Arrays under POOL_MIN_BYTES come from ``np.empty``: malloc keeps such small blocks mapped itself.
 ``release()`` frees every idle block (e.g. after rendering at a size that will not come back).
 """
+import math
 import os
 import threading
 import weakref
@@ -69,7 +70,7 @@ if hasattr(os, "register_at_fork"):  # a lock held by another thread at fork wou
 def empty(shape, dtype):
     """An uninitialised C-contiguous array of ``shape`` and ``dtype``, on a reused block when large."""
     dtype = np.dtype(dtype)
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     nbytes = count * dtype.itemsize
     if nbytes < POOL_MIN_BYTES:
         return np.empty(shape, dtype)
