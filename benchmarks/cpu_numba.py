@@ -510,7 +510,9 @@ def plot(rows, peer, path):
     ax.set_ylabel("ms (median)")
     ax.grid(True, axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    ax.set_title("tritonnmr on a 2-core CPU: torch reference, numba at 1 and 2 threads, Mitsuba 3 and PyTorch3D")
+    measured = [name for name in ("Mitsuba 3", "PyTorch3D") if any(label.startswith(name) for label in labels)]
+    ax.set_title("tritonnmr on a 2-core CPU: torch reference, numba at 1 and 2 threads"
+                 + "".join(f", {name}" for name in measured))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -110,11 +110,10 @@ def tensor(name, value, dims=None, last=None, floating=True):
 def finite(name, value):
     """``value``, after checking that it holds no NaN or infinity (see :func:`fail_if`)."""
     if value.numel():
-        # one pass: a float64 sum of float32 values cannot overflow, so it is finite exactly when every
-        # value is (NaN and infinities carry through it); a quarter of isfinite(value).all()'s time
-        total = value.detach().sum(dtype=torch.float64) if value.dtype != torch.float64 else None
-        fail_if(~torch.isfinite(value).all() if total is None else ~torch.isfinite(total),
-                f"{name} contains NaN or infinite values")
+        # one pass without a temporary: NaN carries through min and max, and an infinity is one of them
+        # (a tenth of isfinite(value).all()'s time on the CPU)
+        low, high = torch.aminmax(value.detach())
+        fail_if(~(torch.isfinite(low) & torch.isfinite(high)), f"{name} contains NaN or infinite values")
     return value
 
 
