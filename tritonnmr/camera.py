@@ -195,7 +195,7 @@ def pinhole(points: torch.Tensor, K: torch.Tensor, dist: torch.Tensor, orig_size
     radial = 1 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3
     x__ = x_ * radial + 2 * p1 * x_ * y_ + p2 * (r2 + 2 * x_ * x_)
     y__ = y_ * radial + p1 * (r2 + 2 * y_ * y_) + 2 * p2 * x_ * y_
-    uv1 = torch.matmul(torch.stack([x__, y__, torch.ones_like(z)], -1), K.transpose(1, 2))
+    uv1 = rotate(torch.stack([x__, y__, torch.ones_like(z)], -1), K)  # K (x, y, 1)
     u, v = uv1[..., 0], height - uv1[..., 1]
     u = 2 * (u - width / 2.0) / width
     v = 2 * (v - height / 2.0) / height
