@@ -22,16 +22,16 @@ DEFAULT_DISTANCE = 1.0 / math.tan(math.radians(DEFAULT_VIEWING_ANGLE)) + 1.0
 FALLBACK_UP = (0.0, 0.0, 1.0)
 UP = (0.0, 1.0, 0.0)  # look_at's and look's up vector
 
-def rotate(points: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """r p for points (B, N, 3) and r (B|1, 3, 3), as three products and a sum per row (not a matrix
+def apply_matrix(points: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """m p for points (B, N, 3) and m (B|1, 3, 3), as three products and a sum per row (not a matrix
     product: a 3 x 3 one per point is too small for it, and MKL runs it on its own threads, which wait
     for a busy core on a shared machine)."""
-    return (points[..., None, :] * r[:, None, :, :]).sum(-1)
+    return (points[..., None, :] * m[:, None, :, :]).sum(-1)
 
 
 def _rotate(vertices, eye, x_axis, y_axis, z_axis):
     r = torch.stack([x_axis, y_axis, z_axis], dim=1)  # (B, 3, 3), rows are the camera axes
-    return rotate(vertices - eye[:, None, :], r)
+    return apply_matrix(vertices - eye[:, None, :], r)
 
 
 def look_at_axes(eye: torch.Tensor, at: torch.Tensor, up: torch.Tensor):
@@ -179,7 +179,7 @@ def camera_matrices(vertices: torch.Tensor, K, R, t, dist_coeffs):
 
 def to_camera(points: torch.Tensor, R: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """R p + t for points (B, N, 3), R (B|1, 3, 3), t (B|1, 1, 3)."""
-    return rotate(points, R) + t
+    return apply_matrix(points, R) + t
 
 
 def pinhole(points: torch.Tensor, K: torch.Tensor, dist: torch.Tensor, orig_size, eps: float = 1e-9) -> torch.Tensor:
@@ -195,7 +195,7 @@ def pinhole(points: torch.Tensor, K: torch.Tensor, dist: torch.Tensor, orig_size
     radial = 1 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3
     x__ = x_ * radial + 2 * p1 * x_ * y_ + p2 * (r2 + 2 * x_ * x_)
     y__ = y_ * radial + p1 * (r2 + 2 * y_ * y_) + 2 * p2 * x_ * y_
-    uv1 = rotate(torch.stack([x__, y__, torch.ones_like(z)], -1), K)  # K (x, y, 1)
+    uv1 = apply_matrix(torch.stack([x__, y__, torch.ones_like(z)], -1), K)  # K (x, y, 1)
     u, v = uv1[..., 0], height - uv1[..., 1]
     u = 2 * (u - width / 2.0) / width
     v = 2 * (v - height / 2.0) / height

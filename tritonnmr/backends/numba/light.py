@@ -10,7 +10,7 @@ norm kernel rounds differently, so the two agree to within an ulp or so, not bit
     cos = max(u . d, 0), light_c = A_c + D_c cos    (A = ambient colour x intensity, D likewise)
 
 Backward, with g = dL/dlight: g_cos = sum_c D_c g_c where cos > 0 (0 elsewhere, as relu's), g_u =
-g_cos d, g_n = (g_u - u (u . g_u)) / |n| where |n| > eps (g_u / eps elsewhere, the clamp's), then
+g_cos d, g_n = (g_u - u (u . g_u)) / |n| where |n| >= eps (g_u / eps elsewhere, the clamp's), then
 g_a = b x g_n and g_b = g_n x a go to v0 and v2, and -(g_a + g_b) to v1. Each face writes only its own
 rows, so the batch entries share threads and the result is the same on any number of them.
 """
@@ -21,13 +21,19 @@ from ._jit import jit, run_jobs
 
 
 @jit
-def _normal(faces, b, f):
-    """(a, b) edge vectors v0 - v1 and v2 - v1 and n = a x b of face (b, f), float32."""
+def _cosine(faces, direction, eps, b, f):
+    """(a, b, |n|, u, u . d) of face (b, f): edge vectors a = v0 - v1 and b = v2 - v1, the length of
+    n = a x b, the unit normal u = n / max(|n|, eps) and its (unclamped) cosine with d, float32."""
     ax, ay, az = faces[b, f, 0, 0] - faces[b, f, 1, 0], faces[b, f, 0, 1] - faces[b, f, 1, 1], \
         faces[b, f, 0, 2] - faces[b, f, 1, 2]
     bx, by, bz = faces[b, f, 2, 0] - faces[b, f, 1, 0], faces[b, f, 2, 1] - faces[b, f, 1, 1], \
         faces[b, f, 2, 2] - faces[b, f, 1, 2]
-    return (ax, ay, az), (bx, by, bz), (ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx)
+    n0, n1, n2 = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
+    norm = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+    scale = max(norm, eps)
+    u = (n0 / scale, n1 / scale, n2 / scale)
+    cos = u[0] * direction[b, 0] + u[1] * direction[b, 1] + u[2] * direction[b, 2]
+    return (ax, ay, az), (bx, by, bz), norm, u, cos
 
 
 @jit
@@ -38,10 +44,7 @@ def light_rows(lo, hi, faces, ambient, directional, direction, eps, out):
     zero = np.float32(0.0)
     for b in range(lo, hi):
         for f in range(F):
-            _, _, n = _normal(faces, b, f)
-            scale = max(np.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]), eps)
-            cos = max(n[0] / scale * direction[b, 0] + n[1] / scale * direction[b, 1]
-                      + n[2] / scale * direction[b, 2], zero)
+            cos = max(_cosine(faces, direction, eps, b, f)[4], zero)
             for c in range(3):
                 out[b, f, c] = ambient[b, c] + directional[b, c] * cos
 
@@ -53,11 +56,7 @@ def light_gradient_rows(lo, hi, faces, directional, direction, eps, grad, out):
     zero = np.float32(0.0)
     for b in range(lo, hi):
         for f in range(F):
-            a, e, n = _normal(faces, b, f)
-            norm = np.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2])
-            scale = max(norm, eps)
-            u0, u1, u2 = n[0] / scale, n[1] / scale, n[2] / scale
-            cos = u0 * direction[b, 0] + u1 * direction[b, 1] + u2 * direction[b, 2]
+            a, e, norm, (u0, u1, u2), cos = _cosine(faces, direction, eps, b, f)
             g_cos = zero
             if cos > zero:
                 g_cos = directional[b, 0] * grad[b, f, 0] + directional[b, 1] * grad[b, f, 1] \
