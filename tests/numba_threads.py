@@ -56,6 +56,8 @@ def op_results():
     textures = torch.rand(B, F, 2, 2, 2, 4, generator=g)
     out["sample_cubes"] = ops.sample_cubes(face_index, bary, textures, 1e-3)
     out["sample_cubes_backward"] = ops.sample_cubes_backward(face_index, bary, grad, textures, 1e-3)
+    both_sides = out["fill_back_cubes"] = ops.fill_back_cubes(textures)
+    out["fill_back_cubes_backward"] = ops.fill_back_cubes_backward(torch.randn(both_sides.shape, generator=g))
     colours = torch.rand(B, F, 3, 4, generator=g)
     out["interpolate"] = ops.interpolate(face_index, bary, colours)
     out["interpolate_backward"] = ops.interpolate_backward(face_index, bary, grad, colours)

@@ -108,6 +108,25 @@ def test_lighting_is_per_face_and_follows_the_angle_to_the_light(copies, scale):
     assert torch.allclose(light[0], expected[:, None].expand(-1, 3), atol=1e-5)
 
 
+@pytest.mark.parametrize("size", [100, 3 * 2 ** 15 + 7])  # below and above torch's grain (numpy's pass)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_the_finite_check_finds_every_nan_and_infinity(size, dtype):
+    """checks.finite on the CPU: large float32/float64 tensors go through numpy's min and max, the rest
+    through torch's aminmax; a NaN or +-inf anywhere (the first, the last, a strided view) raises."""
+    from tritonnmr import checks
+    values = torch.rand(size, dtype=dtype)
+    assert checks.finite("textures", values) is values
+    assert checks.finite("textures", values[::3]) is not None
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        for at in (0, size // 2, size - 1):
+            broken = values.clone()
+            broken[at] = bad
+            with pytest.raises(ValueError, match="textures contains NaN or infinite"):
+                checks.finite("textures", broken)
+            with pytest.raises(ValueError, match="textures contains NaN or infinite"):
+                checks.finite("textures", broken.reshape(1, -1).expand(2, -1).t())  # not contiguous
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_lighting_rejects_non_finite_faces_and_is_finite_on_zero_area_ones(bad):
     faces = torch.tensor([[[[0., 0, 0], [1, 0, 0], [0, 0, 1]], [[0., 0, 0], [0, 0, 0], [0, 0, 0]]]])

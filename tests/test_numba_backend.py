@@ -169,6 +169,18 @@ def test_edge_gradient_is_the_same_when_faces_are_taken_in_groups(monkeypatch):
     assert whole.abs().sum() > 0
 
 
+def test_edge_gradient_of_a_batch_is_each_entry_alone():
+    """The bookkeeping runs one batch entry per job: an entry's gradient must not depend on the others
+    (faces and scanlines of different entries kept apart), bit for bit."""
+    faces = random_faces(3, 60, seed=23)
+    face_index = cpu.rasterize_fragments(faces, 21, 26, 0.1, 100.0)[0]
+    image, grad = _random_image((3, 21, 26, 3), seed=4)
+    batch = cpu.edge_backward(faces, face_index, image, grad, 1e-3)
+    for b in range(3):
+        alone = cpu.edge_backward(faces[b:b + 1], face_index[b:b + 1], image[b:b + 1], grad[b:b + 1], 1e-3)
+        assert torch.equal(batch[b:b + 1], alone) and alone.abs().sum() > 0
+
+
 def _right_edge_face(width):
     """A face whose right edge is vertical at pixel x = 1.5 from pixel y = -2 to 10 (vertex 0 at
     the bottom, vertex 1 at the top), its third vertex far left (x = -20 px, off the image, so
@@ -456,7 +468,7 @@ def test_results_are_bit_identical_across_runs_and_thread_counts():
         assert done.returncode == 0, done.stderr[-2000:]
         reports.append(json.loads(done.stdout))
         assert reports[-1].pop("threads") == [threads, threads]
-    assert len(reports[0]) == 26
+    assert len(reports[0]) == 28
     for name, digests in reports[0].items():
         assert len({d for report in reports for d in report[name]}) == 1, name
 
@@ -613,3 +625,32 @@ def test_fused_gather_equals_the_torch_path_bit_for_bit():
         values.grad = None
     assert torch.equal(results[0][0][1, 70:], torch.zeros(10, 3, 3))
     assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_cube_fill_back_equals_the_torch_path_bit_for_bit(dtype):
+    """TextureCubeShader.fill_back's numba pass (cube, then its mirror with axes 2 and 4 swapped) and
+    its gradient (copy's plus mirror's) against torch's cat of the permuted cubes; a non-contiguous
+    input and a Renderer that passes its backend through."""
+    from tritonnmr.shading import TextureCubeShader
+    g = torch.Generator().manual_seed(41)
+    cubes = torch.rand(2, 9, 3, 3, 3, 5, generator=g, dtype=dtype).transpose(0, 1).contiguous().transpose(0, 1)
+    cubes.requires_grad_()
+    grad = torch.randn(2, 18, 3, 3, 3, 5, generator=g, dtype=dtype)
+    results = []
+    for backend in ("numba", "torch"):
+        out = TextureCubeShader().fill_back(cubes, backend=backend)
+        (out * grad).sum().backward()
+        results.append((out, cubes.grad))
+        cubes.grad = None
+    (fused, fused_grad), (plain, plain_grad) = results
+    assert fused.dtype == dtype and torch.equal(fused, plain) and torch.equal(fused_grad, plain_grad)
+    assert torch.equal(fused[:, 9 + 4, 0, 1, 2], cubes[:, 4, 2, 1, 0])  # the mirror of cell (2, 1, 0)
+    called = []
+    shader = TextureCubeShader()
+    original = shader.fill_back
+    shader.fill_back = lambda attributes, backend="auto": called.append(backend) or original(attributes, backend)
+    r = nr.Renderer(image_size=8, camera_mode="look_at", backend="numba")
+    v, f = nr.load_obj(nr.data_path("teapot.obj"))
+    r.render(v[None], f[None], torch.rand(1, f.shape[0], 2, 2, 2, 3), shader=shader)
+    assert called == ["numba"]

@@ -148,15 +148,16 @@ def vertices_to_faces(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tens
     return gather(vertices, faces)
 
 
-def fill_back(faces: torch.Tensor, textures=None, shader=None) -> Tuple[torch.Tensor, object]:
+def fill_back(faces: torch.Tensor, textures=None, shader=None, backend: str = "auto") -> Tuple[torch.Tensor, object]:
     """Append every face with reversed winding, so both sides render.
 
     faces: (B, F, 3) int -> (B, 2F, 3); textures are extended by their shader's ``fill_back``
-    (``shader`` or the default one for them): cubes (B, F, T, T, T, C) get their axes reversed
-    (permutation (0, 1, 4, 3, 2, 5)), face-vertex attributes (B, F, 3, C) their vertex order.
+    (``shader`` or the default one for them; ``backend`` goes to a fill_back that takes one): cubes
+    (B, F, T, T, T, C) get their axes reversed (permutation (0, 1, 4, 3, 2, 5); one pass each way on
+    numba), face-vertex attributes (B, F, 3, C) their vertex order.
     """
-    from .shading import default_shader
+    from .shading import default_shader, fill_back_attributes
     faces = torch.cat([faces, faces.flip(-1)], dim=1)
     if textures is not None:
-        textures = (shader or default_shader(textures, defaults.TEXTURE_EPS)).fill_back(textures)
+        textures = fill_back_attributes(shader or default_shader(textures, defaults.TEXTURE_EPS), textures, backend)
     return faces, textures

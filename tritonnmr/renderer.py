@@ -107,7 +107,7 @@ class Renderer(nn.Module):
             textures = shader.check(textures, B, faces.shape[1])
             checks.same_device(vertices=vertices, **attribute_tensors(textures))
         if self.fill_back:
-            faces, textures = mesh.fill_back(faces, textures, shader)
+            faces, textures = mesh.fill_back(faces, textures, shader, self.backend)
         return vertices, faces, textures, shader
 
     def transform(self, vertices: torch.Tensor, K=None, R=None, t=None, dist_coeffs=None,

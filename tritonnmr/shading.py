@@ -12,6 +12,8 @@ texture cubes), :class:`VertexColorShader` (per face-vertex attributes, interpol
 correctly) and :class:`UVTextureShader` (UV-mapped texture images, bilinear). A shader written with
 plain torch ops needs nothing else: autograd differentiates it.
 """
+import functools
+import inspect
 from collections import namedtuple
 
 import torch
@@ -81,7 +83,9 @@ class Shader:
         return attributes
 
     def fill_back(self, attributes):
-        """Attributes for faces + their reversed copies (faces (B, F, 3) -> (B, 2F, 3))."""
+        """Attributes for faces + their reversed copies (faces (B, F, 3) -> (B, 2F, 3)). A shader may
+        take ``backend`` too (``fill_back(attributes, backend)``, as the cube shader does): the
+        Renderer then passes its backend (see :func:`fill_back_attributes`)."""
         raise NotImplementedError(f"{type(self).__name__} does not support fill_back=True; "
                                   "implement fill_back(attributes) or render with fill_back=False")
 
@@ -101,12 +105,45 @@ class TextureCubeShader(Shader):
     def check(self, attributes, batch, num_faces):
         return checks.textures(attributes, batch, num_faces)
 
-    def fill_back(self, attributes):
+    def fill_back(self, attributes, backend="auto"):
         # the reversed face (v2, v1, v0) sees cell (i, j, k) of its cube at cell (k, j, i) of the original
+        ops = backends.ops_for(backend, attributes.device)
+        if hasattr(ops, "fill_back_cubes") and attributes.dtype in (torch.float32, torch.float64):
+            return _FillBackCubes.apply(attributes.contiguous(), ops)
         return torch.cat([attributes, attributes.permute(0, 1, 4, 3, 2, 5)], dim=1)
 
     def shade(self, fragments, attributes, backend="auto"):
         return run_op("sample_cubes", fragments, attributes, self.eps, backend=backend)
+
+
+class _FillBackCubes(torch.autograd.Function):
+    """The cubes of :meth:`TextureCubeShader.fill_back` as one backend pass each way
+    (``ops.fill_back_cubes``, the numba backend's): a face's cube and its mirror out, the two
+    gradients added back (the copy's plus the mirror's, as torch's cat and permute add them)."""
+
+    @staticmethod
+    def forward(ctx, cubes, ops):
+        ctx.ops = ops
+        return ops.fill_back_cubes(cubes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.ops.fill_back_cubes_backward(grad), None
+
+
+def fill_back_attributes(shader, attributes, backend: str = "auto"):
+    """``shader.fill_back(attributes)``, with ``backend`` where that method takes one."""
+    if _takes_backend(getattr(type(shader), "fill_back", None) or shader.fill_back):
+        return shader.fill_back(attributes, backend=backend)
+    return shader.fill_back(attributes)
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_backend(method) -> bool:
+    try:
+        return "backend" in inspect.signature(method).parameters
+    except (TypeError, ValueError):  # a builtin or callable without a signature
+        return False
 
 
 class VertexColorShader(Shader):
@@ -292,9 +329,10 @@ class _Adopted(Shader):
         check = getattr(self.inner, "check", None)
         return check(attributes, batch, num_faces) if check else attributes
 
-    def fill_back(self, attributes):
-        fill_back = getattr(self.inner, "fill_back", None)
-        return fill_back(attributes) if fill_back else Shader.fill_back(self, attributes)
+    def fill_back(self, attributes, backend="auto"):
+        if getattr(self.inner, "fill_back", None) is None:
+            return Shader.fill_back(self, attributes)
+        return fill_back_attributes(self.inner, attributes, backend)
 
     def shade(self, fragments, attributes, backend="auto"):
         return self.inner.shade(fragments, attributes, backend)

@@ -97,6 +97,24 @@ def sample_cubes_backward(face_index, bary, grad, textures, eps):
     return torch.from_numpy(out)
 
 
+def fill_back_cubes(cubes):
+    """(B, 2F, T, T, T, C): the cubes (B, F, T, T, T, C), then each one mirrored for its reversed face
+    (axes 2 and 4 swapped; numba/shade.py)."""
+    B, F = cubes.shape[:2]
+    out = empty((B, 2 * F) + tuple(cubes.shape[2:]), _np(cubes).dtype)
+    run_jobs(shade.fill_back_cubes, B * F, _np(cubes), out, work=out.size)
+    return torch.from_numpy(out)
+
+
+def fill_back_cubes_backward(grad):
+    """(B, F, T, T, T, C) gradient of :func:`fill_back_cubes` from grad (B, 2F, T, T, T, C)."""
+    B, F = grad.shape[0], grad.shape[1] // 2
+    grad = _np(grad.contiguous())
+    out = empty((B, F) + grad.shape[2:], grad.dtype)
+    run_jobs(shade.fill_back_cubes_backward, B * F, grad, out, work=grad.size)
+    return torch.from_numpy(out)
+
+
 @guarded
 def interpolate(face_index, bary, attributes):
     """(B, H, W, C) float32: sum_k bary_k attributes[b, f, k] with attributes (B, F, 3, C)."""

@@ -23,12 +23,16 @@ How it runs, in three passes:
 
 1. ``visible_faces`` lists the faces that cover a pixel (at most H * W per image, whatever F is);
    ``count_crossings``: each of their (edge, axis) pairs gets its scanline range; a face's crossings
-   get consecutive ids in (edge, axis, d0) order, and each scanline a list of the crossings on it.
+   get consecutive ids in (edge, axis, d0) order, and each scanline a list of the crossings on it
+   (``list_by_scanline``: a counting sort). These passes run one batch entry (the sort: one entry's
+   columns or rows) per job: an entry's faces are a contiguous run of the visible ones, and its
+   scanlines are its own.
 2. ``scanline_kernel``: one job per block of scanlines. A scanline's pixels are copied once into a
    small channel-planar buffer (C image planes, C gradient planes, the face index), and every
    crossing on it walks that buffer: each pixel read once per crossing from L1, the deltas in a
    vectorised loop, and the crossing's two sums written to its own slot.
-3. ``sum_crossings``: each face adds its crossings' sums in id order and writes its gradient once.
+3. ``sum_crossings``: each face adds its crossings' sums in id order and writes its gradient once
+   (one batch entry per job).
 
 The scan geometry (w_x, d_in, the limits) and every pixel's delta are computed in float32 exactly as
 the reference does; a walk's sum is vectorised (its order is fixed at compile time) and faces sum
@@ -46,34 +50,32 @@ MAX_CROSSINGS = 1 << 22  # crossings handled at once (faces are taken in groups 
 
 
 @jit
-def visible_faces(faces, face_index):
-    """Ascending flat indices n = b * F + f (int64) of the faces that are front-facing and cover at
-    least one pixel: the only ones that get a blurred-edge gradient (at most H * W per batch entry)."""
-    B, F = faces.shape[0], faces.shape[1]
-    seen = np.zeros((B, F), np.bool_)
-    for b in range(B):
+def mark_visible(lo, hi, faces, face_index, seen):
+    """seen[b, f] (zeroed) <- face f of batch entry b is front-facing and covers at least one pixel:
+    the only faces that get a blurred-edge gradient (at most H * W per entry); entries lo .. hi - 1."""
+    for b in range(lo, hi):
         for p in range(face_index.shape[1]):
             for q in range(face_index.shape[2]):
                 f = face_index[b, p, q]
                 if f >= 0:
                     seen[b, f] = True
-    count = 0
-    for b in range(B):
-        for f in range(F):
+        for f in range(faces.shape[1]):
             if seen[b, f]:
                 x0, y0 = faces[b, f, 0, 0], faces[b, f, 0, 1]
                 x1, y1 = faces[b, f, 1, 0], faces[b, f, 1, 1]
                 x2, y2 = faces[b, f, 2, 0], faces[b, f, 2, 1]
                 seen[b, f] = (y2 - y0) * (x1 - x0) > (y1 - y0) * (x2 - x0)
-                count += seen[b, f]
-    ids = np.empty(count, np.int64)
-    count = 0
-    for b in range(B):
-        for f in range(F):
-            if seen[b, f]:
-                ids[count] = b * F + f
-                count += 1
-    return ids
+
+
+def visible_faces(faces, face_index):
+    """(ids, entries): the ascending flat indices n = b * F + f (int64) of the visible faces (see
+    mark_visible; one job per batch entry), and entries (B + 1,): entry b's faces are
+    ids[entries[b]:entries[b + 1]]."""
+    B, F = faces.shape[:2]
+    seen = np.zeros((B, F), np.bool_)
+    run_jobs(mark_visible, B, faces, face_index, seen)
+    ids = np.flatnonzero(seen).astype(np.int64)
+    return ids, np.searchsorted(ids, np.arange(B + 1, dtype=np.int64) * F)
 
 
 @jit
@@ -110,11 +112,11 @@ def scanline_range(ua, ub, n_u):
 
 
 @jit
-def count_crossings(faces, ids, height, width, first, counts):
-    """For each visible face v (flat index ids[v]): first[v, slot] (first scanline) and
-    counts[v, slot] (crossings) of each of the six (edge, axis) slots."""
+def count_crossings(lo, hi, faces, ids, entries, height, width, first, counts):
+    """For each visible face v of batch entries lo .. hi - 1 (flat index ids[v]): first[v, slot]
+    (first scanline) and counts[v, slot] (crossings) of each of the six (edge, axis) slots."""
     F = faces.shape[1]
-    for v in range(ids.shape[0]):
+    for v in range(entries[lo], entries[hi]):
         b, f = ids[v] // F, ids[v] % F
         for slot in range(6):
             ua, _, ub, _, _, _, _, n_u, _ = slot_geometry(faces, b, f, slot, height, width)
@@ -124,39 +126,58 @@ def count_crossings(faces, ids, height, width, first, counts):
 
 
 @jit
-def list_by_scanline(faces, ids, lo, hi, first, counts, offsets, height, width):
+def _line_base(b, slot, height, width):
+    """Id of scanline 0 of (entry b, the slot's axis): columns b * (W + H) + d0, rows b * (W + H) + W + d0."""
+    return b * (width + height) + (0 if slot % 2 == 0 else width)
+
+
+@jit
+def count_lines(lo, hi, entries, group_lo, group_hi, first, counts, height, width, starts):
+    """starts[line + 1] (zeroed) <- the crossings on each scanline by the visible faces v in
+    [group_lo, group_hi); jobs 2 b + axis in lo .. hi - 1 (each owns batch entry b's columns (axis 0)
+    or rows (axis 1))."""
+    for job in range(lo, hi):
+        b, axis = job // 2, job % 2
+        for v in range(max(entries[b], group_lo), min(entries[b + 1], group_hi)):
+            for slot in range(axis, 6, 2):
+                base = _line_base(b, slot, height, width)
+                for d0 in range(first[v, slot], first[v, slot] + counts[v, slot]):
+                    starts[base + d0 + 1] += 1
+
+
+@jit
+def fill_lines(lo, hi, ids, entries, group_lo, group_hi, first, counts, offsets, num_faces, height, width,
+               starts, crossing, owner, slots):
+    """The entries starts[line]:starts[line + 1] (starts: the lines' prefix sums) of each scanline:
+    crossing id (offsets[v, slot] + d0 - first[v, slot]), face f (ids[v] = b * F + f) and slot, in
+    ascending v (so ascending ids per line); jobs 2 b + axis in lo .. hi - 1 (as count_lines)."""
+    for job in range(lo, hi):
+        b, axis = job // 2, job % 2
+        first_line = _line_base(b, axis, height, width)
+        fill = starts[first_line:first_line + (width if axis == 0 else height)].copy()
+        for v in range(max(entries[b], group_lo), min(entries[b + 1], group_hi)):
+            for slot in range(axis, 6, 2):
+                for j in range(counts[v, slot]):
+                    line = first[v, slot] + j
+                    k = fill[line]
+                    crossing[k] = offsets[v, slot] + j
+                    owner[k] = ids[v] - b * num_faces
+                    slots[k] = slot
+                    fill[line] += 1
+
+
+def list_by_scanline(ids, entries, lo, hi, first, counts, offsets, num_faces, height, width):
     """(starts, crossing, owner, slot) for visible faces v in [lo, hi): the crossings on scanline
-    line (id b * (W + H) + d0 for columns, b * (W + H) + W + d0 for rows) are entries
-    starts[line]:starts[line + 1], each with its crossing id (offsets[v, slot] + d0 - first[v, slot]),
-    face f (ids[v] = b * F + f) and slot; ascending ids per line."""
-    F = faces.shape[1]
-    B = faces.shape[0]
-    lines = B * (width + height)
-    starts = np.zeros(lines + 1, np.int64)
-    for v in range(lo, hi):
-        b = ids[v] // F
-        for slot in range(6):
-            base = b * (width + height) + (0 if slot % 2 == 0 else width)
-            for d0 in range(first[v, slot], first[v, slot] + counts[v, slot]):
-                starts[base + d0 + 1] += 1
-    for i in range(lines):
-        starts[i + 1] += starts[i]
-    total = starts[lines]
-    crossing = np.empty(total, np.int32)
-    owner = np.empty(total, np.int32)
-    slots = np.empty(total, np.int8)
-    fill = starts[:-1].copy()
-    for v in range(lo, hi):
-        b = ids[v] // F
-        for slot in range(6):
-            base = b * (width + height) + (0 if slot % 2 == 0 else width)
-            for j in range(counts[v, slot]):
-                line = base + first[v, slot] + j
-                k = fill[line]
-                crossing[k] = offsets[v, slot] + j
-                owner[k] = ids[v] % F
-                slots[k] = slot
-                fill[line] += 1
+    ``line`` (see _line_base) are entries starts[line]:starts[line + 1], each with its crossing id,
+    face and slot (fill_lines); one job per batch entry and axis for the counting and for the filling."""
+    B = entries.size - 1
+    starts = np.zeros(B * (width + height) + 1, np.int64)
+    run_jobs(count_lines, 2 * B, entries, lo, hi, first, counts, height, width, starts)
+    np.cumsum(starts, out=starts)
+    total = int(starts[-1])
+    crossing, owner, slots = np.empty(total, np.int32), np.empty(total, np.int32), np.empty(total, np.int8)
+    run_jobs(fill_lines, 2 * B, ids, entries, lo, hi, first, counts, offsets, num_faces, height, width, starts, crossing,
+             owner, slots)
     return starts, crossing, owner, slots
 
 
@@ -419,12 +440,12 @@ def scanline_kernel(lo, hi, faces, face_index, image, grad, starts, crossing, ow
 
 
 @jit
-def sum_crossings(ids, lo, hi, faces, offsets, counts, sums, out):
-    """out[b, f] <- each visible face's crossing sums (v in [lo, hi), ids[v] = b * F + f), added per
-    (edge, axis) slot in scanline order, slots in (edge, axis) order; axis 0 moves y (column 1),
-    axis 1 moves x (column 0)."""
+def sum_crossings(lo, hi, ids, entries, group_lo, group_hi, faces, offsets, counts, sums, out):
+    """out[b, f] <- each visible face's crossing sums (v in [group_lo, group_hi), ids[v] = b * F + f,
+    of batch entries lo .. hi - 1), added per (edge, axis) slot in scanline order, slots in (edge, axis)
+    order; axis 0 moves y (column 1), axis 1 moves x (column 0)."""
     F = faces.shape[1]
-    for v in range(lo, hi):  # a few additions per crossing: serial
+    for v in range(max(entries[lo], group_lo), min(entries[hi], group_hi)):
         b, f = ids[v] // F, ids[v] % F
         g00, g01, g10, g11, g20, g21 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         for slot in range(6):
@@ -495,17 +516,18 @@ def edge_backward(faces, face_index, image, grad, eps):
     out = np.zeros((B, F, 3, 3), np.float32)
     if B * F * H * W * C == 0:
         return out
-    ids = visible_faces(faces, face_index)
+    # the bookkeeping passes run one batch entry per job (each owns its faces and scanlines)
+    ids, entries = visible_faces(faces, face_index)
     first = np.empty((len(ids), 6), np.int32)
     counts = np.empty((len(ids), 6), np.int32)
-    count_crossings(faces, ids, H, W, first, counts)
+    run_jobs(count_crossings, B, faces, ids, entries, H, W, first, counts)
     offsets, bounds = plan_groups(counts, MAX_CROSSINGS)
     eps = np.float32(eps)
     for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-        starts, crossing, owner, slots = list_by_scanline(faces, ids, lo, hi, first, counts, offsets, H, W)
+        starts, crossing, owner, slots = list_by_scanline(ids, entries, lo, hi, first, counts, offsets, F, H, W)
         sums = buffers.empty((len(crossing), 2), np.float64)  # every crossing writes its own row
         if len(crossing):
             run_jobs(scanline_kernel, BLOCKS, faces, face_index, image, grad, starts, crossing, owner, slots, eps,
                      sums, uneven=True)
-        sum_crossings(ids, lo, hi, faces, offsets, counts, sums, out)
+        run_jobs(sum_crossings, B, ids, entries, lo, hi, faces, offsets, counts, sums, out)
     return out
