@@ -77,19 +77,18 @@ def bin_faces(boxes, batch, num_faces, bands):
 
 
 @jit
-def zbuffer(lo, hi, faces, boxes, starts, listed, bands, near, far, face_index, weights, depth):
+def zbuffer(lo, hi, faces, boxes, starts, listed, bands, near, far, rows, columns, face_index, weights, depth):
     """Fill face_index (B, H, W) int64, weights (B, H, W, 3) and depth (B, H, W) from ``faces``
     (B, F, 3, 3) float32; each job first sets its rows to empty (-1, 0, far). This call runs jobs
     lo .. hi - 1 of the B * bands (batch entry, band) jobs.
 
-    Pixel (row r, column c) has its centre at NDC (x, y) = ((2c + 1 - W) / W, (2r + 1 - H) / H).
+    Pixel (row r, column c) has its centre at NDC (x, y) = (columns[c], rows[r]) (pixel_centres).
     Inside: on the inner side of, or on, all three edges, ``(y - y_a)(x_b - x_a) >= (x - x_a)(y_b - y_a)``.
     Weights: ``w_k = (A_k x + B_k y + C_k) / det`` clamped to [0, 1] and renormalised; depth
     ``z = 1 / sum_k w_k / z_k``, kept when near < z < far and strictly nearer than what is stored.
     """
     B, F = faces.shape[0], faces.shape[1]
     H, W = face_index.shape[1], face_index.shape[2]
-    hf, wf = np.float32(H), np.float32(W)
     zero, one = np.float32(0.0), np.float32(1.0)
     for job in range(lo, hi):
         b = job // bands
@@ -114,11 +113,11 @@ def zbuffer(lo, hi, faces, boxes, starts, listed, bands, near, far, face_index, 
             a1, b1, c1 = y2 - y0, x0 - x2, x2 * y0 - x0 * y2
             a2, b2, c2 = y0 - y1, x1 - x0, x0 * y1 - x1 * y0
             for r in range(max(boxes[n, 0], row_lo), min(boxes[n, 1], row_hi) + 1):
-                yp = np.float32(2 * r + 1 - H) / hf
+                yp = rows[r]
                 t0, t1, t2 = (yp - y0) * ex0, (yp - y1) * ex1, (yp - y2) * ex2
                 by0, by1, by2 = b0 * yp, b1 * yp, b2 * yp
                 for c in range(boxes[n, 2], boxes[n, 3] + 1):
-                    xp = np.float32(2 * c + 1 - W) / wf
+                    xp = columns[c]
                     if not (t0 >= (xp - x0) * ey0 and t1 >= (xp - x1) * ey1 and t2 >= (xp - x2) * ey2):
                         continue
                     w0 = min(max((a0 * xp + by0 + c0) / det, zero), one)
@@ -133,6 +132,12 @@ def zbuffer(lo, hi, faces, boxes, starts, listed, bands, near, far, face_index, 
                         weights[b, r, c, 0] = w0
                         weights[b, r, c, 1] = w1
                         weights[b, r, c, 2] = w2
+
+
+def pixel_centres(size):
+    """(size,) float32 NDC centres ``(2 i + 1 - size) / size`` of pixels i (float32, correctly rounded:
+    the reference's values), computed once per render instead of once per pixel a face's box holds."""
+    return (2 * np.arange(size, dtype=np.float32) + np.float32(1 - size)) / np.float32(size)
 
 
 def rasterize(faces, height, width, near, far):
@@ -151,7 +156,7 @@ def rasterize(faces, height, width, near, far):
     bands = (height + BAND - 1) // BAND
     starts, listed = bin_faces(boxes, B, F, bands)
     run_jobs(zbuffer, B * bands, faces, boxes, starts, listed, bands, np.float32(near), np.float32(far),
-             face_index, weights, depth, uneven=True)
+             pixel_centres(height), pixel_centres(width), face_index, weights, depth, uneven=True)
     return face_index, weights, depth
 
 
