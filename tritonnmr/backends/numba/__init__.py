@@ -102,7 +102,7 @@ def fill_back_cubes(cubes):
     (axes 2 and 4 swapped; numba/shade.py)."""
     B, F = cubes.shape[:2]
     out = empty((B, 2 * F) + tuple(cubes.shape[2:]), _np(cubes).dtype)
-    run_jobs(shade.fill_back_cubes, B * F, _np(cubes), out, work=out.size)
+    run_jobs(shade.fill_back_cubes, B * F, _np(cubes), out, False, work=out.size)
     return torch.from_numpy(out)
 
 
@@ -111,7 +111,7 @@ def fill_back_cubes_backward(grad):
     B, F = grad.shape[0], grad.shape[1] // 2
     grad = _np(grad.contiguous())
     out = empty((B, F) + grad.shape[2:], grad.dtype)
-    run_jobs(shade.fill_back_cubes_backward, B * F, grad, out, work=grad.size)
+    run_jobs(shade.fill_back_cubes, B * F, grad, out, True, work=grad.size)
     return torch.from_numpy(out)
 
 

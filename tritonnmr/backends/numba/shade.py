@@ -83,33 +83,24 @@ def sample_cubes_backward(lo, hi, face_index, bary, grad, top, out):
 
 
 @jit
-def fill_back_cubes(lo, hi, cubes, out):
-    """out (B, 2F, T, T, T, C) <- cube f of cubes (B, F, T, T, T, C) at f and its mirror at F + f (the
-    reversed face sees cell (i, j, k) at cell (k, j, i)), jobs b * F + f in lo .. hi - 1."""
-    F, T, C = cubes.shape[1], cubes.shape[2], cubes.shape[5]
+def fill_back_cubes(lo, hi, source, out, backward):
+    """Forward: out (B, 2F, T, T, T, C) <- cube f of source (B, F, ...) at f and its mirror at F + f (the
+    reversed face sees cell (i, j, k) at cell (k, j, i)). ``backward``: out (B, F, ...) <- the gradient
+    from source (B, 2F, ...), the copy's plus the mirror's. Jobs b * F + f in lo .. hi - 1."""
+    F = out.shape[1] if backward else source.shape[1]
+    T, C = source.shape[2], source.shape[5]
     for job in range(lo, hi):
         b, f = job // F, job % F
         for i in range(T):
             for j in range(T):
                 for k in range(T):
                     for ch in range(C):
-                        value = cubes[b, f, i, j, k, ch]
-                        out[b, f, i, j, k, ch] = value
-                        out[b, F + f, k, j, i, ch] = value
-
-
-@jit
-def fill_back_cubes_backward(lo, hi, grad, out):
-    """out (B, F, T, T, T, C) <- the gradient of fill_back_cubes from grad (B, 2F, ...): the copy's
-    plus the mirror's, jobs b * F + f in lo .. hi - 1."""
-    F, T, C = out.shape[1], out.shape[2], out.shape[5]
-    for job in range(lo, hi):
-        b, f = job // F, job % F
-        for i in range(T):
-            for j in range(T):
-                for k in range(T):
-                    for ch in range(C):
-                        out[b, f, i, j, k, ch] = grad[b, f, i, j, k, ch] + grad[b, F + f, k, j, i, ch]
+                        if backward:
+                            out[b, f, i, j, k, ch] = source[b, f, i, j, k, ch] + source[b, F + f, k, j, i, ch]
+                        else:
+                            value = source[b, f, i, j, k, ch]
+                            out[b, f, i, j, k, ch] = value
+                            out[b, F + f, k, j, i, ch] = value
 
 
 # ----------------------------------------------------------------------------------------------
