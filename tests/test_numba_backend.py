@@ -646,11 +646,26 @@ def test_fused_cube_fill_back_equals_the_torch_path_bit_for_bit(dtype):
     (fused, fused_grad), (plain, plain_grad) = results
     assert fused.dtype == dtype and torch.equal(fused, plain) and torch.equal(fused_grad, plain_grad)
     assert torch.equal(fused[:, 9 + 4, 0, 1, 2], cubes[:, 4, 2, 1, 0])  # the mirror of cell (2, 1, 0)
-    called = []
-    shader = TextureCubeShader()
-    original = shader.fill_back
-    shader.fill_back = lambda attributes, backend="auto": called.append(backend) or original(attributes, backend)
+    # the Renderer passes its backend to a fill_back that takes one (the one it calls: an instance's own
+    # function included), and calls one without it as before
     r = nr.Renderer(image_size=8, camera_mode="look_at", backend="numba")
     v, f = nr.load_obj(nr.data_path("teapot.obj"))
-    r.render(v[None], f[None], torch.rand(1, f.shape[0], 2, 2, 2, 3), shader=shader)
-    assert called == ["numba"]
+    textures = torch.rand(1, f.shape[0], 2, 2, 2, 3)
+    called = []
+    for own in (lambda attributes, backend="auto": called.append(backend) or original(attributes, backend),
+                lambda attributes: called.append("none") or original(attributes)):
+        shader = TextureCubeShader()
+        original = shader.fill_back
+        shader.fill_back = own
+        r.render(v[None], f[None], textures, shader=shader)
+
+    class Plain(TextureCubeShader):
+        def fill_back(self, attributes):
+            called.append("plain")
+            return super().fill_back(attributes)
+    r.render(v[None], f[None], textures, shader=Plain())
+    assert called == ["numba", "none", "plain"]
+    with pytest.raises(RuntimeError):  # no silent zero second derivative
+        twice = cubes.detach().requires_grad_()
+        first, = torch.autograd.grad(TextureCubeShader().fill_back(twice, "numba").pow(2).sum(), twice, create_graph=True)
+        first.sum().backward()

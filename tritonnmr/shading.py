@@ -127,23 +127,28 @@ class _FillBackCubes(torch.autograd.Function):
         return ops.fill_back_cubes(cubes)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # a second derivative raises instead of being 0
     def backward(ctx, grad):
         return ctx.ops.fill_back_cubes_backward(grad), None
 
 
 def fill_back_attributes(shader, attributes, backend: str = "auto"):
-    """``shader.fill_back(attributes)``, with ``backend`` where that method takes one."""
-    if _takes_backend(getattr(type(shader), "fill_back", None) or shader.fill_back):
-        return shader.fill_back(attributes, backend=backend)
-    return shader.fill_back(attributes)
+    """``shader.fill_back(attributes)``, with ``backend`` where that method (the one called: an
+    instance's own, or its class's) takes one."""
+    method = shader.fill_back
+    function = getattr(method, "__func__", None)  # a method of the class: its signature, once
+    takes = _takes_backend(function) if function is not None else _accepts_backend(method)
+    return method(attributes, backend=backend) if takes else method(attributes)
 
 
-@functools.lru_cache(maxsize=None)
-def _takes_backend(method) -> bool:
+def _accepts_backend(function) -> bool:
     try:
-        return "backend" in inspect.signature(method).parameters
+        return "backend" in inspect.signature(function).parameters
     except (TypeError, ValueError):  # a builtin or callable without a signature
         return False
+
+
+_takes_backend = functools.lru_cache(maxsize=256)(_accepts_backend)  # per class function
 
 
 class VertexColorShader(Shader):
