@@ -101,8 +101,9 @@ def fill_back_cubes(cubes):
     """(B, 2F, T, T, T, C): the cubes (B, F, T, T, T, C), then each one mirrored for its reversed face
     (axes 2 and 4 swapped; numba/shade.py)."""
     B, F = cubes.shape[:2]
-    out = empty((B, 2 * F) + tuple(cubes.shape[2:]), _np(cubes).dtype)
-    run_jobs(shade.fill_back_cubes, B * F, _np(cubes), out, False, work=out.size)
+    cubes = _np(cubes)
+    out = empty((B, 2 * F) + cubes.shape[2:], cubes.dtype)
+    run_jobs(shade.fill_back_cubes, B * F, cubes, out, False, work=out.size)
     return torch.from_numpy(out)
 
 

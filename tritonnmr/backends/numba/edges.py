@@ -74,7 +74,7 @@ def visible_faces(faces, face_index):
     B, F = faces.shape[:2]
     seen = np.zeros((B, F), np.bool_)
     run_jobs(mark_visible, B, faces, face_index, seen)
-    ids = np.flatnonzero(seen).astype(np.int64)
+    ids = np.flatnonzero(seen).astype(np.int64, copy=False)
     return ids, np.searchsorted(ids, np.arange(B + 1, dtype=np.int64) * F)
 
 
@@ -138,9 +138,9 @@ def count_lines(lo, hi, entries, group_lo, group_hi, first, counts, height, widt
     or rows (axis 1))."""
     for job in range(lo, hi):
         b, axis = job // 2, job % 2
+        base = _line_base(b, axis, height, width)
         for v in range(max(entries[b], group_lo), min(entries[b + 1], group_hi)):
             for slot in range(axis, 6, 2):
-                base = _line_base(b, slot, height, width)
                 for d0 in range(first[v, slot], first[v, slot] + counts[v, slot]):
                     starts[base + d0 + 1] += 1
 
