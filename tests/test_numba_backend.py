@@ -607,6 +607,24 @@ def test_fused_light_matches_the_torch_path_and_finite_differences(per_mesh):
         assert abs(results[1][1][b, f, k, c].item() - numeric.item()) <= 1e-3 * max(1.0, abs(numeric.item()))
 
 
+def test_a_face_at_the_lights_kink_gets_the_same_gradient_on_both_paths():
+    """A face in a vertical plane (found by the renderer fuzz): its normal's y cancels exactly, so n . d
+    = 0 for the default light from above, the relu's kink. torch.cross (an FMA on AVX2 builds) made it
+    the products' rounding error, 2.4e-7, and the torch path took the lit side's gradient (0.26 for
+    vertex 0's x) where the numba pass gave 0; both now compute the cross product the same way."""
+    from tritonnmr import lights
+    v = torch.tensor([[-2.5, -2.5, -1.0], [1.0776, -2.5, 0.5], [-2.5, 2.0, -1.0]])
+    assert lights.cross((v[0] - v[1])[None], (v[2] - v[1])[None])[0, 1] == 0
+    grads = []
+    for backend in ("torch", "numba"):
+        faces = v[None, None].clone().requires_grad_()
+        light = lights.face_light(faces, 0.5, 0.5, backend=backend)
+        assert torch.equal(light, torch.full((1, 1, 3), 0.5))
+        (light * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+        grads.append(faces.grad)
+    assert torch.equal(grads[0].abs(), grads[1].abs()) and grads[0].abs().sum() == 0
+
+
 def test_fused_gather_equals_the_torch_path_bit_for_bit():
     """mesh.gather's numba pass: values, zeros for padding rows, and the vertices' summed gradient."""
     from unittest import mock
