@@ -31,7 +31,7 @@ import torch
 
 from ..common import cube_top, guarded
 from ._jit import run_jobs
-from .buffers import empty
+from .buffers import empty, zeros
 from . import edges, raster, shade, soft
 from . import compose as _compose, finish as _finish, gather as _gather, light as _light
 from .antialias import antialias, antialias_backward, antialias_pairs  # noqa: F401 (the contract's ops)
@@ -65,7 +65,7 @@ def perspective_barycentrics(faces, face_index, weights, depth):
 @guarded
 def depth_backward(faces, face_index, weights, depth, grad_depth):
     """Gradient (B, F, 3, 3) float32 to the faces of sum(grad_depth * depth), grad_depth (B, H, W)."""
-    out = np.zeros(faces.shape, np.float32)
+    out = zeros(faces.shape, np.float32)
     run_jobs(raster.depth_backward, faces.shape[0], _np(faces), _np(face_index), _np(weights), _np(depth),
              _np(grad_depth), out, work=grad_depth.numel())
     return torch.from_numpy(out)
@@ -91,7 +91,7 @@ def sample_cubes(face_index, bary, textures, eps):
 @guarded
 def sample_cubes_backward(face_index, bary, grad, textures, eps):
     """Gradient (B, F, T, T, T, C) float32 to the cubes ``textures`` from grad (B, H, W, C)."""
-    out = np.zeros(tuple(textures.shape), np.float32)
+    out = zeros(tuple(textures.shape), np.float32)
     run_jobs(shade.sample_cubes_backward, face_index.shape[0], _np(face_index), _np(bary), _np(grad),
              _cube_top(textures.shape[2], eps), out, work=grad.numel())
     return torch.from_numpy(out)
@@ -128,7 +128,7 @@ def interpolate(face_index, bary, attributes):
 @guarded
 def interpolate_backward(face_index, bary, grad, attributes):
     """Gradient (B, F, 3, C) float32 to the ``attributes`` from grad (B, H, W, C)."""
-    out = np.zeros(tuple(attributes.shape), np.float32)
+    out = zeros(tuple(attributes.shape), np.float32)
     run_jobs(shade.interpolate_backward, face_index.shape[0], _np(face_index), _np(bary), _np(grad), out,
              work=grad.numel())
     return torch.from_numpy(out)
@@ -148,8 +148,8 @@ def sample_uv(face_index, bary, uvs, texels, material, table, wrap):
 @guarded
 def sample_uv_backward(face_index, bary, grad, uvs, texels, material, table, wrap):
     """(grad_uvs (B, F, 3, 2), grad_texels (N, C)) float32 from grad (B, H, W, C)."""
-    grad_texels = np.zeros(tuple(texels.shape), np.float32)
-    grad_uvs = np.zeros(tuple(uvs.shape), np.float32)
+    grad_texels = zeros(tuple(texels.shape), np.float32)
+    grad_uvs = zeros(tuple(uvs.shape), np.float32)
     shade.sample_uv_backward(_np(face_index), _np(bary), _np(uvs), _np(material), _np(texels), _np(table),
                              int(wrap), _np(grad), grad_texels, grad_uvs)
     return torch.from_numpy(grad_uvs), torch.from_numpy(grad_texels)

@@ -185,7 +185,7 @@ def antialias_backward(faces, image, alpha, edge, grad):
     """(grad_image (B, H, W, C), grad_faces (B, F, 3, 3)) float32 of :func:`antialias`."""
     grad_image = buffers.empty(tuple(grad.shape), np.float32)
     run_jobs(gather_kernel, grad.shape[0] * grad.shape[1], _np(grad), _np(alpha), grad_image, True)
-    grad_faces = np.zeros(tuple(faces.shape), np.float32)
+    grad_faces = buffers.zeros(tuple(faces.shape), np.float32)
     code = _np(edge)
     face_gradient(_np(faces), _np(image), _np(alpha), code, np.flatnonzero(code.reshape(-1) >= 0), _np(grad),
                   grad_faces)

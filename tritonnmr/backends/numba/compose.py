@@ -12,7 +12,7 @@ index_add_ adds them), so the results are equal bit for bit.
 """
 import numpy as np
 
-from .buffers import empty
+from .buffers import empty, zeros
 from ._jit import jit, run_jobs
 
 
@@ -101,6 +101,6 @@ def compose_backward(face_index, colours, light, grad, want_colours, want_light)
         grad_colours = empty((B, H, W, C), np.float32)
         run_jobs(colour_gradient_rows, B * H, face_index, light, grad, grad_colours, work=grad.size)
     if want_light:
-        grad_light = np.zeros(light.shape, np.float32)
+        grad_light = zeros(light.shape, np.float32)
         run_jobs(light_gradient, B, face_index, colours, grad, grad_light, work=grad.size)
     return grad_colours, grad_light

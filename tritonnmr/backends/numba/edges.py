@@ -175,7 +175,8 @@ def list_by_scanline(ids, entries, lo, hi, first, counts, offsets, num_faces, he
     run_jobs(count_lines, 2 * B, entries, lo, hi, first, counts, height, width, starts)
     np.cumsum(starts, out=starts)
     total = int(starts[-1])
-    crossing, owner, slots = np.empty(total, np.int32), np.empty(total, np.int32), np.empty(total, np.int8)
+    crossing, owner, slots = buffers.empty((total,), np.int32), buffers.empty((total,), np.int32), \
+        buffers.empty((total,), np.int8)
     run_jobs(fill_lines, 2 * B, ids, entries, lo, hi, first, counts, offsets, num_faces, height, width, starts, crossing,
              owner, slots)
     return starts, crossing, owner, slots
@@ -513,13 +514,13 @@ def edge_backward(faces, face_index, image, grad, eps):
     ``face_index`` (B, H, W) int64, ``image`` and ``grad`` (B, H, W, C) float32."""
     B, F = faces.shape[:2]
     H, W, C = image.shape[1:]
-    out = np.zeros((B, F, 3, 3), np.float32)
+    out = buffers.zeros((B, F, 3, 3), np.float32)
     if B * F * H * W * C == 0:
         return out
     # the bookkeeping passes run one batch entry per job (each owns its faces and scanlines)
     ids, entries = visible_faces(faces, face_index)
-    first = np.empty((len(ids), 6), np.int32)
-    counts = np.empty((len(ids), 6), np.int32)
+    first = buffers.empty((len(ids), 6), np.int32)
+    counts = buffers.empty((len(ids), 6), np.int32)
     run_jobs(count_crossings, B, faces, ids, entries, H, W, first, counts)
     offsets, bounds = plan_groups(counts, MAX_CROSSINGS)
     eps = np.float32(eps)

@@ -8,6 +8,7 @@ bit for bit; one job per batch entry (each writes its own vertices).
 """
 import numpy as np
 
+from . import buffers
 from ._jit import jit, run_jobs
 
 
@@ -44,7 +45,7 @@ def scatter_entries(lo, hi, grad, faces, out):
 def gather(values, faces):
     """Numpy (B, F, 3, C) of values (B, V, C) float and faces (B, F, 3) int64 (see gather_entries)."""
     B, F = faces.shape[:2]
-    out = np.empty((B, F, 3, values.shape[2]), values.dtype)
+    out = buffers.empty((B, F, 3, values.shape[2]), values.dtype)
     run_jobs(gather_entries, B, values, faces, out, work=out.size)
     return out
 
@@ -52,6 +53,6 @@ def gather(values, faces):
 def gather_backward(grad, faces, num_vertices):
     """Numpy (B, V, C) gradient of :func:`gather` from grad (B, F, 3, C)."""
     B = faces.shape[0]
-    out = np.zeros((B, num_vertices, grad.shape[3]), grad.dtype)
+    out = buffers.zeros((B, num_vertices, grad.shape[3]), grad.dtype)
     run_jobs(scatter_entries, B, grad, faces, out, work=grad.size)
     return out

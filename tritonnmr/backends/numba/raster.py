@@ -151,7 +151,7 @@ def rasterize(faces, height, width, near, far):
     weights = buffers.empty((B, height, width, 3), np.float32)
     depth = buffers.empty((B, height, width), np.float32)
     flat = faces.reshape(B * F, 3, 3)
-    boxes = np.empty((B * F, 4), np.int64)
+    boxes = buffers.empty((B * F, 4), np.int64)
     face_boxes(flat, height, width, boxes)
     bands = (height + BAND - 1) // BAND
     starts, listed = bin_faces(boxes, B, F, bands)
