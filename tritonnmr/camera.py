@@ -22,6 +22,7 @@ DEFAULT_DISTANCE = 1.0 / math.tan(math.radians(DEFAULT_VIEWING_ANGLE)) + 1.0
 FALLBACK_UP = (0.0, 0.0, 1.0)
 UP = (0.0, 1.0, 0.0)  # look_at's and look's up vector
 
+
 def apply_matrix(points: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """m p for points (B, N, 3) and m (B|1, 3, 3), as three products and a sum per row (not a matrix
     product: a 3 x 3 one per point is too small for it, and MKL runs it on its own threads, which wait

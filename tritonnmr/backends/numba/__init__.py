@@ -16,15 +16,17 @@ thread count; and the backend is safe in forked child processes and from several
 once. The per-face sums of the backward passes (depth, shading, light) run in raster order, one batch
 entry per job (the texels of a UV map, shared by the whole batch, in one serial pass).
 
-Memory: the image-sized results come from ``buffers`` (blocks reused from step to step, already mapped,
-instead of fresh pages whose first-touch faults cost a fifth of a step on our virtual machines).
+Memory: the image- and face-sized results come from ``buffers`` (blocks reused from step to step,
+already mapped, instead of fresh pages whose first-touch faults cost a fifth of a step on our virtual
+machines).
 
-Besides the contract's ops, the backend has fused versions of four glue steps, which the glue uses
+Besides the contract's ops, the backend has fused versions of five glue steps, which the glue uses
 where a backend has them: ``compose`` (the hard image of the blurred-edge and analytic estimators:
 colours times light, background, alpha; gradients.hard_image), ``finish`` (pooling, flip and the
 split into outputs; render.finish_images), ``gather`` (face corners from vertices; mesh.gather) and
-``face_light`` (normals and lighting; lights.face_light), each one pass each way instead of several
-image- or face-sized torch operations.
+``face_light`` (normals and lighting; lights.face_light) and ``fill_back_cubes`` (a cube and its
+mirror; TextureCubeShader.fill_back), each one pass each way instead of several image- or face-sized
+torch operations.
 """
 import numpy as np
 import torch
