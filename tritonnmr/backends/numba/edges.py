@@ -24,26 +24,29 @@ How it runs, in three passes:
 1. ``visible_faces`` lists the faces that cover a pixel (at most H * W per image, whatever F is);
    ``count_crossings``: each of their (edge, axis) pairs gets its scanline range; a face's crossings
    get consecutive ids in (edge, axis, d0) order, and each scanline a list of the crossings on it
-   (``list_by_scanline``: a counting sort). These passes run one batch entry (the sort: one entry's
-   columns or rows) per job: an entry's faces are a contiguous run of the visible ones, and its
-   scanlines are its own.
+   (``list_by_scanline``: a counting sort), each entry with its face, its geometry (w_x, k_a, k_b,
+   w_far: ``crossing_geometry``, computed while the face's edge is at hand, its slopes divided once)
+   and flags. These passes run one batch entry (the sort: one entry's columns or rows) per job: an
+   entry's faces are a contiguous run of the visible ones, and its scanlines are its own.
 2. ``scanline_kernel``: one job per block of scanlines. A scanline's pixels are copied once into a
    small channel-planar buffer (C image planes, C gradient planes, the face index), and every
    crossing on it walks that buffer: each pixel read once per crossing from L1, the deltas in a
-   vectorised loop, and the crossing's two sums written to its own slot.
-3. ``sum_crossings``: each face adds its crossings' sums in id order and writes its gradient once
-   (one batch entry per job).
+   vectorised loop, and the crossing's two sums written to the entry's row (in list order).
+3. ``sum_crossings``: each face adds its crossings' sums in id order (each id's row from ``place``)
+   and writes its gradient once (one batch entry per job).
 
 The scan geometry (w_x, d_in, the limits) and every pixel's delta are computed in float32 exactly as
 the reference does; a walk's sum is vectorised (its order is fixed at compile time) and faces sum
 in float64. Nothing depends on which thread ran what: the result is bit-identical for any number of
 threads. Memory: the crossing table (a few numbers per crossing) and one scanline buffer per job.
+The helpers the crossings call (the walks, crossing_gradient, the scanline's loading) are compiled
+without reference counting (``jit_view``): counting their array arguments cost a quarter of the time.
 """
 
 import numpy as np
 
 from . import buffers
-from ._jit import jit, jit_sum, run_jobs
+from ._jit import jit, jit_sum, jit_sum_view, jit_view, run_jobs
 
 BLOCKS = 64  # scanline blocks of the scanline kernel
 MAX_CROSSINGS = 1 << 22  # crossings handled at once (faces are taken in groups below this)
@@ -145,41 +148,79 @@ def count_lines(lo, hi, entries, group_lo, group_hi, first, counts, height, widt
                     starts[base + d0 + 1] += 1
 
 
+# a crossing's flags: which way is outward along w, and which vertices a move of the crossing moves
+FORWARD, USE_A, USE_B = 1, 2, 4
+
+
 @jit
-def fill_lines(lo, hi, ids, entries, group_lo, group_hi, first, counts, offsets, num_faces, height, width,
-               starts, crossing, owner, slots):
-    """The entries starts[line]:starts[line + 1] (starts: the lines' prefix sums) of each scanline:
-    crossing id (offsets[v, slot] + d0 - first[v, slot]), face f (ids[v] = b * F + f) and slot, in
-    ascending v (so ascending ids per line); jobs 2 b + axis in lo .. hi - 1 (as count_lines)."""
+def crossing_geometry(ua, wa, ub, uc, wc, ab, ac, cb, d0f):
+    """(w_x, k_a, k_b, w_far, use_a, use_b) of edge (a, b)'s crossing with scanline d0 (ab, ac, cb: the
+    slopes dw/du of edges a-b, a-c and c-b). w_x: where the edge crosses it; k_a (k_b): how far vertex
+    a (b) alone must move per pixel of crossing shift, none (use_a false, k 1) when the other vertex
+    lies on d0; w_far: where the scanline leaves the face through edge a-c when d0 lies strictly
+    between u_a and u_c, else through c-b. Float32, as the reference computes each."""
+    wx = wa + ab * (d0f - ua)
+    span = ub - ua
+    use_a, use_b = ub != d0f, ua != d0f
+    k_a = span / (ub - d0f) if use_a else np.float32(1.0)
+    k_b = span / (d0f - ua) if use_b else np.float32(1.0)
+    if (d0f - ua) * (d0f - uc) < 0:
+        w_far = wa + ac * (d0f - ua)
+    elif ub == uc:
+        w_far = wc
+    else:
+        w_far = wc + cb * (d0f - uc)
+    return wx, k_a, k_b, w_far, use_a, use_b
+
+
+@jit
+def fill_lines(lo, hi, ids, entries, group_lo, group_hi, faces, first, counts, offsets, height, width, starts,
+               owner, geometry, flags, place):
+    """The entries starts[line]:starts[line + 1] (starts: the lines' prefix sums) of each scanline, in
+    ascending v (so ascending crossing ids per line): face f (ids[v] = b * F + f), the crossing's
+    geometry (crossing_geometry) and flags; place[id] <- the crossing's entry, for crossing id
+    offsets[v, slot] + d0 - first[v, slot]. Jobs 2 b + axis in lo .. hi - 1 (as count_lines)."""
+    F = faces.shape[1]
     for job in range(lo, hi):
         b, axis = job // 2, job % 2
         first_line = _line_base(b, axis, height, width)
         fill = starts[first_line:first_line + (width if axis == 0 else height)].copy()
         for v in range(max(entries[b], group_lo), min(entries[b + 1], group_hi)):
+            f = ids[v] - b * F
             for slot in range(axis, 6, 2):
+                if counts[v, slot] == 0:
+                    continue
+                ua, wa, ub, wb, uc, wc, outward, _, _ = slot_geometry(faces, b, f, slot, height, width)
+                # the slopes of the three edges, as the per-crossing expressions divide them
+                ab, ac, cb = (wb - wa) / (ub - ua), (wc - wa) / (uc - ua), (wb - wc) / (ub - uc)
+                forward = (outward if ua < ub else -outward) > 0
                 for j in range(counts[v, slot]):
-                    line = first[v, slot] + j
-                    k = fill[line]
-                    crossing[k] = offsets[v, slot] + j
-                    owner[k] = ids[v] - b * num_faces
-                    slots[k] = slot
-                    fill[line] += 1
+                    d0 = first[v, slot] + j
+                    k = fill[d0]
+                    fill[d0] += 1
+                    place[offsets[v, slot] + j] = k
+                    owner[k] = f
+                    wx, k_a, k_b, w_far, use_a, use_b = crossing_geometry(ua, wa, ub, uc, wc, ab, ac, cb,
+                                                                          np.float32(d0))
+                    geometry[k, 0], geometry[k, 1], geometry[k, 2], geometry[k, 3] = wx, k_a, k_b, w_far
+                    flags[k] = (FORWARD if forward else 0) | (USE_A if use_a else 0) | (USE_B if use_b else 0)
 
 
-def list_by_scanline(ids, entries, lo, hi, first, counts, offsets, num_faces, height, width):
-    """(starts, crossing, owner, slot) for visible faces v in [lo, hi): the crossings on scanline
-    ``line`` (see _line_base) are entries starts[line]:starts[line + 1], each with its crossing id,
-    face and slot (fill_lines); one job per batch entry and axis for the counting and for the filling."""
+def list_by_scanline(ids, entries, lo, hi, faces, first, counts, offsets, height, width):
+    """(starts, owner, geometry, flags, place) for visible faces v in [lo, hi): the crossings on
+    scanline ``line`` (see _line_base) are entries starts[line]:starts[line + 1], each with its face,
+    geometry and flags; crossing id i is entry place[i] (fill_lines). One job per batch entry and
+    axis for the counting and for the filling."""
     B = entries.size - 1
     starts = np.zeros(B * (width + height) + 1, np.int64)
     run_jobs(count_lines, 2 * B, entries, lo, hi, first, counts, height, width, starts)
     np.cumsum(starts, out=starts)
     total = int(starts[-1])
-    crossing, owner, slots = buffers.empty((total,), np.int32), buffers.empty((total,), np.int32), \
-        buffers.empty((total,), np.int8)
-    run_jobs(fill_lines, 2 * B, ids, entries, lo, hi, first, counts, offsets, num_faces, height, width, starts, crossing,
-             owner, slots)
-    return starts, crossing, owner, slots
+    owner, place = buffers.empty((total,), np.int32), buffers.empty((total,), np.int32)
+    geometry, flags = buffers.empty((total, 4), np.float32), buffers.empty((total,), np.int8)
+    run_jobs(fill_lines, 2 * B, ids, entries, lo, hi, faces, first, counts, offsets, height, width, starts, owner,
+             geometry, flags, place)
+    return starts, owner, geometry, flags, place
 
 
 @jit
@@ -225,59 +266,79 @@ def _delta4(v0, v1, v2, v3, i0, i1, i2, i3, g0, g1, g2, g3):
 # The walks: the summed -delta / dist over pixels lo .. hi of a scanline for both vertices, with
 # delta against the colour ``ref`` (a pixel index of the same scanline). The delta of each pixel is
 # computed exactly (the helpers above carry no fast-math flags); only the two running sums are
-# reassociated, so the loop vectorises. One version per common channel count (silhouettes: 1,
+# reassociated, so the loop vectorises. A walk covers a few dozen pixels, so the loop runs over whole
+# blocks of WALK_BLOCK pixels (the pixels past hi masked to a zero delta): the vectorised loop then
+# has no scalar remainder, which took most of a short walk's time. ``line`` holds WALK_BLOCK - 1
+# columns of padding past the scanline. One version per common channel count (silhouettes: 1,
 # rgb: 3, rgb + alpha: 4) and a two-pass one for any other.
-@jit_sum
-def walk1(line, ref, lo, hi, wx, scale, k_a, k_b, eps):
-    i0 = line[0, ref]
-    v0, g0 = line[0, lo:hi + 1], line[1, lo:hi + 1]
-    ga, gb = np.float32(0.0), np.float32(0.0)
-    for j in range(hi + 1 - lo):
-        a, b = _move(_delta1(v0[j], i0, g0[j]), lo + j, wx, scale, k_a, k_b, eps)
-        ga += a
-        gb += b
-    return ga, gb
-
-
-@jit_sum
-def walk3(line, ref, lo, hi, wx, scale, k_a, k_b, eps):
-    i0, i1, i2 = line[0, ref], line[1, ref], line[2, ref]
-    v0, v1, v2 = line[0, lo:hi + 1], line[1, lo:hi + 1], line[2, lo:hi + 1]
-    g0, g1, g2 = line[3, lo:hi + 1], line[4, lo:hi + 1], line[5, lo:hi + 1]
-    ga, gb = np.float32(0.0), np.float32(0.0)
-    for j in range(hi + 1 - lo):
-        dl = _delta3(v0[j], v1[j], v2[j], i0, i1, i2, g0[j], g1[j], g2[j])
-        a, b = _move(dl, lo + j, wx, scale, k_a, k_b, eps)
-        ga += a
-        gb += b
-    return ga, gb
-
-
-@jit_sum
-def walk4(line, ref, lo, hi, wx, scale, k_a, k_b, eps):
-    i0, i1, i2, i3 = line[0, ref], line[1, ref], line[2, ref], line[3, ref]
-    v0, v1, v2, v3 = line[0, lo:hi + 1], line[1, lo:hi + 1], line[2, lo:hi + 1], line[3, lo:hi + 1]
-    g0, g1, g2, g3 = line[4, lo:hi + 1], line[5, lo:hi + 1], line[6, lo:hi + 1], line[7, lo:hi + 1]
-    ga, gb = np.float32(0.0), np.float32(0.0)
-    for j in range(hi + 1 - lo):
-        dl = _delta4(v0[j], v1[j], v2[j], v3[j], i0, i1, i2, i3, g0[j], g1[j], g2[j], g3[j])
-        a, b = _move(dl, lo + j, wx, scale, k_a, k_b, eps)
-        ga += a
-        gb += b
-    return ga, gb
-
-
-@jit_sum
-def _walk_deltas(delta, lo, wx, scale, k_a, k_b, eps):
-    ga, gb = np.float32(0.0), np.float32(0.0)
-    for j in range(delta.shape[0]):
-        a, b = _move(delta[j], lo + j, wx, scale, k_a, k_b, eps)
-        ga += a
-        gb += b
-    return ga, gb
+WALK_BLOCK = 32  # two 16-lane (AVX-512) or four 8-lane (AVX2) vectors
 
 
 @jit
+def _padded(lo, hi):
+    """(pixels of lo .. hi, that count rounded up to whole walk blocks)."""
+    n = hi + 1 - lo
+    return n, (n + WALK_BLOCK - 1) // WALK_BLOCK * WALK_BLOCK
+
+
+@jit_sum_view
+def walk1(line, ref, lo, hi, wx, scale, k_a, k_b, eps):
+    i0 = line[0, ref]
+    n, padded = _padded(lo, hi)
+    v0, g0 = line[0, lo:lo + padded], line[1, lo:lo + padded]
+    ga, gb = np.float32(0.0), np.float32(0.0)
+    for j in range(padded):
+        dl = _delta1(v0[j], i0, g0[j]) if j < n else np.float32(0.0)
+        a, b = _move(dl, lo + j, wx, scale, k_a, k_b, eps)
+        ga += a
+        gb += b
+    return ga, gb
+
+
+@jit_sum_view
+def walk3(line, ref, lo, hi, wx, scale, k_a, k_b, eps):
+    i0, i1, i2 = line[0, ref], line[1, ref], line[2, ref]
+    n, padded = _padded(lo, hi)
+    end = lo + padded
+    v0, v1, v2 = line[0, lo:end], line[1, lo:end], line[2, lo:end]
+    g0, g1, g2 = line[3, lo:end], line[4, lo:end], line[5, lo:end]
+    ga, gb = np.float32(0.0), np.float32(0.0)
+    for j in range(padded):
+        dl = _delta3(v0[j], v1[j], v2[j], i0, i1, i2, g0[j], g1[j], g2[j]) if j < n else np.float32(0.0)
+        a, b = _move(dl, lo + j, wx, scale, k_a, k_b, eps)
+        ga += a
+        gb += b
+    return ga, gb
+
+
+@jit_sum_view
+def walk4(line, ref, lo, hi, wx, scale, k_a, k_b, eps):
+    i0, i1, i2, i3 = line[0, ref], line[1, ref], line[2, ref], line[3, ref]
+    n, padded = _padded(lo, hi)
+    end = lo + padded
+    v0, v1, v2, v3 = line[0, lo:end], line[1, lo:end], line[2, lo:end], line[3, lo:end]
+    g0, g1, g2, g3 = line[4, lo:end], line[5, lo:end], line[6, lo:end], line[7, lo:end]
+    ga, gb = np.float32(0.0), np.float32(0.0)
+    for j in range(padded):
+        dl = _delta4(v0[j], v1[j], v2[j], v3[j], i0, i1, i2, i3, g0[j], g1[j], g2[j], g3[j]) if j < n \
+            else np.float32(0.0)
+        a, b = _move(dl, lo + j, wx, scale, k_a, k_b, eps)
+        ga += a
+        gb += b
+    return ga, gb
+
+
+@jit_sum_view
+def _walk_deltas(delta, n, lo, wx, scale, k_a, k_b, eps):
+    ga, gb = np.float32(0.0), np.float32(0.0)
+    for j in range(delta.shape[0]):
+        a, b = _move(delta[j] if j < n else np.float32(0.0), lo + j, wx, scale, k_a, k_b, eps)
+        ga += a
+        gb += b
+    return ga, gb
+
+
+@jit_view
 def walk(line, ref, lo, hi, wx, scale, k_a, k_b, eps, scratch):
     """The walk for any channel count C (line holds 2C planes); ``scratch`` takes the deltas."""
     C = line.shape[0] // 2
@@ -287,18 +348,19 @@ def walk(line, ref, lo, hi, wx, scale, k_a, k_b, eps, scratch):
         return walk1(line, ref, lo, hi, wx, scale, k_a, k_b, eps)
     if C == 3:
         return walk3(line, ref, lo, hi, wx, scale, k_a, k_b, eps)
-    delta = scratch[:hi + 1 - lo]
+    n, padded = _padded(lo, hi)
+    delta = scratch[:padded]
     delta[:] = np.float32(0.0)
     for k in range(C):
         i_k = line[k, ref]
         values = line[k, lo:hi + 1]
         grads = line[C + k, lo:hi + 1]
-        for j in range(delta.shape[0]):
+        for j in range(n):
             delta[j] += (values[j] - i_k) * grads[j]
-    return _walk_deltas(delta, lo, wx, scale, k_a, k_b, eps)
+    return _walk_deltas(delta, n, lo, wx, scale, k_a, k_b, eps)
 
 
-@jit
+@jit_view
 def _outside_run(lo, hi, first, last):
     """[lo, hi] less the run [first, last] where that run covers one of its ends (its pixels add
     exactly nothing); [lo, hi] as it was otherwise."""
@@ -309,20 +371,20 @@ def _outside_run(lo, hi, first, last):
     return lo, hi
 
 
-@jit
-def crossing_gradient(line, ids, runs, scratch, f, d0, ua, wa, ub, wb, uc, wc, outward, n_w, eps):
-    """(grad to a's w, grad to b's w) from the crossing of edge (a, b) with scanline d0.
-    ``line`` (>= 2C, >= n_w) holds the scanline's C image planes then C gradient planes, ``ids``
-    (>= n_w,) its face indices, ``runs`` (2, >= n_w) the first and last pixel of each pixel's run of
-    equal colours; ``scratch`` (>= n_w,) float32 takes one walk's deltas. A walk's delta is exactly 0
-    at the pixels of its reference colour's run, so the walks leave them out."""
+@jit_view
+def crossing_gradient(line, ids, runs, scratch, f, wx, k_a, k_b, w_far, flags, n_w, eps):
+    """(grad to a's w, grad to b's w) from a crossing of face f's edge (a, b) with a scanline, from
+    its geometry and flags (crossing_geometry). ``line`` (>= 2C, >= n_w + WALK_BLOCK - 1) holds the
+    scanline's C image planes then C gradient planes, ``ids`` (>= n_w,) its face indices, ``runs``
+    (2, >= n_w) the first and last pixel of each pixel's run of equal colours; ``scratch``
+    (>= n_w + WALK_BLOCK - 1,) float32 takes one walk's deltas. A walk's delta is exactly 0 at the
+    pixels of its reference colour's run, so the walks leave them out."""
     ga, gb = 0.0, 0.0
     C = line.shape[0] // 2
     nw = np.float32(n_w)
     top = nw - np.float32(1.0)
-    direction = outward if ua < ub else -outward
-    d0f = np.float32(d0)
-    wx = wa + (wb - wa) / (ub - ua) * (d0f - ua)
+    direction = 1 if flags & FORWARD else -1
+    use_a, use_b = (flags & USE_A) != 0, (flags & USE_B) != 0
     in_f = np.floor(wx) if direction > 0 else np.ceil(wx)
     out_f = in_f + np.float32(direction)
     if not (in_f >= 0 and in_f <= top and out_f >= 0 and out_f <= top):
@@ -330,11 +392,6 @@ def crossing_gradient(line, ids, runs, scratch, f, d0, ua, wa, ub, wb, uc, wc, o
     d_in = int(in_f)
     d_out = d_in + direction
     scale = np.float32(2.0 / n_w)
-    span = ub - ua
-    # how far vertex a (b) alone must move per pixel of crossing shift; none when it lies on d0
-    use_a, use_b = ub != d0f, ua != d0f
-    k_a = span / (ub - d0f) if use_a else np.float32(1.0)
-    k_b = span / (d0f - ua) if use_b else np.float32(1.0)
     # out: pixels from d_out to the border would take the in-pixel's colour
     if ids[d_in] == f:
         lo, hi = (d_out, n_w - 1) if direction > 0 else (0, d_out)
@@ -345,14 +402,7 @@ def crossing_gradient(line, ids, runs, scratch, f, d0, ua, wa, ub, wb, uc, wc, o
                 ga += sa
             if use_b:
                 gb += sb
-    # in: this face's pixels from d_in to where the scanline leaves the face, through edge a-c
-    # when d0 lies strictly between u_a and u_c, else c-b; rounded outward
-    if (d0f - ua) * (d0f - uc) < 0:
-        w_far = wa + (wc - wa) / (uc - ua) * (d0f - ua)
-    elif ub == uc:
-        w_far = wc
-    else:
-        w_far = wc + (wb - wc) / (ub - uc) * (d0f - uc)
+    # in: this face's pixels from d_in to where the scanline leaves the face, rounded outward
     limit_f = np.ceil(w_far) if direction > 0 else np.floor(w_far)
     limit = int(min(max(limit_f, np.float32(-1.0)), nw))
     lo, hi = max(min(d_in, limit), 0), min(max(d_in, limit), n_w - 1)
@@ -372,7 +422,7 @@ def crossing_gradient(line, ids, runs, scratch, f, d0, ua, wa, ub, wb, uc, wc, o
     return ga, gb
 
 
-@jit
+@jit_view
 def find_runs(line, n, C, runs):
     """runs[0, i], runs[1, i] <- the first and last pixel of the run of pixels around i (of the n of
     ``line``) whose C colours equal pixel i's."""
@@ -387,7 +437,7 @@ def find_runs(line, n, C, runs):
         runs[1, i] = runs[1, i + 1] if runs[0, i + 1] == runs[0, i] else i
 
 
-@jit
+@jit_view
 def load_scanline(face_index, image, grad, b, axis, d0, line, ids):
     """Copy scanline d0 of batch entry b (a column for axis 0, a row for axis 1) into the planar
     buffer ``line`` (image planes, then gradient planes) and ``ids``; returns its length."""
@@ -413,18 +463,18 @@ def load_scanline(face_index, image, grad, b, axis, d0, line, ids):
 
 
 @jit
-def scanline_kernel(lo, hi, faces, face_index, image, grad, starts, crossing, owner, slots, eps, sums):
-    """sums[crossing id] <- (grad to a's w, grad to b's w) for every listed crossing.
+def scanline_kernel(lo, hi, face_index, image, grad, starts, owner, geometry, flags, eps, sums):
+    """sums[entry] <- (grad to a's w, grad to b's w) for every entry of the scanline lists.
 
     Scanlines are cut into BLOCKS contiguous blocks (neighbouring columns share cache lines when
     copied); this call runs blocks lo .. hi - 1."""
     B, H, W, C = image.shape
     lines = B * (W + H)
     for block in range(lo, hi):
-        line = np.empty((2 * C, max(H, W)), np.float32)
+        line = np.zeros((2 * C, max(H, W) + WALK_BLOCK - 1), np.float32)
         ids = np.empty(max(H, W), np.int64)
         runs = np.empty((2, max(H, W)), np.int64)
-        scratch = np.empty(max(H, W), np.float32)
+        scratch = np.empty(max(H, W) + WALK_BLOCK - 1, np.float32)
         for li in range(block * lines // BLOCKS, (block + 1) * lines // BLOCKS):
             if starts[li] == starts[li + 1]:
                 continue
@@ -433,18 +483,17 @@ def scanline_kernel(lo, hi, faces, face_index, image, grad, starts, crossing, ow
             n_w = load_scanline(face_index, image, grad, b, axis, d0, line, ids)
             find_runs(line, n_w, C, runs)
             for k in range(starts[li], starts[li + 1]):
-                f = owner[k]
-                ua, wa, ub, wb, uc, wc, outward, _, _ = slot_geometry(faces, b, f, slots[k], H, W)
-                ga, gb = crossing_gradient(line, ids, runs, scratch, f, d0, ua, wa, ub, wb, uc, wc, outward, n_w, eps)
-                sums[crossing[k], 0] = ga
-                sums[crossing[k], 1] = gb
+                sums[k, 0], sums[k, 1] = crossing_gradient(line, ids, runs, scratch, owner[k], geometry[k, 0],
+                                                           geometry[k, 1], geometry[k, 2], geometry[k, 3],
+                                                           flags[k], n_w, eps)
 
 
 @jit
-def sum_crossings(lo, hi, ids, entries, group_lo, group_hi, faces, offsets, counts, sums, out):
+def sum_crossings(lo, hi, ids, entries, group_lo, group_hi, faces, offsets, counts, place, sums, out):
     """out[b, f] <- each visible face's crossing sums (v in [group_lo, group_hi), ids[v] = b * F + f,
-    of batch entries lo .. hi - 1), added per (edge, axis) slot in scanline order, slots in (edge, axis)
-    order; axis 0 moves y (column 1), axis 1 moves x (column 0)."""
+    of batch entries lo .. hi - 1; crossing id i's sums are sums[place[i]]), added per (edge, axis)
+    slot in scanline order, slots in (edge, axis) order; axis 0 moves y (column 1), axis 1 moves x
+    (column 0)."""
     F = faces.shape[1]
     for v in range(max(entries[lo], group_lo), min(entries[hi], group_hi)):
         b, f = ids[v] // F, ids[v] % F
@@ -453,8 +502,8 @@ def sum_crossings(lo, hi, ids, entries, group_lo, group_hi, faces, offsets, coun
             e, axis = slot // 2, slot % 2
             sa, sb = 0.0, 0.0
             for i in range(offsets[v, slot], offsets[v, slot] + counts[v, slot]):
-                sa += sums[i, 0]
-                sb += sums[i, 1]
+                sa += sums[place[i], 0]
+                sb += sums[place[i], 1]
             coord = 1 - axis
             # vertex e gets sa, vertex e + 1 gets sb
             if e == 0:
@@ -525,10 +574,11 @@ def edge_backward(faces, face_index, image, grad, eps):
     offsets, bounds = plan_groups(counts, MAX_CROSSINGS)
     eps = np.float32(eps)
     for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-        starts, crossing, owner, slots = list_by_scanline(ids, entries, lo, hi, first, counts, offsets, F, H, W)
-        sums = buffers.empty((len(crossing), 2), np.float64)  # every crossing writes its own row
-        if len(crossing):
-            run_jobs(scanline_kernel, BLOCKS, faces, face_index, image, grad, starts, crossing, owner, slots, eps,
-                     sums, uneven=True)
-        run_jobs(sum_crossings, B, ids, entries, lo, hi, faces, offsets, counts, sums, out)
+        starts, owner, geometry, flags, place = list_by_scanline(ids, entries, lo, hi, faces, first, counts, offsets,
+                                                                 H, W)
+        sums = buffers.empty((len(owner), 2), np.float64)  # every crossing writes its own row
+        if len(owner):
+            run_jobs(scanline_kernel, BLOCKS, face_index, image, grad, starts, owner, geometry, flags, eps, sums,
+                     uneven=True)
+        run_jobs(sum_crossings, B, ids, entries, lo, hi, faces, offsets, counts, place, sums, out)
     return out
