@@ -140,6 +140,22 @@ def test_depth_and_edge_gradients_match_reference(height, width, channels):
     assert _close(a, b)
 
 
+@pytest.mark.parametrize("width", [31, 32, 33, 64, 65, 100])
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_edge_walks_of_several_blocks_match_reference(width, channels):
+    """The walks run over whole blocks of edges.WALK_BLOCK pixels: rows as wide as a block, one more or
+    one less, and several blocks, in both directions (columns are 6 pixels, rows up to 100)."""
+    from tritonnmr.backends.numba import edges
+    assert edges.WALK_BLOCK == 32  # the widths above straddle it
+    faces = random_faces(2, 40, seed=width + channels)
+    face_index = ref.rasterize_fragments(faces, 6, width, 0.1, 100.0)[0]
+    image, grad = _random_image((2, 6, width, channels), seed=width * channels)
+    a = ref.edge_backward(faces, face_index, image, grad, 1e-3)
+    b = cpu.edge_backward(faces, face_index, image, grad, 1e-3)
+    assert (a[..., 0] != 0).sum() > 10  # moves along x: the row walks
+    assert _close(a, b)
+
+
 def test_edge_gradient_on_an_anti_aliased_teapot_matches_reference():
     """The benchmark's own scene at a small size: many faces, occlusion, shared edges."""
     v, f = nr.load_obj(nr.data_path("teapot.obj"))
