@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -141,10 +142,11 @@ def test_depth_and_edge_gradients_match_reference(height, width, channels):
 
 
 @pytest.mark.parametrize("width", [31, 32, 33, 64, 65, 100])
-@pytest.mark.parametrize("channels", [1, 2, 3])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5])
 def test_edge_walks_of_several_blocks_match_reference(width, channels):
     """The walks run over whole blocks of edges.WALK_BLOCK pixels: rows as wide as a block, one more or
-    one less, and several blocks, in both directions (columns are 6 pixels, rows up to 100)."""
+    one less, and several blocks, in both directions (columns are 6 pixels, rows up to 100); every
+    channel count's walk (1, 3, 4 their own; 2 and 5 the generic one)."""
     from tritonnmr.backends.numba import edges
     assert edges.WALK_BLOCK == 32  # the widths above straddle it
     faces = random_faces(2, 40, seed=width + channels)
@@ -154,6 +156,43 @@ def test_edge_walks_of_several_blocks_match_reference(width, channels):
     b = cpu.edge_backward(faces, face_index, image, grad, 1e-3)
     assert (a[..., 0] != 0).sum() > 10  # moves along x: the row walks
     assert _close(a, b)
+
+
+def test_a_walks_pixel_moves_exactly_as_written():
+    """A one-pixel walk returns -delta / dist for each vertex with dist = k ((d1 - w_x) scale) pushed
+    away from zero by eps, in float32 in the written order: the walks reassociate only their own sums,
+    not the helpers they call (which numba would otherwise compile with the caller's fast-math flags)."""
+    from tritonnmr.backends.numba import edges
+    rng = np.random.default_rng(4)
+    f32 = np.float32
+    line = np.zeros((2, 64 + edges.WALK_BLOCK - 1), np.float32)
+    line[0, :64], line[1, :64] = rng.random(64) < 0.5, rng.standard_normal(64)
+    line[0, 0] = 1.0
+    for _ in range(400):
+        d1 = int(rng.integers(1, 64))
+        wx = f32(d1 - rng.random() * 3)
+        scale, k_a, k_b, eps = f32(2 / 61), f32(1 + rng.random() * 9), f32(1 + rng.random() * 9), f32(1e-4)
+        ga, gb = edges.walk1(line, 0, d1, d1, wx, scale, k_a, k_b, eps)
+        delta = (line[0, d1] - line[0, 0]) * line[1, d1]
+        shift = (f32(d1) - wx) * scale
+        expect = []
+        for k in (k_a, k_b):
+            dist = k * shift
+            dist = dist + eps if dist > 0 else dist - eps
+            expect.append(-delta / dist if delta > 0 else f32(0.0))
+        assert (ga, gb) == tuple(expect)
+
+
+def test_no_visible_face_is_one_empty_group():
+    """plan_groups of no faces: one empty group (bounds [0, 0]), written inside its array."""
+    from tritonnmr.backends.numba import edges
+    offsets, bounds = edges.plan_groups(np.zeros((0, 6), np.int32), 7)
+    assert offsets.shape == (0, 6) and bounds.tolist() == [0, 0]
+    faces = torch.tensor([[[[-0.5, -0.5, 1.0], [0.0, 0.5, 1.0], [0.5, -0.5, 1.0]]]])  # drawn clockwise: culled
+    face_index = ref.rasterize_fragments(faces, 4, 4, 0.1, 100.0)[0]
+    assert (face_index < 0).all()
+    image, grad = _random_image((1, 4, 4, 3), seed=1)
+    assert torch.equal(cpu.edge_backward(faces, face_index, image, grad, 1e-3), torch.zeros(1, 1, 3, 3))
 
 
 def test_edge_gradient_on_an_anti_aliased_teapot_matches_reference():

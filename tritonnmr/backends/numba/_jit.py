@@ -3,8 +3,12 @@
 ``jit``: compiled once per argument types and cached on disk (``cache=True``: the machine code is
 reused by later processes, so the compile cost is paid once per clean checkout); IEEE arithmetic
 (``error_model="numpy"``: a float division by zero gives inf or NaN instead of raising; no fastmath,
-so float32 expressions are evaluated exactly as written, in the reference's order); ``nogil=True``,
-so compiled code runs without holding the GIL.
+so float32 expressions are evaluated exactly as written, in the reference's order: ``fastmath=False``
+is given explicitly, because numba lets a function that sets none inherit its caller's, and a walk's
+``reassoc`` would otherwise reach the helpers it calls, and reach them or not depending on which caller
+compiled them first); ``nogil=True``, so compiled code runs without holding the GIL. numba keys its
+disk cache on each kernel module's source, not on these flags: after changing them, clear the cache
+(``__pycache__/*.nbi``, ``*.nbc``).
 
 ``run_jobs`` spreads a kernel's independent jobs over Python threads (each runs compiled, GIL-free
 code). Every job writes only its own outputs and visits its inputs in a fixed order, so results do
@@ -28,18 +32,18 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 from numba.np.ufunc import parallel as _numba_parallel
 
-jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-
-# For float sums whose order does not decide anything discrete (a walk's summed gradient): lets
-# LLVM reassociate the sum so that the loop vectorises. The order it picks is fixed when the code
-# is compiled, so the result is still the same on every run.
-jit_sum = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False)
 
 # For helpers of a hot loop that only index and slice the arrays they are given (they allocate
 # nothing): compiled without numba's reference counting, which would otherwise count every array
 # argument and view in and out with an atomic add on each call (a quarter of the blurred edge's
 # time: its crossings make millions of calls)
-jit_view = numba.njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
+jit_view = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False, _nrt=False)
+
+# The same, for float sums whose order does not decide anything discrete (a walk's summed gradient):
+# LLVM may reassociate this function's own additions so that the loop vectorises (the helpers it
+# calls stay exact, see above). The order it picks is fixed when the code is compiled, so the result
+# is still the same on every run and thread count.
 jit_sum_view = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, _nrt=False)
 
 _pool = {}  # threads -> ThreadPoolExecutor (emptied in a forked child: its threads did not survive)

@@ -46,7 +46,7 @@ without reference counting (``jit_view``): counting their array arguments cost a
 import numpy as np
 
 from . import buffers
-from ._jit import jit, jit_sum, jit_sum_view, jit_view, run_jobs
+from ._jit import jit, jit_sum_view, jit_view, run_jobs
 
 BLOCKS = 64  # scanline blocks of the scanline kernel
 MAX_CROSSINGS = 1 << 22  # crossings handled at once (faces are taken in groups below this)
@@ -264,9 +264,10 @@ def _delta4(v0, v1, v2, v3, i0, i1, i2, i3, g0, g1, g2, g3):
 
 
 # The walks: the summed -delta / dist over pixels lo .. hi of a scanline for both vertices, with
-# delta against the colour ``ref`` (a pixel index of the same scanline). The delta of each pixel is
-# computed exactly (the helpers above carry no fast-math flags); only the two running sums are
-# reassociated, so the loop vectorises. A walk covers a few dozen pixels, so the loop runs over whole
+# delta against the colour ``ref`` (a pixel index of the same scanline). The delta and move of each
+# pixel are computed exactly as written (the helpers above are compiled without fast-math flags even
+# when a walk calls them: ``jit`` sets fastmath=False); only the two running sums are reassociated,
+# so the loop vectorises. A walk covers a few dozen pixels, so the loop runs over whole
 # blocks of WALK_BLOCK pixels (the pixels past hi masked to a zero delta): the vectorised loop then
 # has no scalar remainder, which took most of a short walk's time. ``line`` holds WALK_BLOCK - 1
 # columns of padding past the scanline. One version per common channel count (silhouettes: 1,
@@ -540,7 +541,7 @@ def plan_groups(counts, limit):
     in (face, slot) order."""
     N = counts.shape[0]
     offsets = np.empty((N, 6), np.int32)
-    bounds = np.empty(N + 1, np.int64)
+    bounds = np.empty(N + 2, np.int64)  # N + 1 bounds, or 2 (one empty group) when N = 0
     groups, running = 0, 0
     bounds[0] = 0
     for n in range(N):
