@@ -330,10 +330,10 @@ def walk4(line, ref, lo, hi, wx, scale, k_a, k_b, eps):
 
 
 @jit_sum_view
-def _walk_deltas(delta, n, lo, wx, scale, k_a, k_b, eps):
+def _walk_deltas(delta, lo, wx, scale, k_a, k_b, eps):
     ga, gb = np.float32(0.0), np.float32(0.0)
     for j in range(delta.shape[0]):
-        a, b = _move(delta[j] if j < n else np.float32(0.0), lo + j, wx, scale, k_a, k_b, eps)
+        a, b = _move(delta[j], lo + j, wx, scale, k_a, k_b, eps)
         ga += a
         gb += b
     return ga, gb
@@ -351,14 +351,14 @@ def walk(line, ref, lo, hi, wx, scale, k_a, k_b, eps, scratch):
         return walk3(line, ref, lo, hi, wx, scale, k_a, k_b, eps)
     n, padded = _padded(lo, hi)
     delta = scratch[:padded]
-    delta[:] = np.float32(0.0)
+    delta[:] = np.float32(0.0)  # past the walk's n pixels it stays zero
     for k in range(C):
         i_k = line[k, ref]
         values = line[k, lo:hi + 1]
         grads = line[C + k, lo:hi + 1]
         for j in range(n):
             delta[j] += (values[j] - i_k) * grads[j]
-    return _walk_deltas(delta, n, lo, wx, scale, k_a, k_b, eps)
+    return _walk_deltas(delta, lo, wx, scale, k_a, k_b, eps)
 
 
 @jit_view
