@@ -528,6 +528,43 @@ def test_results_are_bit_identical_across_runs_and_thread_counts():
         assert len({d for report in reports for d in report[name]}) == 1, name
 
 
+@pytest.mark.parametrize("jobs", [1, 2, 3, 7, 8, 31, 64, 512, 1000])
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_guided_pieces_cover_the_jobs_once_and_shrink(jobs, count):
+    from tritonnmr.backends.numba import _jit
+    bounds = _jit.piece_bounds(jobs, count)
+    sizes = [hi - lo for lo, hi in zip(bounds, bounds[1:])]
+    smallest = max(1, jobs // (count * _jit.SMALLEST_PIECE_SHARE))
+    assert bounds[0] == 0 and bounds[-1] == jobs and min(sizes) >= 1
+    assert sizes[0] == max(smallest, -(-jobs // (_jit.PIECE_DIVISOR * count)))
+    assert all(a >= b for a, b in zip(sizes[:-2], sizes[1:-1]))  # only the last may be cut short
+    assert min(sizes[:-1], default=smallest) >= smallest
+    # the threads' last claims are small: what one may be left waiting for at the end
+    assert max(sizes[-count:]) <= max(smallest, -(-jobs // (4 * count)))
+
+
+@pytest.mark.parametrize("uneven, cost", [(False, None), (True, None), (True, "given")])
+def test_run_jobs_runs_every_job_once_on_two_threads(monkeypatch, uneven, cost):
+    """run_jobs on 2 threads (a Python kernel that records its pieces): every job exactly once; with a
+    cost, the costliest jobs are claimed first."""
+    from tritonnmr.backends.numba import _jit
+    monkeypatch.setattr(_jit, "threads", lambda: 2)
+    rng = np.random.default_rng(3)
+    jobs = 50
+    costs = rng.permutation(jobs) if cost else None
+    ran = []
+
+    def kernel(lo, hi, tag):
+        assert tag == "t"
+        ran.append((lo, hi))  # list.append is atomic under the GIL
+    _jit.run_jobs(kernel, jobs, "t", uneven=uneven, cost=costs)
+    assert sorted(j for lo, hi in ran for j in range(lo, hi)) == list(range(jobs))
+    if cost:  # the two threads may swap neighbouring claims, no more
+        claimed = [lo for lo, _ in ran]
+        assert set(claimed[:2]) <= {int(np.argsort(-costs)[k]) for k in range(3)}
+        assert set(claimed[-2:]) <= {int(np.argsort(-costs)[k]) for k in range(jobs - 3, jobs)}
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_renders_after_its_parent():
     """multiprocessing / DataLoader workers fork after the parent rendered (numba's GNU OpenMP layer

@@ -24,12 +24,12 @@ seconds of first-use compile time.
 
 Importing this module raises ImportError when numba is missing (the backend is then unavailable).
 """
-import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
+import numpy as np
 from numba.np.ufunc import parallel as _numba_parallel
 
 jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False)
@@ -62,7 +62,13 @@ def threads():
     return max(1, numba.config.NUMBA_NUM_THREADS)
 
 
-PIECES_PER_THREAD = 4  # pieces of a kernel's jobs per thread: few enough that claiming one costs nothing
+# Pieces shrink as the jobs run out ("guided" self-scheduling): each claim takes 1 / (PIECE_DIVISOR x
+# threads) of the jobs still unclaimed, and none fewer than 1 / (SMALLEST_PIECE_SHARE x threads) of all
+# of them. The first pieces are large (a claim costs a compiled call's dispatch, a few microseconds), the
+# last ones small, so the thread that ends first waits on the other for at most a small piece (with equal
+# pieces of an eighth, the caller of a one-image pass waited 0.05-0.11 ms on the pool thread's last one)
+PIECE_DIVISOR = 2
+SMALLEST_PIECE_SHARE = 16
 # A pass over fewer values than this runs on the calling thread alone: waking a sleeping pool thread
 # costs 0.03-0.08 ms on our 2-core virtual machines (benchmarks/cpu_numba.py measures it), and a
 # memory-bound pass over this many float32 values takes about 0.3 ms, so below it the second thread
@@ -70,26 +76,41 @@ PIECES_PER_THREAD = 4  # pieces of a kernel's jobs per thread: few enough that c
 MIN_PARALLEL_WORK = 1 << 17
 
 
-def run_jobs(kernel, jobs, *args, work=None, uneven=False):
+def piece_bounds(jobs, count):
+    """Guided piece bounds [0, ..., jobs] for ``count`` threads (see PIECE_DIVISOR)."""
+    smallest = max(1, jobs // (count * SMALLEST_PIECE_SHARE))
+    bounds = [0]
+    while bounds[-1] < jobs:
+        left = jobs - bounds[-1]
+        bounds.append(min(jobs, bounds[-1] + max(smallest, -(-left // (PIECE_DIVISOR * count)))))
+    return bounds
+
+
+def run_jobs(kernel, jobs, *args, work=None, uneven=False, cost=None):
     """Run ``kernel(lo, hi, *args)`` over jobs [0, jobs) cut into contiguous pieces [lo, hi), on
     T = min(threads(), jobs) threads: the caller and T - 1 pool threads claim the pieces in turn.
     ``work``: the values a memory-bound pass touches (below MIN_PARALLEL_WORK: one thread).
     ``uneven``: the jobs' costs differ widely (bands or scanlines of one picture: the empty ones at its
-    border cost nothing), so each job is a piece of its own and the threads end together."""
+    border cost nothing), so each job is a piece of its own and the threads end together.
+    ``cost``: with ``uneven``, an estimate of each job's cost (jobs numbers, an array): the jobs are
+    claimed costliest first (ties in job order), so the last ones claimed are the cheap ones (the
+    longest-first rule) and neither thread is left running a big job alone at the end."""
     count = 1 if work is not None and work < MIN_PARALLEL_WORK else min(threads(), jobs)
     if count <= 1:
         if jobs > 0:
             kernel(0, jobs, *args)
         return
-    pieces = jobs if uneven else min(jobs, count * PIECES_PER_THREAD)
-    bounds = [jobs * i // pieces for i in range(pieces + 1)]
-    claim = itertools.count()  # next() is atomic under the GIL
+    if uneven:
+        order = range(jobs) if cost is None else np.argsort(-np.asarray(cost), kind="stable").tolist()
+        pieces = [(j, j + 1) for j in order]
+    else:
+        bounds = piece_bounds(jobs, count)
+        pieces = list(zip(bounds[:-1], bounds[1:]))
+    claim = iter(pieces)  # next() on a list iterator is atomic under the GIL
 
     def work():
-        piece = next(claim)
-        while piece < pieces:
-            kernel(bounds[piece], bounds[piece + 1], *args)
-            piece = next(claim)
+        for lo, hi in claim:
+            kernel(lo, hi, *args)
     with _lock:
         pool = _pool.get(count - 1)
         if pool is None:

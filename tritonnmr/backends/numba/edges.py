@@ -33,7 +33,7 @@ How it runs, in three passes:
    crossing on it walks that buffer: each pixel read once per crossing from L1, the deltas in a
    vectorised loop, and the crossing's two sums written to the entry's row (in list order).
 3. ``sum_crossings``: each face adds its crossings' sums in id order (each id's row from ``place``)
-   and writes its gradient once (one batch entry per job).
+   and writes its gradient once (the faces shared out among the jobs).
 
 The scan geometry (w_x, d_in, the limits) and every pixel's delta are computed in float32 exactly as
 the reference does; a walk's sum is vectorised (its order is fixed at compile time) and faces sum
@@ -490,13 +490,12 @@ def scanline_kernel(lo, hi, face_index, image, grad, starts, owner, geometry, fl
 
 
 @jit
-def sum_crossings(lo, hi, ids, entries, group_lo, group_hi, faces, offsets, counts, place, sums, out):
-    """out[b, f] <- each visible face's crossing sums (v in [group_lo, group_hi), ids[v] = b * F + f,
-    of batch entries lo .. hi - 1; crossing id i's sums are sums[place[i]]), added per (edge, axis)
-    slot in scanline order, slots in (edge, axis) order; axis 0 moves y (column 1), axis 1 moves x
-    (column 0)."""
+def sum_crossings(lo, hi, group_lo, ids, faces, offsets, counts, place, sums, out):
+    """out[b, f] <- each visible face's crossing sums (v = group_lo + lo .. group_lo + hi - 1 of its
+    group, ids[v] = b * F + f; crossing id i's sums are sums[place[i]]), added per (edge, axis) slot in
+    scanline order, slots in (edge, axis) order; axis 0 moves y (column 1), axis 1 moves x (column 0)."""
     F = faces.shape[1]
-    for v in range(max(entries[lo], group_lo), min(entries[hi], group_hi)):
+    for v in range(group_lo + lo, group_lo + hi):
         b, f = ids[v] // F, ids[v] % F
         g00, g01, g10, g11, g20, g21 = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         for slot in range(6):
@@ -579,7 +578,9 @@ def edge_backward(faces, face_index, image, grad, eps):
                                                                  H, W)
         sums = buffers.empty((len(owner), 2), np.float64)  # every crossing writes its own row
         if len(owner):
+            ends = starts[np.arange(BLOCKS + 1) * (len(starts) - 1) // BLOCKS]  # each block's crossings
             run_jobs(scanline_kernel, BLOCKS, face_index, image, grad, starts, owner, geometry, flags, eps, sums,
-                     uneven=True)
-        run_jobs(sum_crossings, B, ids, entries, lo, hi, faces, offsets, counts, place, sums, out)
+                     uneven=True, cost=np.diff(ends))
+        # each face writes only its own gradient: the group's faces are shared out (3 values a crossing)
+        run_jobs(sum_crossings, hi - lo, lo, ids, faces, offsets, counts, place, sums, out, work=3 * len(place))
     return out

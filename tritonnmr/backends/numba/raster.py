@@ -156,7 +156,8 @@ def rasterize(faces, height, width, near, far):
     bands = (height + BAND - 1) // BAND
     starts, listed = bin_faces(boxes, B, F, bands)
     run_jobs(zbuffer, B * bands, faces, boxes, starts, listed, bands, np.float32(near), np.float32(far),
-             pixel_centres(height), pixel_centres(width), face_index, weights, depth, uneven=True)
+             pixel_centres(height), pixel_centres(width), face_index, weights, depth, uneven=True,
+             cost=np.diff(starts))  # the faces a band lists
     return face_index, weights, depth
 
 
