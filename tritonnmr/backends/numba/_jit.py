@@ -16,11 +16,12 @@ not depend on the number of threads, nor on which thread ran which job. The jobs
 pieces that the threads claim one at a time, the calling thread among them, and nobody spins while
 waiting: when another process keeps a core busy, the threads that do get a core take the pieces the
 others cannot, so a step with T threads on a shared machine is not slower than one thread by more
-than a piece or so. Plain threads instead of numba's ``parallel=True``: numba's
-default OpenMP layer (GNU libgomp) kills a forked child process that starts a parallel region
-("fork() called from a process already using GNU OpenMP"), which would break ``multiprocessing``
-and DataLoader workers that render after the parent has; and the parallel compiler passes add
-seconds of first-use compile time.
+than about the piece a descheduled thread holds (at 2 threads the first pieces are a quarter and three
+sixteenths of a pass, the last ones a thirty-second; see piece_bounds). Plain threads instead of
+numba's ``parallel=True``: numba's default OpenMP layer (GNU libgomp) kills a forked child process
+that starts a parallel region ("fork() called from a process already using GNU OpenMP"), which would
+break ``multiprocessing`` and DataLoader workers that render after the parent has; and the parallel
+compiler passes add seconds of first-use compile time.
 
 Importing this module raises ImportError when numba is missing (the backend is then unavailable).
 """
