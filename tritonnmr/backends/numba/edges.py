@@ -213,7 +213,9 @@ def list_by_scanline(ids, entries, lo, hi, faces, first, counts, offsets, height
     axis for the counting and for the filling."""
     B = entries.size - 1
     starts = np.zeros(B * (width + height) + 1, np.int64)
-    run_jobs(count_lines, 2 * B, entries, lo, hi, first, counts, height, width, starts)
+    # one add per crossing: below MIN_PARALLEL_WORK crossings the pool thread would mostly wake up
+    run_jobs(count_lines, 2 * B, entries, lo, hi, first, counts, height, width, starts,
+             work=int(counts[lo:hi].sum()))
     np.cumsum(starts, out=starts)
     total = int(starts[-1])
     owner, place = buffers.empty((total,), np.int32), buffers.empty((total,), np.int32)
