@@ -532,8 +532,10 @@ def test_results_are_bit_identical_across_runs_and_thread_counts():
 @pytest.mark.parametrize("count", [2, 3, 4])
 def test_guided_pieces_cover_the_jobs_once_and_shrink(jobs, count):
     from tritonnmr.backends.numba import _jit
-    bounds = _jit.piece_bounds(jobs, count)
-    sizes = [hi - lo for lo, hi in zip(bounds, bounds[1:])]
+    pieces = _jit.piece_bounds(jobs, count)
+    bounds = [lo for lo, _ in pieces] + [pieces[-1][1]]
+    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))  # contiguous
+    sizes = [hi - lo for lo, hi in pieces]
     smallest = max(1, jobs // (count * _jit.SMALLEST_PIECE_SHARE))
     assert bounds[0] == 0 and bounds[-1] == jobs and min(sizes) >= 1
     assert sizes[0] == max(smallest, -(-jobs // (_jit.PIECE_DIVISOR * count)))

@@ -25,6 +25,7 @@ compiler passes add seconds of first-use compile time.
 
 Importing this module raises ImportError when numba is missing (the backend is then unavailable).
 """
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -77,14 +78,15 @@ SMALLEST_PIECE_SHARE = 16
 MIN_PARALLEL_WORK = 1 << 17
 
 
+@functools.lru_cache(maxsize=256)  # a step asks for the same few (jobs, count) every time
 def piece_bounds(jobs, count):
-    """Guided piece bounds [0, ..., jobs] for ``count`` threads (see PIECE_DIVISOR)."""
+    """The guided pieces ((0, hi_0), (hi_0, hi_1), ..., (lo_n, jobs)) for ``count`` threads (see PIECE_DIVISOR)."""
     smallest = max(1, jobs // (count * SMALLEST_PIECE_SHARE))
     bounds = [0]
     while bounds[-1] < jobs:
         left = jobs - bounds[-1]
         bounds.append(min(jobs, bounds[-1] + max(smallest, -(-left // (PIECE_DIVISOR * count)))))
-    return bounds
+    return tuple(zip(bounds[:-1], bounds[1:]))
 
 
 def run_jobs(kernel, jobs, *args, work=None, uneven=False, cost=None):
@@ -105,8 +107,7 @@ def run_jobs(kernel, jobs, *args, work=None, uneven=False, cost=None):
         order = range(jobs) if cost is None else np.argsort(-np.asarray(cost), kind="stable").tolist()
         pieces = [(j, j + 1) for j in order]
     else:
-        bounds = piece_bounds(jobs, count)
-        pieces = list(zip(bounds[:-1], bounds[1:]))
+        pieces = piece_bounds(jobs, count)
     claim = iter(pieces)  # next() on a list iterator is atomic under the GIL
 
     def work():
