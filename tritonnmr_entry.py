@@ -7,8 +7,11 @@ has been written and nothing needs saving, and some libraries' imports swallow a
 (or fail later on a module it left half-imported): so SIGINT ends the process there and then. Once the
 command's work begins, SIGINT raises KeyboardInterrupt as usual, so that a fit or a training run stops
 cleanly and keeps what it has; and whatever error stops the command after a SIGINT is reported as the
-interruption it is.
+interruption it is. A KeyboardInterrupt raised inside a callback from C (numba's compiler calls back
+into Python through ctypes while it writes its disk cache, and ctypes prints and drops what the callback
+raised) is delivered again, to the Python code that runs next.
 """
+import _thread
 import os
 import signal
 import sys
@@ -33,10 +36,22 @@ def _while_working(signum, frame):
     raise KeyboardInterrupt  # as Python's own handler does
 
 
+def _unraisable(unraisable, default=sys.unraisablehook):
+    """sys.unraisablehook: a KeyboardInterrupt of ours that a C callback could not pass on is not printed
+    but raised again, as a new SIGINT, where Python code runs next (sent from another thread: sent from
+    this one, the handler would run at once, inside this hook, and be dropped again); anything else goes
+    to ``default``."""
+    if _sigint and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        _thread.start_new_thread(_thread.interrupt_main, (signal.SIGINT,))  # does not wait for it to start
+        return
+    default(unraisable)
+
+
 def work_begins():
     """Called by the command line once its libraries are loaded: Ctrl-C raises KeyboardInterrupt from now on."""
     if signal.getsignal(signal.SIGINT) is _while_starting:
         signal.signal(signal.SIGINT, _while_working)
+        sys.unraisablehook = _unraisable
 
 
 def main(argv=None):

@@ -111,3 +111,34 @@ def test_a_stopped_command_leaves_no_empty_folder_and_keeps_what_existed(tmp_pat
     assert cli.main(["render", "--out", str(existing)]) in (2, 130)
     assert existing.is_dir()  # it existed before the command: kept, with its subfolders removed
     assert sorted(p.name for p in existing.iterdir()) == ["old.txt"]
+
+
+_CALLBACK_CHILD = """
+import ctypes, os, signal, sys, time
+sys.path.insert(0, sys.argv[1])
+import tritonnmr_entry as entry
+signal.signal(signal.SIGINT, entry._while_starting)
+entry.work_begins()
+
+def callback():  # what llvmlite's object-cache notification is to numba: Python called from C
+    os.kill(os.getpid(), signal.SIGINT)
+    for _ in range(100000):  # the handler runs in here, and ctypes drops what it raises
+        pass
+
+try:
+    ctypes.CFUNCTYPE(None)(callback)()
+    time.sleep(10)  # the interrupt must come again here
+    print("not interrupted")
+except KeyboardInterrupt:
+    sys.exit(entry.interrupted())
+"""
+
+
+def test_ctrl_c_inside_a_callback_from_c_still_interrupts():
+    """A SIGINT handled while C code runs a Python callback (numba writing its cache on first use, as in
+    a fresh clone's CI: the render above once ended with ctypes's "Exception ignored" traceback and
+    exit 0) interrupts the code after the callback: one line, 130."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", _CALLBACK_CHILD, str(root)], capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "tritonnmr: interrupted\n")
