@@ -108,7 +108,7 @@ def run_jobs(kernel, jobs, *args, work=None, uneven=False, cost=None):
         pieces = [(j, j + 1) for j in order]
     else:
         pieces = piece_bounds(jobs, count)
-    claim = iter(pieces)  # next() on a list iterator is atomic under the GIL
+    claim = iter(pieces)  # next() on a tuple or list iterator is atomic under the GIL
 
     def work():
         for lo, hi in claim:
